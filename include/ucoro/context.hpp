@@ -1,0 +1,203 @@
+#pragma once
+// RAII ucp_context. Options are UCX's own configuration variables without the
+// UCX_ prefix, like UCX-Py's ucp.init(options); the UCX_* environment still
+// applies underneath.
+
+#include <ucoro/error.hpp>
+
+#include <ucp/api/ucp.h>
+#include <ucs/config/parser.h>
+
+#include <cstdio>
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace ucoro {
+
+namespace detail {
+
+/// Captures what a UCX print function writes to a FILE*.
+template <class Print>
+[[nodiscard]] std::string print_to_string(Print&& print) {
+  char* data = nullptr;
+  std::size_t size = 0;
+  FILE* stream = open_memstream(&data, &size);
+  if (stream == nullptr)
+    return {};
+  print(stream);
+  std::fclose(stream);
+  std::string out(data, size);
+  std::free(data);
+  return out;
+}
+
+/// Bytes ucoro reserves in every UCX request (see detail/request_op.hpp).
+inline constexpr std::size_t request_reserved_size = 2 * sizeof(void*);
+
+/// Every configuration name UCX knows once its transport modules are
+/// loaded, as printed ("UCX_TCP_RX_SEG_SIZE=64K" lines).
+[[nodiscard]] inline std::string all_ucx_config_names() {
+  return print_to_string([](FILE* f) {
+    ucs_config_parser_print_all_opts(f, "UCX_",
+                                     static_cast<ucs_config_print_flags_t>(UCS_CONFIG_PRINT_CONFIG |
+                                                                           UCS_CONFIG_PRINT_HIDDEN),
+                                     &ucs_config_global_list);
+  });
+}
+
+/// True if `name` (no prefix) is an option of UCP or of any transport.
+/// Transport options match also with a family prefix in front
+/// ("RX_SEG_SIZE" is not one, "TCP_RX_SEG_SIZE" is).
+[[nodiscard]] inline bool is_known_ucx_option(const std::string& all_names, const std::string& name) {
+  const std::string exact = "UCX_" + name + "=";
+  const std::string tail = "_" + name + "=";
+  std::size_t line = 0;
+  while (line < all_names.size()) {
+    const std::size_t end = std::min(all_names.find('\n', line), all_names.size());
+    const std::string_view text{all_names.data() + line, end - line};
+    if (text.starts_with(exact))
+      return true;
+    if (text.starts_with("UCX_")) {
+      const std::size_t eq = text.find('=');
+      if (eq != std::string_view::npos && eq + 1 >= tail.size() && text.substr(0, eq + 1).ends_with(tail))
+        return true;
+    }
+    line = end + 1;
+  }
+  return false;
+}
+
+struct config_deleter {
+  void operator()(ucp_config_t* c) const noexcept { ucp_config_release(c); }
+};
+
+} // namespace detail
+
+struct context_options {
+  /// Hint for UCX's endpoint tables; 0 leaves UCX's default.
+  std::size_t estimated_num_eps = 0;
+};
+
+class context {
+public:
+  /// Defaults plus the UCX_* environment.
+  context() : context(std::map<std::string, std::string>{}) {}
+
+  /// UCX configuration on top of the environment, names without the UCX_
+  /// prefix: `context ctx{{{"TLS", "tcp,self"}, {"RNDV_THRESH", "8192"}}};`
+  explicit context(const std::map<std::string, std::string>& ucx_config, const context_options& options = {}) {
+    ucp_config_t* raw_config = nullptr;
+    check(ucp_config_read(nullptr, nullptr, &raw_config), "reading UCX configuration");
+    std::unique_ptr<ucp_config_t, detail::config_deleter> config{raw_config};
+
+    for (const auto& [key, value] : ucx_config) {
+      std::string_view name = key;
+      // Accept "UCX_TLS" as well as "TLS": the prefix is what users see in docs.
+      if (name.starts_with("UCX_"))
+        name.remove_prefix(4);
+      const std::string option{name};
+      const ucs_status_t status = ucp_config_modify(config.get(), option.c_str(), value.c_str());
+      if (status == UCS_ERR_NO_ELEM)
+        throw_error(make_error_code(status),
+                    "UCX option '" + option + "' (UCX_" + option + "): unknown option");
+      check(status, [&] {
+        return "UCX option '" + option + "' (UCX_" + option + "): invalid value '" + value + "'";
+      });
+      m_config.emplace(option, value);
+    }
+
+    ucp_params_t params{};
+    params.field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED |
+                        UCP_PARAM_FIELD_REQUEST_SIZE;
+    params.request_size = detail::request_reserved_size;
+    // TAG for data, AM for the endpoint handshake (it names the replying
+    // endpoint, which tag matching cannot), WAKEUP for blocking progress.
+    params.features = UCP_FEATURE_TAG | UCP_FEATURE_AM | UCP_FEATURE_WAKEUP;
+    params.mt_workers_shared = 0;
+    if (options.estimated_num_eps != 0) {
+      params.field_mask |= UCP_PARAM_FIELD_ESTIMATED_NUM_EPS;
+      params.estimated_num_eps = options.estimated_num_eps;
+    }
+    ucp_context_h handle = nullptr;
+    check(ucp_init(&params, config.get(), &handle), [&] { return describe("creating UCX context"); });
+    m_handle = handle;
+
+    // ucp_config_modify keeps names it does not know for the transports to
+    // pick up, so a typo passes silently. Now that the transport modules are
+    // loaded, every name must be known to some UCX configuration table.
+    if (!m_config.empty()) {
+      const std::string known = detail::all_ucx_config_names();
+      for (const auto& [option, value] : m_config) {
+        if (!detail::is_known_ucx_option(known, option)) {
+          reset();
+          throw_error(make_error_code(UCS_ERR_NO_ELEM),
+                      "UCX option '" + option + "' (UCX_" + option + "): unknown option");
+        }
+      }
+    }
+  }
+
+  context(const context&) = delete;
+  context& operator=(const context&) = delete;
+  context(context&& other) noexcept
+      : m_handle(std::exchange(other.m_handle, nullptr)), m_config(std::move(other.m_config)) {}
+  context& operator=(context&& other) noexcept {
+    if (this != &other) {
+      reset();
+      m_handle = std::exchange(other.m_handle, nullptr);
+      m_config = std::move(other.m_config);
+    }
+    return *this;
+  }
+  ~context() { reset(); }
+
+  [[nodiscard]] ucp_context_h handle() const noexcept { return m_handle; }
+
+  /// ucp_context_print_info: transports, devices and the configuration in use.
+  [[nodiscard]] std::string ucx_info() const {
+    return detail::print_to_string([&](FILE* f) { ucp_context_print_info(m_handle, f); });
+  }
+
+  /// Whether UCX was built with CUDA memory support (cuda_copy/cuda_ipc).
+  [[nodiscard]] bool cuda_support() const {
+    return supports_memory_type(UCS_MEMORY_TYPE_CUDA);
+  }
+
+  [[nodiscard]] bool supports_memory_type(ucs_memory_type_t type) const {
+    ucp_context_attr_t attr{};
+    attr.field_mask = UCP_ATTR_FIELD_MEMORY_TYPES;
+    check(ucp_context_query(m_handle, &attr), "querying UCX context memory types");
+    return (attr.memory_types & UCS_BIT(type)) != 0;
+  }
+
+  /// The options this context was created with (prefix stripped).
+  [[nodiscard]] const std::map<std::string, std::string>& config() const noexcept {
+    return m_config;
+  }
+
+private:
+  [[nodiscard]] std::string describe(const std::string& what) const {
+    std::string out = what;
+    if (!m_config.empty()) {
+      out += " with";
+      for (const auto& [k, v] : m_config)
+        out += " UCX_" + k + "=" + v;
+    }
+    return out;
+  }
+
+  void reset() noexcept {
+    if (m_handle != nullptr)
+      ucp_cleanup(std::exchange(m_handle, nullptr));
+  }
+
+  ucp_context_h m_handle = nullptr;
+  std::map<std::string, std::string> m_config;
+};
+
+} // namespace ucoro

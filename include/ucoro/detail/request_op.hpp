@@ -1,0 +1,200 @@
+#pragma once
+// CRTP base for an awaiter over one UCX non-blocking request. It lives in the
+// awaiting coroutine's frame: no allocation per operation. It handles UCX's
+// three-way return (NULL = done now, so no suspension; error pointer;
+// request), cancellation through the awaiting coroutine's stop token, and
+// the case where the frame is destroyed while UCX still holds the request.
+//
+// Completion is routed through a small slot in the request itself
+// (context's request_size), not through user_data: the slot can be re-pointed
+// after posting, which is what makes abandoning a request safe.
+
+#include <ucoro/context.hpp>
+#include <ucoro/detail/env.hpp>
+#include <ucoro/error.hpp>
+#include <ucoro/progress_engine.hpp>
+
+#include <ucp/api/ucp.h>
+
+#include <coroutine>
+#include <string>
+#include <system_error>
+#include <utility>
+
+namespace ucoro::detail {
+
+struct request_slot {
+  void (*complete)(void* target, ucs_status_t status, const ucp_tag_recv_info_t* info) noexcept;
+  void* target;
+};
+
+static_assert(sizeof(request_slot) <= request_reserved_size);
+
+[[nodiscard]] inline request_slot& slot_of(void* request) noexcept {
+  return *static_cast<request_slot*>(request);
+}
+
+// `info` points into the request: complete before freeing it.
+inline void send_trampoline(void* request, ucs_status_t status, void* /*user_data*/) noexcept {
+  const request_slot slot = slot_of(request);
+  slot.complete(slot.target, status, nullptr);
+  ucp_request_free(request);
+}
+
+inline void recv_trampoline(void* request, ucs_status_t status, const ucp_tag_recv_info_t* info,
+                            void* /*user_data*/) noexcept {
+  const request_slot slot = slot_of(request);
+  slot.complete(slot.target, status, info);
+  ucp_request_free(request);
+}
+
+inline void set_flag_on_complete(void* target, ucs_status_t, const ucp_tag_recv_info_t*) noexcept {
+  if (target != nullptr)
+    *static_cast<bool*>(target) = true;
+}
+
+template <class Derived, class Value>
+class request_op : private cancel_node {
+public:
+  using value_type = Value;
+
+  explicit request_op(progress_engine& engine) noexcept : m_engine(&engine) {}
+
+  request_op(request_op&& other) noexcept
+      : cancel_node{}, m_engine(other.m_engine), m_status(other.m_status) {}
+  request_op& operator=(request_op&&) = delete;
+
+  ~request_op() { abandon(); }
+
+  [[nodiscard]] bool await_ready() const noexcept { return false; }
+
+  template <class Promise>
+  [[nodiscard]] bool await_suspend(std::coroutine_handle<Promise> awaiting) {
+    const std::stop_token token = stop_token_of(awaiting);
+    if (!start(token))
+      return false;
+    m_continuation = awaiting;
+    return true;
+  }
+
+  Value await_resume() {
+    const std::error_code error = finish();
+    if (error)
+      throw ucx_error(error, derived().describe(m_status));
+    return derived().value();
+  }
+
+  /// The non-throwing spelling: `result<Value> r = co_await op.nothrow();`
+  [[nodiscard]] auto nothrow() && { return nothrow_awaiter{std::move(derived())}; }
+
+  [[nodiscard]] ucs_status_t status() const noexcept { return m_status; }
+
+protected:
+  [[nodiscard]] progress_engine& engine() const noexcept { return *m_engine; }
+
+  /// Default mapping; derived ops may translate (e.g. to errc::closed_by_peer).
+  [[nodiscard]] std::error_code error_code(ucs_status_t status) const noexcept {
+    return make_error_code(status);
+  }
+
+  /// Called by derived ops' completion when UCX produced recv info.
+  void on_recv_info(const ucp_tag_recv_info_t&) noexcept {}
+
+  /// Fills the callback part of the parameters for a send- or recv-type op.
+  void prepare_send(ucp_request_param_t& param) noexcept {
+    param.op_attr_mask |= UCP_OP_ATTR_FIELD_CALLBACK;
+    param.cb.send = &send_trampoline;
+  }
+  void prepare_recv(ucp_request_param_t& param) noexcept {
+    param.op_attr_mask |= UCP_OP_ATTR_FIELD_CALLBACK;
+    param.cb.recv = &recv_trampoline;
+  }
+
+private:
+  struct nothrow_awaiter {
+    Derived m_op;
+    [[nodiscard]] bool await_ready() const noexcept { return false; }
+    template <class Promise>
+    [[nodiscard]] bool await_suspend(std::coroutine_handle<Promise> h) {
+      return m_op.await_suspend(h);
+    }
+    result<Value> await_resume() {
+      const std::error_code error = m_op.finish();
+      if constexpr (std::is_void_v<Value>)
+        return {error};
+      else
+        return error ? result<Value>{error, {}} : result<Value>{error, m_op.value()};
+    }
+  };
+
+  [[nodiscard]] Derived& derived() noexcept { return static_cast<Derived&>(*this); }
+
+  /// Posts the operation. False: it finished already (or never started).
+  bool start(const std::stop_token& token) {
+    if (token.stop_requested()) {
+      m_status = UCS_ERR_CANCELED;
+      return false;
+    }
+    ucp_request_param_t param{};
+    const ucs_status_ptr_t request = derived().post(param);
+    if (request == nullptr) {
+      m_status = UCS_OK;
+      return false;
+    }
+    if (UCS_PTR_IS_ERR(request)) {
+      m_status = UCS_PTR_STATUS(request);
+      return false;
+    }
+    m_request = request;
+    m_status = UCS_INPROGRESS;
+    slot_of(request) = request_slot{&on_complete, this};
+    this->cancel = &on_cancel;
+    m_stop.arm(*m_engine, *this, token);
+    return true;
+  }
+
+  std::error_code finish() noexcept {
+    m_stop.disarm();
+    return m_status == UCS_OK ? std::error_code{} : derived().error_code(m_status);
+  }
+
+  static void on_complete(void* target, ucs_status_t status, const ucp_tag_recv_info_t* info) noexcept {
+    auto* self = static_cast<request_op*>(target);
+    self->m_request = nullptr;
+    self->m_status = status;
+    if (info != nullptr)
+      static_cast<Derived*>(self)->on_recv_info(*info);
+    self->m_engine->schedule(self->m_continuation);
+  }
+
+  static void on_cancel(cancel_node* node) noexcept {
+    auto* self = static_cast<request_op*>(node);
+    if (self->m_request != nullptr)
+      ucp_request_cancel(self->m_engine->ucp_worker(), self->m_request);
+  }
+
+  /// The frame is going away with the request still in UCX: cancel it and
+  /// give UCX a bounded chance to finish, so it does not write into freed
+  /// memory; after that the completion only frees the request.
+  void abandon() noexcept {
+    if (m_request == nullptr)
+      return;
+    m_stop.disarm();
+    bool finished = false;
+    slot_of(m_request) = request_slot{&set_flag_on_complete, &finished};
+    ucp_request_cancel(m_engine->ucp_worker(), m_request);
+    for (int round = 0; !finished && round < 100000; ++round)
+      ucp_worker_progress(m_engine->ucp_worker());
+    if (!finished)
+      slot_of(m_request) = request_slot{&set_flag_on_complete, nullptr};
+    m_request = nullptr;
+  }
+
+  progress_engine* m_engine;
+  void* m_request = nullptr;
+  ucs_status_t m_status = UCS_OK;
+  std::coroutine_handle<> m_continuation;
+  stop_link m_stop;
+};
+
+} // namespace ucoro::detail

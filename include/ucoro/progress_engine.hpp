@@ -1,0 +1,356 @@
+#pragma once
+// The loop that drives one ucp_worker. It owns:
+//  - a ready queue: UCX callbacks only record a result and enqueue the
+//    waiting coroutine; coroutines are resumed after ucp_worker_progress has
+//    returned, so user code never runs inside UCX (where ep close, nested
+//    progress or a long computation would be unsafe or stall UCX);
+//  - timers (sleep, with_timeout);
+//  - work posted from other threads, and cancellations requested from other
+//    threads, both executed here because a worker is single-threaded;
+//  - an epoll set holding the worker's event fd, an eventfd for wake-ups and
+//    any fds the user adds (e.g. pidfds). The epoll fd itself is pollable, so
+//    an external loop can watch just `event_fd()`.
+
+#include <ucoro/detail/unique_fd.hpp>
+#include <ucoro/error.hpp>
+#include <ucoro/options.hpp>
+
+#include <ucp/api/ucp.h>
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <coroutine>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace ucoro {
+
+class progress_engine;
+
+namespace detail {
+
+using clock = std::chrono::steady_clock;
+
+/// Intrusive timer entry; lives in the frame of whoever waits.
+struct timer_node {
+  clock::time_point deadline{};
+  void (*fire)(timer_node*) = nullptr;
+  std::multimap<clock::time_point, timer_node*>::iterator position{};
+  bool armed = false;
+};
+
+/// Intrusive entry for a cancellation requested from any thread and run on
+/// the worker's thread.
+struct cancel_node {
+  void (*cancel)(cancel_node*) = nullptr;
+  cancel_node* prev = nullptr;
+  cancel_node* next = nullptr;
+  bool queued = false;
+};
+
+[[nodiscard]] inline std::system_error errno_error(const char* what) {
+  return std::system_error(errno, std::generic_category(), what);
+}
+
+} // namespace detail
+
+class progress_engine {
+public:
+  progress_engine(ucp_worker_h worker, progress_mode mode) : m_worker(worker), m_mode(mode) {
+    m_epoll.reset(::epoll_create1(EPOLL_CLOEXEC));
+    if (!m_epoll)
+      throw detail::errno_error("epoll_create1 for the progress engine");
+    m_wake.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!m_wake)
+      throw detail::errno_error("eventfd for the progress engine");
+    add_to_epoll(m_wake.get());
+    int worker_fd = -1;
+    check(ucp_worker_get_efd(m_worker, &worker_fd), "getting the UCX worker event fd");
+    m_worker_fd = worker_fd;
+    add_to_epoll(m_worker_fd);
+    m_owner = std::this_thread::get_id();
+  }
+
+  progress_engine(const progress_engine&) = delete;
+  progress_engine& operator=(const progress_engine&) = delete;
+
+  [[nodiscard]] progress_mode mode() const noexcept { return m_mode; }
+  [[nodiscard]] ucp_worker_h ucp_worker() const noexcept { return m_worker; }
+
+  // ---- called on the worker's thread -------------------------------------
+
+  /// Queue a coroutine to be resumed by the loop (never inline).
+  void schedule(std::coroutine_handle<> h) { m_ready.push_back(h); }
+
+  void add_timer(detail::timer_node& node) {
+    node.position = m_timers.emplace(node.deadline, &node);
+    node.armed = true;
+  }
+
+  void remove_timer(detail::timer_node& node) noexcept {
+    if (node.armed) {
+      m_timers.erase(node.position);
+      node.armed = false;
+    }
+  }
+
+  /// Calls `on_readable` on the worker's thread whenever `fd` is readable.
+  void watch_fd(int fd, std::function<void()> on_readable) {
+    add_to_epoll(fd);
+    m_watched[fd] = std::move(on_readable);
+  }
+
+  void unwatch_fd(int fd) noexcept {
+    if (m_watched.erase(fd) != 0)
+      ::epoll_ctl(m_epoll.get(), EPOLL_CTL_DEL, fd, nullptr);
+  }
+
+  /// One non-blocking round: UCX progress, resumptions, posted work,
+  /// cancellations, expired timers and watched fds. True if anything happened.
+  bool progress() {
+    bool active = ucp_worker_progress(m_worker) != 0;
+    active |= drain_ready();
+    if (m_has_foreign_work.load(std::memory_order_acquire))
+      active |= run_foreign_work();
+    if (!m_timers.empty())
+      active |= fire_timers();
+    // In polling mode, fds are looked at only every so often: a syscall per
+    // spin would double small-message latency.
+    if (m_mode == progress_mode::polling && !m_watched.empty() && (++m_poll_round & 63U) == 0)
+      active |= poll_fds(0);
+    return active;
+  }
+
+  /// Drives progress on the calling thread until `done()` is true.
+  template <class Done>
+  void run_until(Done&& done) {
+    const auto previous_owner = std::exchange(m_owner, std::this_thread::get_id());
+    struct restore {
+      progress_engine* self;
+      std::thread::id previous;
+      ~restore() { self->m_owner = previous; }
+    } guard{this, previous_owner};
+    while (!done()) {
+      const bool active = progress();
+      if (m_mode == progress_mode::blocking && !active && !done())
+        wait_for_events();
+    }
+  }
+
+  /// For an external event loop: the fd to watch for readability. It is an
+  /// epoll fd that becomes readable when the worker, a wake-up or a watched
+  /// fd has something; then call progress() until it returns false and
+  /// arm() before sleeping again.
+  [[nodiscard]] int event_fd() const noexcept { return m_epoll.get(); }
+
+  /// True if it is safe to sleep on event_fd(); false means call progress()
+  /// again first (UCX had events pending: ucp_worker_arm returned BUSY).
+  [[nodiscard]] bool arm() {
+    if (!m_ready.empty() || m_has_foreign_work.load(std::memory_order_acquire))
+      return false;
+    const ucs_status_t status = ucp_worker_arm(m_worker);
+    if (status == UCS_ERR_BUSY)
+      return false;
+    check(status, "arming the UCX worker for sleep");
+    return true;
+  }
+
+  /// Time until the next timer is due, for an external loop's sleep bound.
+  [[nodiscard]] std::optional<std::chrono::nanoseconds> time_to_next_timer() const {
+    if (m_timers.empty())
+      return std::nullopt;
+    const auto left = m_timers.begin()->first - detail::clock::now();
+    return left.count() > 0 ? std::chrono::duration_cast<std::chrono::nanoseconds>(left)
+                            : std::chrono::nanoseconds{0};
+  }
+
+  [[nodiscard]] bool on_worker_thread() const noexcept { return std::this_thread::get_id() == m_owner; }
+
+  // ---- callable from any thread --------------------------------------------
+
+  /// Runs `fn` on the worker's thread and wakes the loop.
+  void post(std::function<void()> fn) {
+    {
+      std::lock_guard lock{m_foreign_mutex};
+      m_posted.push_back(std::move(fn));
+    }
+    m_has_foreign_work.store(true, std::memory_order_release);
+    wake();
+  }
+
+  /// Asks the loop to run node.cancel on the worker's thread. Idempotent.
+  void request_cancel(detail::cancel_node& node) noexcept {
+    {
+      std::lock_guard lock{m_foreign_mutex};
+      if (node.queued)
+        return;
+      node.queued = true;
+      node.prev = nullptr;
+      node.next = m_cancels;
+      if (m_cancels != nullptr)
+        m_cancels->prev = &node;
+      m_cancels = &node;
+    }
+    m_has_foreign_work.store(true, std::memory_order_release);
+    wake();
+  }
+
+  /// Worker thread only: forget a cancellation that was requested but has
+  /// not run (the operation completed first).
+  void withdraw_cancel(detail::cancel_node& node) noexcept {
+    std::lock_guard lock{m_foreign_mutex};
+    if (!node.queued)
+      return;
+    unlink(node);
+  }
+
+  /// Wakes a loop sleeping in epoll. An eventfd rather than
+  /// ucp_worker_signal: its thread safety is a property of the syscall, not of
+  /// how UCX was built.
+  void wake() noexcept {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(m_wake.get(), &one, sizeof one);
+  }
+
+private:
+  void add_to_epoll(int fd) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    if (::epoll_ctl(m_epoll.get(), EPOLL_CTL_ADD, fd, &ev) != 0)
+      throw detail::errno_error("adding an fd to the progress engine's epoll set");
+  }
+
+  void unlink(detail::cancel_node& node) noexcept {
+    if (node.prev != nullptr)
+      node.prev->next = node.next;
+    else
+      m_cancels = node.next;
+    if (node.next != nullptr)
+      node.next->prev = node.prev;
+    node.prev = node.next = nullptr;
+    node.queued = false;
+  }
+
+  bool drain_ready() {
+    if (m_ready.empty())
+      return false;
+    // Resume only this batch: what they schedule runs next round, after UCX
+    // has been progressed again. The batch is a local so that a nested
+    // run_until (a scope drained from inside a coroutine) cannot disturb it;
+    // the spare buffer keeps the steady state allocation-free.
+    std::vector<std::coroutine_handle<>> batch = std::move(m_spare);
+    batch.clear();
+    batch.swap(m_ready);
+    for (std::size_t i = 0; i < batch.size(); ++i)
+      batch[i].resume();
+    batch.clear();
+    if (batch.capacity() > m_spare.capacity())
+      m_spare = std::move(batch);
+    return true;
+  }
+
+  bool run_foreign_work() {
+    std::vector<std::function<void()>> posted;
+    std::vector<detail::cancel_node*> cancels;
+    {
+      std::lock_guard lock{m_foreign_mutex};
+      m_has_foreign_work.store(false, std::memory_order_relaxed);
+      posted.swap(m_posted);
+      while (m_cancels != nullptr) {
+        detail::cancel_node* node = m_cancels;
+        unlink(*node);
+        cancels.push_back(node);
+      }
+    }
+    // Nodes stay alive: only this thread completes their operations, and a
+    // cancel only records a status and schedules a resumption.
+    for (auto* node : cancels)
+      node->cancel(node);
+    for (auto& fn : posted)
+      fn();
+    return !posted.empty() || !cancels.empty();
+  }
+
+  bool fire_timers() {
+    const auto now = detail::clock::now();
+    bool fired = false;
+    while (!m_timers.empty() && m_timers.begin()->first <= now) {
+      detail::timer_node* node = m_timers.begin()->second;
+      m_timers.erase(m_timers.begin());
+      node->armed = false;
+      node->fire(node);
+      fired = true;
+    }
+    return fired;
+  }
+
+  void wait_for_events() {
+    int timeout_ms = -1;
+    if (auto left = time_to_next_timer()) {
+      if (left->count() == 0)
+        return;
+      // Round up: waking early would spin until the deadline.
+      timeout_ms = static_cast<int>((left->count() + 999'999) / 1'000'000);
+    }
+    if (!arm())
+      return;
+    poll_fds(timeout_ms);
+  }
+
+  bool poll_fds(int timeout_ms) {
+    epoll_event events[16];
+    const int n = ::epoll_wait(m_epoll.get(), events, 16, timeout_ms);
+    if (n < 0) {
+      if (errno == EINTR)
+        return false;
+      throw detail::errno_error("epoll_wait in the progress engine");
+    }
+    bool active = false;
+    for (int i = 0; i < n; ++i) {
+      const int fd = events[i].data.fd;
+      if (fd == m_wake.get()) {
+        std::uint64_t count = 0;
+        [[maybe_unused]] auto r = ::read(fd, &count, sizeof count);
+      } else if (fd != m_worker_fd) {
+        if (auto it = m_watched.find(fd); it != m_watched.end()) {
+          auto callback = it->second; // it may unwatch itself
+          callback();
+          active = true;
+        }
+      }
+    }
+    return active;
+  }
+
+  ucp_worker_h m_worker;
+  progress_mode m_mode;
+  detail::unique_fd m_epoll;
+  detail::unique_fd m_wake;
+  int m_worker_fd = -1;
+  std::thread::id m_owner;
+  unsigned m_poll_round = 0;
+
+  std::vector<std::coroutine_handle<>> m_ready;
+  std::vector<std::coroutine_handle<>> m_spare;
+  std::multimap<detail::clock::time_point, detail::timer_node*> m_timers;
+  std::unordered_map<int, std::function<void()>> m_watched;
+
+  std::mutex m_foreign_mutex;
+  std::atomic<bool> m_has_foreign_work{false};
+  std::vector<std::function<void()>> m_posted;
+  detail::cancel_node* m_cancels = nullptr;
+};
+
+} // namespace ucoro

@@ -1,0 +1,16 @@
+#pragma once
+// Umbrella header: the core. Optional parts (CUDA, RMM, hwloc topology) have
+// their own headers and are not pulled in here.
+
+#include <ucoro/address.hpp>
+#include <ucoro/concepts/awaitable.hpp>
+#include <ucoro/context.hpp>
+#include <ucoro/error.hpp>
+#include <ucoro/options.hpp>
+#include <ucoro/progress_engine.hpp>
+#include <ucoro/tag.hpp>
+#include <ucoro/task.hpp>
+#include <ucoro/task_scope.hpp>
+#include <ucoro/timer.hpp>
+#include <ucoro/when_all.hpp>
+#include <ucoro/worker.hpp>

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what ucoro needs on Debian 12, only if something is missing, so
+# that running it again costs nothing.
+set -euo pipefail
+packages=(g++ meson ninja-build pkg-config libucx-dev ucx-utils catch2 libhwloc-dev hwloc "$@")
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "installing: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

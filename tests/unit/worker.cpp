@@ -1,0 +1,201 @@
+#include "../support/helpers.hpp"
+#include "../support/raw_endpoint.hpp"
+
+#include <sys/epoll.h>
+#include <sys/resource.h>
+
+#include <atomic>
+#include <thread>
+
+using namespace ucoro;
+using namespace std::chrono_literals;
+
+namespace {
+
+double cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+task<std::size_t> exchange(worker& w, ucp_ep_h ep, std::size_t size) {
+  const auto sent = test::pattern(size, static_cast<std::uint32_t>(size));
+  std::vector<std::byte> received(size);
+  auto recv = [&]() -> task<tag_recv_info> {
+    co_return co_await tag_recv(w.engine(), received.data(), received.size(), 0x42);
+  };
+  auto send = [&]() -> task<void> { co_await tag_send(w.engine(), ep, sent.data(), sent.size(), 0x42); };
+  auto [info, unused] = co_await test::bounded(when_all(recv(), send()));
+  (void)unused;
+  CHECK(info.sender_tag == 0x42);
+  CHECK(info.length == size);
+  CHECK(received == sent);
+  co_return info.length;
+}
+
+} // namespace
+
+TEST_CASE("both progress modes complete a tag send/recv between two endpoints on one worker", "[worker][tag]") {
+  for (auto mode : {progress_mode::blocking, progress_mode::polling}) {
+    for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{4096}, std::size_t{1} << 20}) {
+      INFO(test::mode_name(mode) << " " << size << " bytes");
+      context ctx;
+      worker w{ctx, mode};
+      test::raw_endpoint ep{w, w.address()};
+      CHECK(w.run(exchange(w, ep.get(), size)) == size);
+    }
+  }
+}
+
+TEST_CASE("in blocking mode an awaited 300 ms sleep costs under 10% CPU", "[worker][blocking]") {
+  context ctx;
+  worker w{ctx, progress_mode::blocking};
+  w.run(w.sleep(1ms)); // first-use costs (page faults, lazy init) are not idling
+  const double cpu_before = cpu_seconds();
+  const auto wall_before = std::chrono::steady_clock::now();
+  w.run(w.sleep(300ms));
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_before).count();
+  const double cpu = cpu_seconds() - cpu_before;
+  INFO("cpu " << cpu << " s over wall " << wall << " s");
+  CHECK(wall >= 0.3);
+  CHECK(cpu < 0.1 * wall);
+}
+
+TEST_CASE("in polling mode the worker spins while waiting", "[worker][polling]") {
+  context ctx;
+  worker w{ctx, progress_mode::polling};
+  const double cpu_before = cpu_seconds();
+  const auto wall_before = std::chrono::steady_clock::now();
+  w.run(w.sleep(100ms));
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_before).count();
+  // The contrast with the blocking test above: polling burns its core.
+  CHECK(cpu_seconds() - cpu_before > 0.5 * wall);
+}
+
+TEST_CASE("post from another thread runs on the worker's thread and wakes it", "[worker][post]") {
+  for (auto mode : {progress_mode::blocking, progress_mode::polling}) {
+    INFO(test::mode_name(mode));
+    context ctx;
+    worker w{ctx, mode};
+    std::thread::id ran_on;
+    std::stop_source done;
+    std::jthread poster{[&] {
+      w.post([&] {
+        ran_on = std::this_thread::get_id();
+        done.request_stop();
+      });
+    }};
+    // The sleep ends only through the posted function's stop request.
+    try {
+      w.run(with_stop_token(w.sleep(10s), done.get_token()));
+    } catch (const ucx_error& e) {
+      CHECK(e.code() == std::errc::operation_canceled);
+    }
+    CHECK(ran_on == std::this_thread::get_id());
+  }
+}
+
+TEST_CASE("an external epoll loop can drive the worker through event_fd, progress and arm", "[worker][external]") {
+  context ctx;
+  worker w{ctx, progress_mode::blocking};
+  test::raw_endpoint ep{w, w.address()};
+  const auto sent = test::pattern(100);
+  std::vector<std::byte> received(100);
+  bool finished = false;
+  auto body = [&]() -> task<void> {
+    auto [info, unused] = co_await when_all(
+        [&]() -> task<tag_recv_info> { co_return co_await tag_recv(w.engine(), received.data(), 100, 9); }(),
+        [&]() -> task<void> { co_await tag_send(w.engine(), ep.get(), sent.data(), 100, 9); }());
+    (void)unused;
+    CHECK(info.length == 100);
+    finished = true;
+  };
+  w.spawn(body());
+
+  const int outer = epoll_create1(EPOLL_CLOEXEC);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  REQUIRE(epoll_ctl(outer, EPOLL_CTL_ADD, w.event_fd(), &ev) == 0);
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!finished && std::chrono::steady_clock::now() < deadline) {
+    while (w.progress()) {
+    }
+    if (finished || !w.arm())
+      continue;
+    epoll_event out{};
+    (void)epoll_wait(outer, &out, 1, 100);
+  }
+  close(outer);
+  CHECK(finished);
+  CHECK(received == sent);
+}
+
+TEST_CASE("a cancelled receive does not take a later message; probe sees it waiting", "[worker][tag][cancel]") {
+  context ctx;
+  worker w{ctx};
+  test::raw_endpoint ep{w, w.address()};
+  std::vector<std::byte> buffer(16);
+  CHECK_THROWS_AS(w.run(with_timeout(tag_recv(w.engine(), buffer.data(), buffer.size(), 0x77), 20ms)), ucx_error);
+  const auto sent = test::pattern(16);
+  w.run(test::bounded(tag_send(w.engine(), ep.get(), sent.data(), sent.size(), 0x77)));
+  // Bounded wait for the message to arrive in the unexpected queue.
+  std::optional<tag_recv_info> probed;
+  for (int i = 0; i < 1000 && !probed; ++i) {
+    w.progress();
+    probed = tag_probe(w.engine(), 0x77);
+    if (!probed)
+      w.run(w.sleep(1ms));
+  }
+  REQUIRE(probed.has_value());
+  CHECK(probed->length == 16);
+  CHECK(probed->sender_tag == 0x77);
+  const auto info = w.run(test::bounded(tag_recv(w.engine(), buffer.data(), buffer.size(), 0x77)));
+  CHECK(info.length == 16);
+  CHECK(buffer == sent);
+}
+
+TEST_CASE("a receive into a smaller buffer reports message_size with both sizes", "[worker][tag][error]") {
+  context ctx;
+  worker w{ctx};
+  test::raw_endpoint ep{w, w.address()};
+  const auto sent = test::pattern(8192);
+  std::vector<std::byte> small(4096);
+  auto body = [&]() -> task<void> {
+    auto send = [&]() -> task<void> { co_await tag_send(w.engine(), ep.get(), sent.data(), sent.size(), 5); };
+    auto recv = [&]() -> task<void> { (void)co_await tag_recv(w.engine(), small.data(), small.size(), 5); };
+    co_await when_all(send(), recv());
+  };
+  try {
+    w.run(test::bounded(body()));
+    FAIL("truncation not reported");
+  } catch (const ucx_error& e) {
+    CHECK(e.code() == std::errc::message_size);
+    CHECK_THAT(e.what(), Catch::Contains("recv of 4096 bytes"));
+  }
+}
+
+TEST_CASE("the non-throwing form returns the error code beside the value", "[worker][tag][error]") {
+  context ctx;
+  worker w{ctx};
+  std::vector<std::byte> buffer(8);
+  auto body = [&]() -> task<result<tag_recv_info>> {
+    co_return co_await with_timeout(tag_recv(w.engine(), buffer.data(), buffer.size(), 3).nothrow(), 10ms);
+  };
+  const auto r = w.run(body());
+  CHECK_FALSE(r);
+  CHECK(r.error == std::errc::operation_canceled);
+}
+
+TEST_CASE("user tags may not use the bits ucoro reserves", "[worker][tag][error]") {
+  context ctx;
+  worker w{ctx};
+  std::vector<std::byte> buffer(8);
+  CHECK_THROWS_MATCHES((void)tag_recv(w.engine(), buffer.data(), 8, tag_layout::in_space(tag_layout::space::endpoint_data, 1)),
+                       ucx_error, Catch::Predicate<ucx_error>([](const ucx_error& e) {
+                         return e.code() == std::errc::invalid_argument;
+                       }));
+  STATIC_REQUIRE(tag_layout::space_of(tag_layout::communicator_tag(5, 3, 2)) == tag_layout::space::communicator);
+  STATIC_REQUIRE((tag_layout::communicator_tag(0xFFFFFF, 0xFFFFF, 0xFFFF) & tag_layout::space_mask) ==
+                 tag_layout::in_space(tag_layout::space::communicator, 0));
+}
