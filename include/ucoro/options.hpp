@@ -2,9 +2,14 @@
 // Choices are enums, options are aggregates: read at the call site as
 // `worker w{ctx, {.mode = progress_mode::polling}}`.
 
+#include <ucp/api/ucp.h>
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
+#include <functional>
+#include <string>
 
 namespace ucoro {
 
@@ -23,6 +28,37 @@ struct worker_options {
   /// Bound on draining spawned tasks (listener handlers, task_scope) when the
   /// worker is destroyed, after their endpoints have been aborted.
   std::chrono::milliseconds drain_timeout{5000};
+};
+
+struct endpoint_options {
+  /// Match the n-th recv with the n-th send, whatever UCX's delivery order.
+  /// Both sides must agree; a mismatch fails the handshake.
+  bool guarantee_msg_order = true;
+  /// UCX peer error handling: a dead peer fails pending operations instead
+  /// of stranding them. On one host UCX then uses tcp instead of shared
+  /// memory (see docs/performance.md).
+  bool endpoint_error_handling = true;
+  /// Bound on connecting and on each handshake step.
+  std::chrono::milliseconds connect_timeout{5000};
+  /// Bound on close(): past it, the endpoint is force-closed.
+  std::chrono::milliseconds close_timeout{5000};
+};
+
+/// For create_endpoint_from_worker_address: no handshake, so both sides
+/// name the channel their messages travel on.
+struct address_endpoint_options {
+  ucp_tag_t channel = 0;
+  bool guarantee_msg_order = true;
+  bool endpoint_error_handling = true;
+};
+
+struct listener_options {
+  /// Address to bind; all interfaces by default, like UCX-Py.
+  std::string bind_address = "0.0.0.0";
+  /// For the endpoints it accepts (guarantee_msg_order must match clients').
+  endpoint_options endpoint;
+  /// Rejected handshakes and handler exceptions; called on the worker's thread.
+  std::function<void(std::exception_ptr)> on_error;
 };
 
 } // namespace ucoro

@@ -110,6 +110,23 @@ template <class Duration>
   return {engine, deadline};
 }
 
+/// Awaits `awaitable` and returns its outcome as result<T> instead of
+/// throwing: a system_error becomes the error code (other exceptions pass).
+template <awaitable A>
+[[nodiscard]] task<result<await_result_t<A>>> as_result(A awaitable) {
+  using value_type = await_result_t<A>;
+  try {
+    if constexpr (std::is_void_v<value_type>) {
+      co_await std::move(awaitable);
+      co_return result<void>{};
+    } else {
+      co_return result<value_type>{{}, co_await std::move(awaitable)};
+    }
+  } catch (const std::system_error& error) {
+    co_return result<value_type>{error.code()};
+  }
+}
+
 /// Runs `awaitable` with `token` as its stop token (linked to nothing else).
 template <awaitable A>
 [[nodiscard]] task<await_result_t<A>> with_stop_token(A awaitable, std::stop_token token) {

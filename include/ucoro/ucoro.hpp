@@ -4,8 +4,11 @@
 
 #include <ucoro/address.hpp>
 #include <ucoro/concepts/awaitable.hpp>
+#include <ucoro/concepts/buffer.hpp>
 #include <ucoro/context.hpp>
+#include <ucoro/endpoint.hpp>
 #include <ucoro/error.hpp>
+#include <ucoro/listener.hpp>
 #include <ucoro/options.hpp>
 #include <ucoro/progress_engine.hpp>
 #include <ucoro/tag.hpp>

@@ -12,12 +12,14 @@
 // ucoro's timers and cross-thread posts folded into the same fd.
 
 #include <ucoro/concepts/awaitable.hpp>
+#include <ucoro/concepts/buffer.hpp>
 #include <ucoro/context.hpp>
 #include <ucoro/detail/env.hpp>
 #include <ucoro/error.hpp>
 #include <ucoro/options.hpp>
 #include <ucoro/progress_engine.hpp>
 #include <ucoro/task.hpp>
+#include <ucoro/tag.hpp>
 #include <ucoro/task_scope.hpp>
 #include <ucoro/timer.hpp>
 
@@ -37,6 +39,9 @@
 #include <vector>
 
 namespace ucoro {
+
+class endpoint;
+class listener;
 
 namespace detail {
 
@@ -91,10 +96,15 @@ public:
   worker& operator=(const worker&) = delete;
 
   ~worker() {
-    // UCX's teardown order: what uses the worker goes first.
-    for (auto& hook : m_shutdown_hooks)
-      hook();
+    // UCX's teardown order: what uses the worker goes first. Services stop
+    // (endpoints abort, failing their pending operations), then spawned
+    // tasks, now unblocked, are drained, then the services go.
+    for (auto& entry : m_services)
+      if (entry.shutdown)
+        entry.shutdown();
     m_scope.reset();
+    while (!m_services.empty())
+      m_services.pop_back();
     m_engine.reset();
     ucp_worker_destroy(m_handle);
   }
@@ -139,6 +149,35 @@ public:
 
   [[nodiscard]] auto sleep(std::chrono::nanoseconds duration) { return sleep_for(*m_engine, duration); }
 
+  // ---- point-to-point (defined in endpoint.hpp / listener.hpp) ----------------
+
+  /// Connects to a listener and handshakes; bounded by connect_timeout.
+  [[nodiscard]] task<endpoint> create_endpoint(std::string host, std::uint16_t port, endpoint_options options = {});
+
+  /// An endpoint to a worker address, without handshake: both sides agree
+  /// on the channel. No close protocol (close() just releases).
+  [[nodiscard]] endpoint create_endpoint_from_worker_address(const std::vector<std::byte>& address,
+                                                             address_endpoint_options options = {});
+
+  /// Listens on `port` (0: any free port) and runs `handler(endpoint)` as a
+  /// spawned task for each connection.
+  template <class Handler>
+  [[nodiscard]] listener create_listener(Handler handler, std::uint16_t port = 0, listener_options options = {});
+
+  /// Worker-level receive from any sender whose (user-space) tag matches
+  /// under `mask`; returns the length and the sender's tag.
+  template <writable_buffer B>
+  [[nodiscard]] auto recv(B&& buf, tag_t tag, tag_t mask = tag_layout::full_mask) {
+    const auto view = writable_view_of(buf);
+    detail::require_user_tag(tag, "worker::recv");
+    return detail::tag_recv_op(*m_engine, view.data, view.size, tag, mask | tag_layout::space_mask, to_ucs(view.memory));
+  }
+
+  /// Is a message matching (tag, mask) waiting? It stays queued.
+  [[nodiscard]] std::optional<tag_recv_info> tag_probe(tag_t tag, tag_t mask = tag_layout::full_mask) {
+    return ucoro::tag_probe(*m_engine, tag, mask);
+  }
+
   /// This worker's UCX address, for create_endpoint_from_worker_address.
   [[nodiscard]] std::vector<std::byte> address() const {
     ucp_worker_attr_t attr{};
@@ -155,8 +194,24 @@ public:
     return detail::print_to_string([&](FILE* f) { ucp_worker_print_info(m_handle, f); });
   }
 
-  /// For layers on top (listeners, endpoints): called first in ~worker.
-  void add_shutdown_hook(std::function<void()> hook) { m_shutdown_hooks.push_back(std::move(hook)); }
+  /// A per-worker object of type Service, created on first use with
+  /// `Service(worker&)` and destroyed with the worker (asio's use_service).
+  /// Layers on top keep their worker-wide state here: the endpoint registry.
+  /// A service may have `void shutdown()`, called first in ~worker, before
+  /// spawned tasks are drained.
+  template <class Service>
+  Service& use_service() {
+    for (auto& entry : m_services)
+      if (entry.id == &service_id<Service>)
+        return *static_cast<Service*>(entry.object.get());
+    auto object = std::make_unique<Service>(*this);
+    Service& ref = *object;
+    service_entry entry{&service_id<Service>, {object.release(), [](void* p) { delete static_cast<Service*>(p); }}, {}};
+    if constexpr (requires { ref.shutdown(); })
+      entry.shutdown = [&ref] { ref.shutdown(); };
+    m_services.push_back(std::move(entry));
+    return ref;
+  }
 
 private:
   static ucp_worker_h create(ucoro::context& ctx) {
@@ -178,11 +233,25 @@ private:
     }
   }
 
+  template <class Service>
+  static constexpr char service_id = 0;
+
+  struct service_entry {
+    const char* id;
+    std::unique_ptr<void, void (*)(void*)> object;
+    std::function<void()> shutdown;
+  };
+
   ucoro::context* m_context;
   ucp_worker_h m_handle;
   std::unique_ptr<progress_engine> m_engine;
   std::unique_ptr<task_scope> m_scope;
-  std::vector<std::function<void()>> m_shutdown_hooks;
+  std::vector<service_entry> m_services;
 };
 
 } // namespace ucoro
+
+// The point-to-point layer completes worker's declarations above; included
+// here so that worker.hpp alone gives the whole worker API (endpoint.hpp in
+// turn ends by including listener.hpp).
+#include <ucoro/endpoint.hpp>

@@ -100,6 +100,19 @@ protected:
   /// Called by derived ops' completion when UCX produced recv info.
   void on_recv_info(const ucp_tag_recv_info_t&) noexcept {}
 
+  /// Called once when the operation has finished, however it finished
+  /// (inline, through UCX's callback, or failing to start).
+  void on_done(ucs_status_t) noexcept {}
+
+  /// Asks UCX to cancel the request if it is still pending; the completion
+  /// then arrives with UCS_ERR_CANCELED through the usual path.
+  void cancel_request() noexcept {
+    if (m_request != nullptr)
+      ucp_request_cancel(m_engine->ucp_worker(), m_request);
+  }
+
+  [[nodiscard]] bool pending() const noexcept { return m_request != nullptr; }
+
   /// Fills the callback part of the parameters for a send- or recv-type op.
   void prepare_send(ucp_request_param_t& param) noexcept {
     param.op_attr_mask |= UCP_OP_ATTR_FIELD_CALLBACK;
@@ -133,16 +146,14 @@ private:
   bool start(const std::stop_token& token) {
     if (token.stop_requested()) {
       m_status = UCS_ERR_CANCELED;
+      derived().on_done(m_status);
       return false;
     }
     ucp_request_param_t param{};
     const ucs_status_ptr_t request = derived().post(param);
-    if (request == nullptr) {
-      m_status = UCS_OK;
-      return false;
-    }
-    if (UCS_PTR_IS_ERR(request)) {
-      m_status = UCS_PTR_STATUS(request);
+    if (request == nullptr || UCS_PTR_IS_ERR(request)) {
+      m_status = request == nullptr ? UCS_OK : UCS_PTR_STATUS(request);
+      derived().on_done(m_status);
       return false;
     }
     m_request = request;
@@ -164,14 +175,11 @@ private:
     self->m_status = status;
     if (info != nullptr)
       static_cast<Derived*>(self)->on_recv_info(*info);
+    static_cast<Derived*>(self)->on_done(status);
     self->m_engine->schedule(self->m_continuation);
   }
 
-  static void on_cancel(cancel_node* node) noexcept {
-    auto* self = static_cast<request_op*>(node);
-    if (self->m_request != nullptr)
-      ucp_request_cancel(self->m_engine->ucp_worker(), self->m_request);
-  }
+  static void on_cancel(cancel_node* node) noexcept { static_cast<request_op*>(node)->cancel_request(); }
 
   /// The frame is going away with the request still in UCX: cancel it and
   /// give UCX a bounded chance to finish, so it does not write into freed

@@ -1,0 +1,925 @@
+#pragma once
+// Endpoints with UCX-Py's semantics: connect by host and port (or worker
+// address), then co_await send/recv of any buffer over tag matching.
+//
+// Connection. After ucp_ep_create each side sends the other a handshake as a
+// UCX active message with UCP_AM_SEND_FLAG_REPLY: the receiving handler is
+// told which endpoint it came on (reply_ep), which tag matching cannot do
+// when many clients connect at once, and the stream API, UCX-Py's source of
+// handshake hangs, is not used. The handshake carries {magic, version, the
+// sender's receive tags, guarantee_msg_order, checksum}; every step is
+// bounded by the connect timeout.
+//
+// Tags. Each side draws random 60-bit tags for its data and control channels
+// (tag spaces endpoint_data / endpoint_control, see tag.hpp). With
+// guarantee_msg_order the n-th send carries base + n and the n-th recv waits
+// for exactly that tag, so messages match in send order even where UCX may
+// deliver out of order (several lanes).
+//
+// Closing. close() sends a control message carrying its send count; the peer
+// closes once it has received that many messages, acknowledges, and its
+// pending and later operations fail with errc::closed_by_peer (equal to
+// std::errc::connection_reset). Operations on an endpoint closed locally fail
+// with errc::endpoint_closed (std::errc::not_connected). A peer that dies
+// fails pending operations with UCX's error (connection_reset or timed_out)
+// when error handling is on. UCX tag receives belong to the worker, not the
+// endpoint, so the endpoint tracks its pending receives and cancels them
+// itself when it closes: nothing is stranded.
+
+#include <ucoro/concepts/buffer.hpp>
+#include <ucoro/detail/event.hpp>
+#include <ucoro/detail/request_op.hpp>
+#include <ucoro/error.hpp>
+#include <ucoro/tag.hpp>
+#include <ucoro/task.hpp>
+#include <ucoro/timer.hpp>
+#include <ucoro/worker.hpp>
+
+#include <ucp/api/ucp.h>
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace ucoro {
+
+class endpoint;
+
+namespace detail {
+
+inline constexpr unsigned handshake_am_id = 0x75C0;
+inline constexpr std::uint64_t handshake_magic = 0x3153484F524F4355ULL; // "UCOROHS1"
+inline constexpr std::uint32_t protocol_version = 1;
+
+struct handshake_message {
+  enum flag : std::uint32_t { ordered = 1, reject = 2, reply = 4 };
+  enum reject_reason : std::uint32_t { none = 0, version_mismatch = 1, order_mismatch = 2 };
+
+  std::uint64_t magic = handshake_magic;
+  std::uint32_t version = protocol_version;
+  std::uint32_t flags = 0;
+  std::uint64_t msg_tag = 0;  ///< the sender receives data on this tag
+  std::uint64_t ctrl_tag = 0; ///< ... and control messages on this one
+  std::uint64_t pid = 0;
+  std::uint32_t reason = none;
+  std::uint32_t reserved = 0;
+  std::uint64_t checksum = 0;
+
+  [[nodiscard]] std::uint64_t compute_checksum() const noexcept {
+    // FNV-1a over every byte before the checksum.
+    const auto* bytes = reinterpret_cast<const unsigned char*>(this);
+    std::uint64_t h = 0xcbf29ce484222325ULL;
+    for (std::size_t i = 0; i < offsetof(handshake_message, checksum); ++i)
+      h = (h ^ bytes[i]) * 0x100000001b3ULL;
+    return h;
+  }
+  void seal() noexcept { checksum = compute_checksum(); }
+};
+static_assert(std::is_trivially_copyable_v<handshake_message>);
+
+struct control_message {
+  enum kind : std::uint32_t { close = 1, close_ack = 2 };
+  std::uint32_t type = 0;
+  std::uint32_t reserved = 0;
+  std::uint64_t count = 0;
+};
+
+[[nodiscard]] inline tag_t random_tag_base() {
+  static thread_local std::mt19937_64 rng{std::random_device{}() ^
+                                          (static_cast<std::uint64_t>(::getpid()) << 32) ^
+                                          static_cast<std::uint64_t>(
+                                              std::chrono::steady_clock::now().time_since_epoch().count())};
+  return rng() & ~tag_layout::space_mask;
+}
+
+[[nodiscard]] inline std::string sockaddr_label(const sockaddr_storage& ss) {
+  char host[INET6_ADDRSTRLEN] = {};
+  std::uint16_t port = 0;
+  if (ss.ss_family == AF_INET) {
+    const auto& in = reinterpret_cast<const sockaddr_in&>(ss);
+    inet_ntop(AF_INET, &in.sin_addr, host, sizeof host);
+    port = ntohs(in.sin_port);
+    return std::string(host) + ":" + std::to_string(port);
+  }
+  const auto& in6 = reinterpret_cast<const sockaddr_in6&>(ss);
+  inet_ntop(AF_INET6, &in6.sin6_addr, host, sizeof host);
+  port = ntohs(in6.sin6_port);
+  return "[" + std::string(host) + "]:" + std::to_string(port);
+}
+
+class endpoint_state;
+class ep_recv_op;
+
+/// Worker-wide endpoint bookkeeping (a worker service): the handshake AM
+/// handler, the map from ucp_ep_h to endpoint, and closes in flight.
+class endpoint_registry {
+public:
+  explicit endpoint_registry(worker& w) : m_worker(&w) {
+    ucp_am_handler_param_t param{};
+    param.field_mask = UCP_AM_HANDLER_PARAM_FIELD_ID | UCP_AM_HANDLER_PARAM_FIELD_CB | UCP_AM_HANDLER_PARAM_FIELD_ARG;
+    param.id = handshake_am_id;
+    param.cb = &on_handshake;
+    param.arg = this;
+    check(ucp_worker_set_am_recv_handler(w.ucp_worker(), &param), "registering the ucoro handshake handler");
+  }
+
+  endpoint_registry(const endpoint_registry&) = delete;
+  endpoint_registry& operator=(const endpoint_registry&) = delete;
+
+  ~endpoint_registry() {
+    // Let force/flush closes in flight finish (bounded), so UCX does not
+    // call back into freed memory and the worker can be destroyed.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (m_closing != 0 && std::chrono::steady_clock::now() < deadline)
+      ucp_worker_progress(m_worker->ucp_worker());
+    ucp_am_handler_param_t param{};
+    param.field_mask = UCP_AM_HANDLER_PARAM_FIELD_ID | UCP_AM_HANDLER_PARAM_FIELD_CB;
+    param.id = handshake_am_id;
+    param.cb = nullptr;
+    (void)ucp_worker_set_am_recv_handler(m_worker->ucp_worker(), &param);
+  }
+
+  /// Worker shutdown: abort every live endpoint, failing what is pending.
+  void shutdown();
+
+  void add(ucp_ep_h ep, endpoint_state* state) { m_endpoints[ep] = state; }
+  void remove(ucp_ep_h ep) noexcept { m_endpoints.erase(ep); }
+
+  /// Closes `ep` in the background; UCX's request is freed when it finishes.
+  void release(ucp_ep_h ep, bool force) {
+    ucp_request_param_t param{};
+    param.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS | UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
+    param.flags = force ? UCP_EP_CLOSE_FLAG_FORCE : 0;
+    param.cb.send = [](void* request, ucs_status_t, void* user_data) {
+      --static_cast<endpoint_registry*>(user_data)->m_closing;
+      ucp_request_free(request);
+    };
+    param.user_data = this;
+    const ucs_status_ptr_t request = ucp_ep_close_nbx(ep, &param);
+    if (UCS_PTR_IS_PTR(request))
+      ++m_closing;
+  }
+
+  [[nodiscard]] worker& get_worker() const noexcept { return *m_worker; }
+
+private:
+  static ucs_status_t on_handshake(void* arg, const void* header, std::size_t header_length, void* data,
+                                   std::size_t length, const ucp_am_recv_param_t* param);
+
+  worker* m_worker;
+  std::unordered_map<ucp_ep_h, endpoint_state*> m_endpoints;
+  std::size_t m_closing = 0;
+};
+
+/// Intrusive link of a pending endpoint receive.
+struct recv_link {
+  recv_link* prev = nullptr;
+  recv_link* next = nullptr;
+};
+
+/// Everything an endpoint is; shared by the endpoint handle, its control
+/// loop and in-flight background closes.
+class endpoint_state : public std::enable_shared_from_this<endpoint_state> {
+public:
+  endpoint_state(worker& w, std::string peer, bool ordered, bool error_handling, std::chrono::milliseconds close_timeout)
+      : m_worker(&w), m_registry(&w.use_service<endpoint_registry>()), m_peer(std::move(peer)), m_ordered(ordered),
+        m_error_handling(error_handling), m_close_timeout(close_timeout), m_handshake_event(w.engine()),
+        m_close_ack(w.engine()) {}
+
+  endpoint_state(const endpoint_state&) = delete;
+  endpoint_state& operator=(const endpoint_state&) = delete;
+
+  // ---- setup -----------------------------------------------------------------
+
+  /// ucp_ep_params for this endpoint's error handling.
+  void fill_error_handling(ucp_ep_params_t& params) noexcept {
+    params.field_mask |= UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE;
+    params.err_mode = m_error_handling ? UCP_ERR_HANDLING_MODE_PEER : UCP_ERR_HANDLING_MODE_NONE;
+    if (m_error_handling) {
+      params.field_mask |= UCP_EP_PARAM_FIELD_ERR_HANDLER;
+      params.err_handler.cb = &on_ep_error;
+      params.err_handler.arg = this;
+    }
+  }
+
+  void attach(ucp_ep_h ep) {
+    m_ep = ep;
+    m_registry->add(ep, this);
+  }
+
+  void set_recv_tags(tag_t msg, tag_t ctrl) noexcept {
+    m_recv_msg_base = msg;
+    m_recv_ctrl_tag = tag_layout::in_space(tag_layout::space::endpoint_control, ctrl);
+  }
+  void set_send_tags(tag_t msg, tag_t ctrl) noexcept {
+    m_send_msg_base = msg;
+    m_send_ctrl_tag = tag_layout::in_space(tag_layout::space::endpoint_control, ctrl);
+  }
+  [[nodiscard]] tag_t recv_msg_base() const noexcept { return m_recv_msg_base; }
+  [[nodiscard]] tag_t recv_ctrl_raw() const noexcept { return m_recv_ctrl_tag & ~tag_layout::space_mask; }
+
+  /// Starts the control channel (handshaken endpoints only).
+  void start_control() {
+    m_has_control = true;
+    auto loop = control_loop(shared_from_this());
+    loop.set_stop_token(m_control_stop.get_token());
+    m_worker->spawn(std::move(loop));
+  }
+
+  // ---- handshake ---------------------------------------------------------------
+
+  void deliver_handshake(const void* header, std::size_t length) noexcept {
+    if (m_handshake_event.is_set())
+      return;
+    m_handshake_size = length;
+    std::memcpy(&m_handshake, header, std::min(length, sizeof m_handshake));
+    m_handshake_event.set();
+  }
+  [[nodiscard]] oneshot_event& handshake_event() noexcept { return m_handshake_event; }
+  [[nodiscard]] const handshake_message& handshake() const noexcept { return m_handshake; }
+  [[nodiscard]] bool handshake_well_formed() const noexcept {
+    return m_handshake_size == sizeof(handshake_message) && m_handshake.magic == handshake_magic &&
+           m_handshake.checksum == m_handshake.compute_checksum();
+  }
+
+  // ---- data path -----------------------------------------------------------------
+
+  [[nodiscard]] tag_t next_send_tag() noexcept {
+    const tag_t seq = m_send_count++;
+    return tag_layout::in_space(tag_layout::space::endpoint_data, m_ordered ? m_send_msg_base + seq : m_send_msg_base);
+  }
+  [[nodiscard]] tag_t next_recv_tag(std::uint64_t& seq) noexcept {
+    seq = m_recv_posted++;
+    return tag_layout::in_space(tag_layout::space::endpoint_data, m_ordered ? m_recv_msg_base + seq : m_recv_msg_base);
+  }
+  /// A receive cancelled before it matched gives back its sequence number
+  /// when it was the last one posted, so a retry after a timeout still
+  /// matches the next message.
+  void return_recv_seq(std::uint64_t seq) noexcept {
+    if (seq + 1 == m_recv_posted)
+      --m_recv_posted;
+  }
+
+  void link(recv_link& node) noexcept {
+    node.prev = nullptr;
+    node.next = m_pending_recvs;
+    if (m_pending_recvs != nullptr)
+      m_pending_recvs->prev = &node;
+    m_pending_recvs = &node;
+  }
+  void unlink(recv_link& node) noexcept {
+    if (node.prev != nullptr)
+      node.prev->next = node.next;
+    else if (m_pending_recvs == &node)
+      m_pending_recvs = node.next;
+    if (node.next != nullptr)
+      node.next->prev = node.prev;
+    node.prev = node.next = nullptr;
+  }
+
+  void on_recv_completed() {
+    ++m_recv_count;
+    if (m_close_after && m_recv_count >= *m_close_after && !m_close_after_fired) {
+      m_close_after_fired = true;
+      // We may be inside a UCX callback: close from the loop.
+      m_worker->post([self = shared_from_this()] { self->close_after_reached(); });
+    }
+  }
+
+  void close_after_n_recv(std::uint64_t n, bool count_from_ep_creation) {
+    if (m_close_after)
+      throw_error(std::make_error_code(std::errc::invalid_argument),
+                  "close_after_n_recv on endpoint to " + m_peer + ": already set (to " +
+                      std::to_string(*m_close_after) + ")");
+    const std::uint64_t target = count_from_ep_creation ? n : m_recv_count + n;
+    if (count_from_ep_creation && n < m_recv_count)
+      throw_error(std::make_error_code(std::errc::invalid_argument),
+                  "close_after_n_recv(" + std::to_string(n) + ", count_from_ep_creation) on endpoint to " + m_peer +
+                      ": " + std::to_string(m_recv_count) + " messages were already received");
+    m_close_after = target;
+    m_close_after_from_peer = false;
+    if (m_recv_count >= target) {
+      m_close_after_fired = true;
+      m_worker->post([self = shared_from_this()] { self->close_after_reached(); });
+    }
+  }
+
+  // ---- closing ---------------------------------------------------------------------
+
+  [[nodiscard]] bool closed() const noexcept { return m_closed; }
+  [[nodiscard]] std::error_code close_reason() const noexcept { return m_close_reason; }
+
+  void set_close_callback(std::function<void(std::error_code)> fn) {
+    m_close_callback = std::move(fn);
+    if (m_closed && !m_close_callback_ran)
+      run_close_callback();
+  }
+
+  /// Graceful close: tell the peer how many messages to expect, wait for its
+  /// acknowledgement (bounded), then release. Never throws for a peer that
+  /// does not answer: it force-closes instead.
+  task<void> close() {
+    if (m_closed || m_closing) {
+      if (m_closed)
+        release();
+      co_return;
+    }
+    m_closing = true;
+    auto keep_alive = shared_from_this();
+    if (m_has_control) {
+      control_message msg{control_message::close, 0, m_send_count};
+      auto sent = co_await as_result(with_timeout(send_control(msg), m_close_timeout));
+      if (sent)
+        (void)co_await as_result(with_timeout(m_close_ack.wait(), m_close_timeout));
+    }
+    local_close(make_error_code(errc::endpoint_closed));
+    release();
+  }
+
+  /// Immediate close: pending operations fail with endpoint_closed.
+  void abort() {
+    local_close(make_error_code(errc::endpoint_closed));
+    release();
+  }
+
+  /// Fails the endpoint with `reason` (peer failure, handshake failure).
+  void fail(std::error_code reason) {
+    local_close(reason);
+    release();
+  }
+
+  // ---- queries ---------------------------------------------------------------------
+
+  [[nodiscard]] ucp_ep_h ucp_endpoint() const noexcept { return m_ep; }
+  [[nodiscard]] worker& get_worker() const noexcept { return *m_worker; }
+  [[nodiscard]] const std::string& peer() const noexcept { return m_peer; }
+  [[nodiscard]] bool ordered() const noexcept { return m_ordered; }
+  [[nodiscard]] bool error_handling() const noexcept { return m_error_handling; }
+  [[nodiscard]] std::uint64_t send_count() const noexcept { return m_send_count; }
+  [[nodiscard]] std::uint64_t recv_count() const noexcept { return m_recv_count; }
+
+private:
+  friend class endpoint_registry;
+
+  static void on_ep_error(void* arg, ucp_ep_h, ucs_status_t status) {
+    auto* self = static_cast<endpoint_state*>(arg);
+    // Inside UCX: act from the loop. The handshake waiter learns now.
+    self->m_peer_error = status;
+    self->m_handshake_event.set();
+    self->m_close_ack.set();
+    self->m_worker->post([weak = self->weak_from_this(), status] {
+      if (auto s = weak.lock())
+        s->fail(make_error_code(status));
+    });
+  }
+
+public:
+  [[nodiscard]] ucs_status_t peer_error() const noexcept { return m_peer_error; }
+
+private:
+  void close_after_reached() {
+    if (m_close_after_from_peer)
+      peer_close_complete();
+    else
+      m_worker->spawn(close());
+  }
+
+  /// The peer said it sent N messages and all N have arrived: acknowledge,
+  /// then close with closed_by_peer.
+  void peer_close_complete() {
+    if (m_closed)
+      return;
+    local_close(make_error_code(errc::closed_by_peer));
+    if (m_closing)
+      return; // our own close() is waiting for the peer's ack and releases
+    m_closing = true;
+    m_worker->spawn([](std::shared_ptr<endpoint_state> self) -> task<void> {
+      control_message ack{control_message::close_ack, 0, self->m_recv_count};
+      (void)co_await as_result(with_timeout(self->send_control(ack), self->m_close_timeout));
+      self->release();
+    }(shared_from_this()));
+  }
+
+  void local_close(std::error_code reason) {
+    if (m_closed)
+      return;
+    m_closed = true;
+    m_close_reason = reason;
+    cancel_pending_recvs();
+    run_close_callback();
+  }
+
+  void cancel_pending_recvs() noexcept;
+
+  void run_close_callback() {
+    if (m_close_callback_ran || !m_close_callback)
+      return;
+    m_close_callback_ran = true;
+    auto fn = std::move(m_close_callback);
+    fn(m_close_reason);
+  }
+
+  /// Stops the control loop and closes the UCX endpoint (force where UCX
+  /// allows it: PEER mode on both sides).
+  void release() {
+    m_control_stop.request_stop();
+    if (m_ep == nullptr)
+      return;
+    m_registry->remove(m_ep);
+    m_registry->release(std::exchange(m_ep, nullptr), m_error_handling);
+  }
+
+  task<void> send_control(control_message msg) {
+    if (m_ep == nullptr)
+      throw ucx_error(make_error_code(errc::endpoint_closed), "control message to " + m_peer + ": endpoint released");
+    co_await tag_send_op(m_worker->engine(), m_ep, &msg, sizeof msg, m_send_ctrl_tag, UCS_MEMORY_TYPE_HOST,
+                         peer_label{&m_peer});
+  }
+
+  static task<void> control_loop(std::shared_ptr<endpoint_state> self) {
+    control_message msg{};
+    while (!self->m_control_stop.stop_requested()) {
+      auto r = co_await tag_recv_op(self->m_worker->engine(), &msg, sizeof msg, self->m_recv_ctrl_tag,
+                                    tag_layout::full_mask, UCS_MEMORY_TYPE_HOST, peer_label{&self->m_peer})
+                   .nothrow();
+      if (!r)
+        co_return; // stopped or failed: the endpoint is closing
+      if (msg.type == control_message::close) {
+        self->m_close_after_from_peer = true;
+        self->m_close_after = msg.count;
+        if (self->m_recv_count >= msg.count)
+          self->peer_close_complete();
+      } else if (msg.type == control_message::close_ack) {
+        self->m_close_ack.set();
+      }
+    }
+  }
+
+  worker* m_worker;
+  endpoint_registry* m_registry;
+  std::string m_peer;
+  bool m_ordered;
+  bool m_error_handling;
+  std::chrono::milliseconds m_close_timeout;
+  ucp_ep_h m_ep = nullptr;
+
+  tag_t m_send_msg_base = 0;
+  tag_t m_recv_msg_base = 0;
+  tag_t m_send_ctrl_tag = 0;
+  tag_t m_recv_ctrl_tag = 0;
+  std::uint64_t m_send_count = 0;
+  std::uint64_t m_recv_posted = 0;
+  std::uint64_t m_recv_count = 0;
+  std::optional<std::uint64_t> m_close_after;
+  bool m_close_after_from_peer = false;
+  bool m_close_after_fired = false;
+
+  bool m_has_control = false;
+  bool m_closing = false;
+  bool m_closed = false;
+  std::error_code m_close_reason;
+  ucs_status_t m_peer_error = UCS_OK;
+  std::function<void(std::error_code)> m_close_callback;
+  bool m_close_callback_ran = false;
+  recv_link* m_pending_recvs = nullptr;
+  std::stop_source m_control_stop;
+
+  oneshot_event m_handshake_event;
+  handshake_message m_handshake{};
+  std::size_t m_handshake_size = 0;
+  oneshot_event m_close_ack;
+};
+
+/// Send on an endpoint: the endpoint's next data tag; a closed endpoint
+/// fails at once with its close reason.
+class ep_send_op : public request_op<ep_send_op, void> {
+  friend class request_op<ep_send_op, void>;
+
+public:
+  ep_send_op(std::shared_ptr<endpoint_state> state, buffer_view<const void> view)
+      : request_op(state->get_worker().engine()), m_state(std::move(state)), m_view(view) {}
+
+private:
+  ucs_status_ptr_t post(ucp_request_param_t& param) {
+    if (m_state->closed())
+      return UCS_STATUS_PTR(UCS_ERR_NOT_CONNECTED);
+    prepare_send(param);
+    param.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMORY_TYPE;
+    param.memory_type = to_ucs(m_view.memory);
+    m_tag = m_state->next_send_tag();
+    return ucp_tag_send_nbx(m_state->ucp_endpoint(), m_view.data, m_view.size, m_tag, &param);
+  }
+  void value() const noexcept {}
+  [[nodiscard]] std::error_code error_code(ucs_status_t status) const noexcept {
+    return m_state->closed() && status != UCS_ERR_MESSAGE_TRUNCATED ? m_state->close_reason()
+                                                                    : make_error_code(status);
+  }
+  [[nodiscard]] std::string describe(ucs_status_t status) const {
+    return "send of " + std::to_string(m_view.size) + " bytes to " + m_state->peer() + ": " +
+           error_code(status).message();
+  }
+
+  std::shared_ptr<endpoint_state> m_state;
+  buffer_view<const void> m_view;
+  tag_t m_tag = 0;
+};
+
+/// Receive on an endpoint; tracked by the endpoint so that closing it (or
+/// the peer closing or dying) fails this receive instead of stranding it.
+class ep_recv_op : public request_op<ep_recv_op, std::size_t>, public recv_link {
+  friend class request_op<ep_recv_op, std::size_t>;
+  friend class endpoint_state;
+
+public:
+  ep_recv_op(std::shared_ptr<endpoint_state> state, buffer_view<void> view)
+      : request_op(state->get_worker().engine()), m_state(std::move(state)), m_view(view) {}
+  ep_recv_op(ep_recv_op&& other) noexcept
+      : request_op(std::move(other)), recv_link{}, m_state(std::move(other.m_state)), m_view(other.m_view) {}
+  ~ep_recv_op() {
+    if (m_linked)
+      m_state->unlink(*this);
+  }
+
+private:
+  ucs_status_ptr_t post(ucp_request_param_t& param) {
+    if (m_state->closed())
+      return UCS_STATUS_PTR(UCS_ERR_NOT_CONNECTED);
+    prepare_recv(param);
+    param.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMORY_TYPE;
+    param.memory_type = to_ucs(m_view.memory);
+    m_tag = m_state->next_recv_tag(m_seq);
+    m_posted = true;
+    ucp_worker_h worker = m_state->get_worker().ucp_worker();
+    ucs_status_ptr_t request;
+    // See tag_recv_op: probe first because UCX 1.13 does not report the
+    // length of an immediately completed receive.
+    if (ucp_tag_message_h message = ucp_tag_probe_nb(worker, m_tag, tag_layout::full_mask, 1, &m_info))
+      request = ucp_tag_msg_recv_nbx(worker, m_view.data, m_view.size, message, &param);
+    else
+      request = ucp_tag_recv_nbx(worker, m_view.data, m_view.size, m_tag, tag_layout::full_mask, &param);
+    if (UCS_PTR_IS_PTR(request)) {
+      m_state->link(*this);
+      m_linked = true;
+    }
+    return request;
+  }
+  void on_recv_info(const ucp_tag_recv_info_t& info) noexcept { m_info = info; }
+  void on_done(ucs_status_t status) noexcept {
+    if (m_linked) {
+      m_state->unlink(*this);
+      m_linked = false;
+    }
+    if (status == UCS_OK || status == UCS_ERR_MESSAGE_TRUNCATED)
+      m_state->on_recv_completed();
+    else if (status == UCS_ERR_CANCELED && m_posted)
+      m_state->return_recv_seq(m_seq);
+  }
+  [[nodiscard]] std::size_t value() const noexcept { return m_info.length; }
+  [[nodiscard]] std::error_code error_code(ucs_status_t status) const noexcept {
+    if (status == UCS_ERR_NOT_CONNECTED || m_cancelled_by_close)
+      return m_state->close_reason();
+    return make_error_code(status);
+  }
+  [[nodiscard]] std::string describe(ucs_status_t status) const {
+    std::string out = "recv of " + std::to_string(m_view.size) + " bytes from " + m_state->peer() + ": " +
+                      error_code(status).message();
+    if (status == UCS_ERR_MESSAGE_TRUNCATED && m_info.length > m_view.size)
+      out += " (peer sent " + std::to_string(m_info.length) + " bytes)";
+    return out;
+  }
+
+  std::shared_ptr<endpoint_state> m_state;
+  buffer_view<void> m_view;
+  ucp_tag_recv_info_t m_info{};
+  tag_t m_tag = 0;
+  std::uint64_t m_seq = 0;
+  bool m_posted = false;
+  bool m_linked = false;
+  bool m_cancelled_by_close = false;
+};
+
+inline void endpoint_state::cancel_pending_recvs() noexcept {
+  // Cancelling completes each through the usual path (which unlinks it), so
+  // walk a snapshot.
+  std::vector<ep_recv_op*> pending;
+  for (recv_link* node = m_pending_recvs; node != nullptr; node = node->next)
+    pending.push_back(static_cast<ep_recv_op*>(node));
+  for (ep_recv_op* op : pending) {
+    op->m_cancelled_by_close = true;
+    op->cancel_request();
+  }
+}
+
+inline void endpoint_registry::shutdown() {
+  std::vector<std::shared_ptr<endpoint_state>> live;
+  for (auto& [ep, state] : m_endpoints)
+    if (auto s = state->weak_from_this().lock())
+      live.push_back(std::move(s));
+  for (auto& s : live)
+    s->abort();
+}
+
+inline ucs_status_t endpoint_registry::on_handshake(void* arg, const void* header, std::size_t header_length,
+                                                    void* /*data*/, std::size_t /*length*/,
+                                                    const ucp_am_recv_param_t* param) {
+  auto* self = static_cast<endpoint_registry*>(arg);
+  if ((param->recv_attr & UCP_AM_RECV_ATTR_FIELD_REPLY_EP) == 0)
+    return UCS_OK; // not a ucoro handshake: nobody to answer
+  auto it = self->m_endpoints.find(param->reply_ep);
+  if (it != self->m_endpoints.end())
+    it->second->deliver_handshake(header, header_length);
+  return UCS_OK;
+}
+
+/// Active-message send of a handshake, asking UCX to tell the receiver
+/// which endpoint it came on.
+class handshake_send_op : public request_op<handshake_send_op, void> {
+  friend class request_op<handshake_send_op, void>;
+
+public:
+  handshake_send_op(progress_engine& engine, ucp_ep_h ep, const handshake_message& msg, const std::string& peer)
+      : request_op(engine), m_ep(ep), m_msg(msg), m_peer(&peer) {}
+
+private:
+  ucs_status_ptr_t post(ucp_request_param_t& param) {
+    prepare_send(param);
+    param.op_attr_mask |= UCP_OP_ATTR_FIELD_FLAGS;
+    param.flags = UCP_AM_SEND_FLAG_REPLY | UCP_AM_SEND_FLAG_EAGER;
+    return ucp_am_send_nbx(m_ep, handshake_am_id, &m_msg, sizeof m_msg, nullptr, 0, &param);
+  }
+  void value() const noexcept {}
+  [[nodiscard]] std::string describe(ucs_status_t status) const {
+    return "handshake with " + *m_peer + ": " + ucs_status_string(status);
+  }
+
+  ucp_ep_h m_ep;
+  handshake_message m_msg;
+  const std::string* m_peer;
+};
+
+[[nodiscard]] inline handshake_message make_handshake(const endpoint_state& state, std::uint32_t extra_flags = 0) {
+  handshake_message msg;
+  msg.flags = (state.ordered() ? handshake_message::ordered : 0U) | extra_flags;
+  msg.msg_tag = state.recv_msg_base();
+  msg.ctrl_tag = state.recv_ctrl_raw();
+  msg.pid = static_cast<std::uint64_t>(::getpid());
+  msg.seal();
+  return msg;
+}
+
+/// Waits for the peer's handshake, bounded; turns a peer error or a timeout
+/// into a clear error naming the peer.
+inline task<void> await_handshake(endpoint_state& state, std::chrono::milliseconds timeout, const char* what) {
+  auto r = co_await as_result(with_timeout(state.handshake_event().wait(), timeout));
+  if (state.peer_error() != UCS_OK)
+    throw ucx_error(state.peer_error(), std::string(what) + " " + state.peer() + ": " +
+                                            ucs_status_string(state.peer_error()));
+  if (!r)
+    throw ucx_error(r.error, std::string(what) + " " + state.peer() + ": no handshake within " +
+                                 format_duration(timeout));
+}
+
+[[nodiscard]] inline std::string reject_text(std::uint32_t reason) {
+  switch (reason) {
+  case handshake_message::version_mismatch: return "protocol version mismatch";
+  case handshake_message::order_mismatch: return "guarantee_msg_order differs between the peers";
+  default: return "rejected";
+  }
+}
+
+} // namespace detail
+
+/// A connected endpoint. Move-only; dropping one that is still open closes
+/// it gracefully in the background (abort() closes at once).
+class endpoint {
+public:
+  endpoint() = default;
+  explicit endpoint(std::shared_ptr<detail::endpoint_state> state) noexcept : m_state(std::move(state)) {}
+  endpoint(endpoint&&) noexcept = default;
+  endpoint& operator=(endpoint&& other) noexcept {
+    if (this != &other) {
+      release();
+      m_state = std::move(other.m_state);
+    }
+    return *this;
+  }
+  ~endpoint() { release(); }
+
+  /// Sends all of `buf`. Completes when the buffer may be reused.
+  template <buffer B>
+  [[nodiscard]] detail::ep_send_op send(const B& buf) const {
+    return {state(), view_of(buf)};
+  }
+
+  /// Sends the first `nbytes` bytes of `buf`.
+  template <buffer B>
+  [[nodiscard]] detail::ep_send_op send(const B& buf, std::size_t nbytes) const {
+    auto view = view_of(buf);
+    check_size("send", view.size, nbytes);
+    view.size = nbytes;
+    return {state(), view};
+  }
+
+  /// Receives the next message into `buf`; returns the bytes received. A
+  /// larger message fails with std::errc::message_size (it is consumed; the
+  /// endpoint stays usable).
+  template <writable_buffer B>
+  [[nodiscard]] detail::ep_recv_op recv(B&& buf) const {
+    return {state(), writable_view_of(buf)};
+  }
+
+  /// Receives into the first `nbytes` bytes of `buf`.
+  template <writable_buffer B>
+  [[nodiscard]] detail::ep_recv_op recv(B&& buf, std::size_t nbytes) const {
+    auto view = writable_view_of(buf);
+    check_size("recv", view.size, nbytes);
+    view.size = nbytes;
+    return {state(), view};
+  }
+
+  /// An 8-byte size, then the payload. Calls on one endpoint must not
+  /// overlap with other sends (the two messages must be consecutive).
+  template <buffer B>
+  [[nodiscard]] task<void> send_obj(const B& buf) const {
+    const std::uint64_t size = view_of(buf).size;
+    co_await send(as_bytes(&size, sizeof size));
+    co_await send(buf);
+  }
+
+  /// Receives what send_obj sent, allocating exactly its size.
+  template <class Allocator = std::allocator<std::byte>>
+  [[nodiscard]] task<std::vector<std::byte, Allocator>> recv_obj(Allocator alloc = {}) const {
+    std::uint64_t size = 0;
+    const std::size_t got = co_await recv(as_writable_bytes(&size, sizeof size));
+    if (got != sizeof size)
+      throw ucx_error(make_error_code(errc::handshake_failed),
+                      "recv_obj from " + peer() + ": expected an 8-byte size header, got " + std::to_string(got) +
+                          " bytes");
+    std::vector<std::byte, Allocator> out(static_cast<std::size_t>(size), alloc);
+    (void)co_await recv(out);
+    co_return out;
+  }
+
+  /// Graceful close (see the header comment). Bounded by close_timeout.
+  [[nodiscard]] task<void> close() {
+    auto s = state();
+    co_await s->close();
+  }
+
+  /// Closes now; pending operations fail with errc::endpoint_closed.
+  void abort() { state()->abort(); }
+
+  [[nodiscard]] bool closed() const noexcept { return !m_state || m_state->closed(); }
+
+  /// Why it closed (empty while open).
+  [[nodiscard]] std::error_code close_reason() const noexcept {
+    return m_state ? m_state->close_reason() : std::error_code{};
+  }
+
+  /// Closes after the n-th completed receive, counted from now or from the
+  /// endpoint's creation.
+  void close_after_n_recv(std::uint64_t n, bool count_from_ep_creation = false) {
+    state()->close_after_n_recv(n, count_from_ep_creation);
+  }
+
+  /// Runs once, on the worker's thread, when the endpoint closes (for any
+  /// reason), with the reason.
+  void set_close_callback(std::function<void(std::error_code)> fn) { state()->set_close_callback(std::move(fn)); }
+
+  /// ucp_ep_print_info: the lanes and transports this endpoint uses.
+  [[nodiscard]] std::string ucx_info() const {
+    auto s = state();
+    if (s->ucp_endpoint() == nullptr)
+      return {};
+    return detail::print_to_string([&](FILE* f) { ucp_ep_print_info(s->ucp_endpoint(), f); });
+  }
+  [[nodiscard]] bool cuda_support() const { return state()->get_worker().get_context().cuda_support(); }
+  [[nodiscard]] ucp_worker_h ucp_worker() const { return state()->get_worker().ucp_worker(); }
+  [[nodiscard]] ucp_ep_h ucp_endpoint() const { return state()->ucp_endpoint(); }
+  [[nodiscard]] const std::string& peer() const { return state()->peer(); }
+  [[nodiscard]] std::uint64_t send_count() const { return state()->send_count(); }
+  [[nodiscard]] std::uint64_t recv_count() const { return state()->recv_count(); }
+
+private:
+  [[nodiscard]] const std::shared_ptr<detail::endpoint_state>& state() const {
+    if (!m_state)
+      throw_error(make_error_code(errc::endpoint_closed), "use of an empty (moved-from) ucoro::endpoint");
+    return m_state;
+  }
+
+  void check_size(const char* what, std::size_t have, std::size_t want) const {
+    if (want > have)
+      throw_error(std::make_error_code(std::errc::invalid_argument),
+                  std::string(what) + " of " + std::to_string(want) + " bytes " + (what[0] == 's' ? "to " : "from ") +
+                      peer() + ": the buffer holds only " + std::to_string(have) + " bytes");
+  }
+
+  void release() noexcept {
+    if (!m_state || m_state->closed())
+      return;
+    try {
+      m_state->get_worker().spawn(m_state->close());
+    } catch (...) {
+      m_state->abort();
+    }
+  }
+
+  std::shared_ptr<detail::endpoint_state> m_state;
+};
+
+// ---- worker members that need endpoint -------------------------------------------------
+
+inline task<endpoint> worker::create_endpoint(std::string host, std::uint16_t port, endpoint_options options) {
+  const std::string what = host + ":" + std::to_string(port);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (const int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found); rc != 0)
+    throw ucx_error(std::make_error_code(std::errc::host_unreachable),
+                    "create_endpoint to " + what + ": cannot resolve host: " + ::gai_strerror(rc));
+  sockaddr_storage address{};
+  std::memcpy(&address, found->ai_addr, found->ai_addrlen);
+  const socklen_t address_length = found->ai_addrlen;
+  ::freeaddrinfo(found);
+
+  auto state = std::make_shared<detail::endpoint_state>(*this, what, options.guarantee_msg_order,
+                                                        options.endpoint_error_handling, options.close_timeout);
+  state->set_recv_tags(detail::random_tag_base(), detail::random_tag_base());
+
+  ucp_ep_params_t params{};
+  params.field_mask = UCP_EP_PARAM_FIELD_FLAGS | UCP_EP_PARAM_FIELD_SOCK_ADDR;
+  params.flags = UCP_EP_PARAMS_FLAGS_CLIENT_SERVER;
+  params.sockaddr.addr = reinterpret_cast<const sockaddr*>(&address);
+  params.sockaddr.addrlen = address_length;
+  state->fill_error_handling(params);
+  ucp_ep_h ep = nullptr;
+  check(ucp_ep_create(m_handle, &params, &ep), [&] { return "create_endpoint to " + what; });
+  state->attach(ep);
+
+  std::exception_ptr failure;
+  try {
+    const auto hello = detail::make_handshake(*state);
+    co_await with_timeout(detail::handshake_send_op(*m_engine, ep, hello, state->peer()), options.connect_timeout);
+    co_await detail::await_handshake(*state, options.connect_timeout, "create_endpoint to");
+    const auto& reply = state->handshake();
+    if (!state->handshake_well_formed())
+      throw ucx_error(make_error_code(errc::handshake_failed),
+                      "create_endpoint to " + what + ": malformed handshake reply (bad magic or checksum)");
+    if ((reply.flags & detail::handshake_message::reject) != 0)
+      throw ucx_error(make_error_code(errc::protocol_mismatch),
+                      "create_endpoint to " + what + ": the listener rejected the connection: " +
+                          detail::reject_text(reply.reason));
+    if (reply.version != detail::protocol_version)
+      throw ucx_error(make_error_code(errc::protocol_mismatch),
+                      "create_endpoint to " + what + ": protocol version " + std::to_string(reply.version) +
+                          ", expected " + std::to_string(detail::protocol_version));
+    state->set_send_tags(reply.msg_tag, reply.ctrl_tag);
+    state->start_control();
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  if (failure) {
+    state->fail(make_error_code(errc::handshake_failed));
+    std::rethrow_exception(failure);
+  }
+  co_return endpoint{std::move(state)};
+}
+
+inline endpoint worker::create_endpoint_from_worker_address(const std::vector<std::byte>& address,
+                                                            address_endpoint_options options) {
+  if (address.empty())
+    throw_error(std::make_error_code(std::errc::invalid_argument), "create_endpoint_from_worker_address: empty address");
+  auto state = std::make_shared<detail::endpoint_state>(*this, "worker address", options.guarantee_msg_order,
+                                                        options.endpoint_error_handling, std::chrono::seconds(1));
+  // Both sides derive the data tag from the channel they agree on.
+  const tag_t channel_tag = (options.channel * 0x9E3779B97F4A7C15ULL) & ~tag_layout::space_mask;
+  state->set_recv_tags(channel_tag, 0);
+  state->set_send_tags(channel_tag, 0);
+  ucp_ep_params_t params{};
+  params.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS;
+  params.address = reinterpret_cast<const ucp_address_t*>(address.data());
+  state->fill_error_handling(params);
+  ucp_ep_h ep = nullptr;
+  check(ucp_ep_create(m_handle, &params, &ep), "create_endpoint_from_worker_address");
+  state->attach(ep);
+  return endpoint{std::move(state)};
+}
+
+} // namespace ucoro
+
+// worker::create_listener is defined there; see the end of worker.hpp.
+#include <ucoro/listener.hpp>
