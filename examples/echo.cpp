@@ -6,7 +6,9 @@
 //   echo --server [--port P]          server only; prints "listening on P"
 //   echo --client HOST:P              client only
 //
-// Both: --size N (bytes, default 1 MiB), --polling, --tls LIST (UCX_TLS).
+// Both: --size N (bytes, default 1 MiB), --polling, --tls LIST (UCX_TLS),
+// --no-error-handling (UCX peer error handling off: on one host this is what
+// lets UCX use shared memory; see docs/performance.md).
 // Exit status 0 only if the client saw every byte incremented.
 
 #include <ucoro/ucoro.hpp>
@@ -33,8 +35,9 @@ ucoro::task<void> serve(ucoro::endpoint ep) {
   co_await ep.close();
 }
 
-ucoro::task<bool> client(ucoro::worker& worker, std::string host, std::uint16_t port, std::size_t size) {
-  ucoro::endpoint ep = co_await worker.create_endpoint(host, port);
+ucoro::task<bool> client(ucoro::worker& worker, std::string host, std::uint16_t port, std::size_t size,
+                         ucoro::endpoint_options options = {}) {
+  ucoro::endpoint ep = co_await worker.create_endpoint(host, port, options);
   const std::vector<std::byte> msg(size, std::byte{0});
   co_await ep.send_obj(msg);
   const std::vector<std::byte> reply = co_await ep.recv_obj();
@@ -49,6 +52,7 @@ struct options {
   std::uint16_t port = 0;
   std::size_t size = 1 << 20;
   ucoro::progress_mode mode = ucoro::progress_mode::blocking;
+  bool error_handling = true;
   std::map<std::string, std::string> ucx;
 };
 
@@ -81,10 +85,13 @@ options parse(int argc, char** argv) {
       o.size = std::stoull(next());
     } else if (a == "--polling") {
       o.mode = ucoro::progress_mode::polling;
+    } else if (a == "--no-error-handling") {
+      o.error_handling = false;
     } else if (a == "--tls") {
       o.ucx["TLS"] = next();
     } else {
-      std::fprintf(stderr, "usage: echo [--server [--port P] | --client HOST:P] [--size N] [--polling] [--tls LIST]\n");
+      std::fprintf(stderr, "usage: echo [--server [--port P] | --client HOST:P] [--size N] [--polling] [--tls LIST] "
+                           "[--no-error-handling]\n");
       std::exit(2);
     }
   }
@@ -98,9 +105,13 @@ int main(int argc, char** argv) {
   try {
     ucoro::context ctx{o.ucx};
     ucoro::worker worker{ctx, o.mode};
+    ucoro::endpoint_options endpoint_options;
+    endpoint_options.endpoint_error_handling = o.error_handling;
+    ucoro::listener_options listener_options;
+    listener_options.endpoint = endpoint_options;
 
     if (o.role == options::client) {
-      const bool ok = worker.run(ucoro::with_timeout(client(worker, o.host, o.port, o.size), 60s));
+      const bool ok = worker.run(ucoro::with_timeout(client(worker, o.host, o.port, o.size, endpoint_options), 60s));
       std::printf("echo client: %zu bytes %s\n", o.size, ok ? "incremented: ok" : "WRONG");
       return ok ? 0 : 1;
     }
@@ -111,7 +122,7 @@ int main(int argc, char** argv) {
           co_await serve(std::move(ep));
           ++served;
         },
-        o.port);
+        o.port, listener_options);
 
     if (o.role == options::server) {
       std::printf("listening on %u\n", lf.port());
@@ -127,7 +138,8 @@ int main(int argc, char** argv) {
       return 0;
     }
 
-    const bool ok = worker.run(ucoro::with_timeout(client(worker, "127.0.0.1", lf.port(), o.size), 60s));
+    const bool ok =
+        worker.run(ucoro::with_timeout(client(worker, "127.0.0.1", lf.port(), o.size, endpoint_options), 60s));
     std::printf("echo (one process, port %u): %zu bytes %s\n", lf.port(), o.size, ok ? "incremented: ok" : "WRONG");
     return ok ? 0 : 1;
   } catch (const std::exception& e) {

@@ -39,6 +39,13 @@ template <class Print>
 /// Bytes ucoro reserves in every UCX request (see detail/request_op.hpp).
 inline constexpr std::size_t request_reserved_size = 2 * sizeof(void*);
 
+/// ucp_params.request_init: clears that reserved space in a new request.
+inline void clear_request_space(void* request) noexcept {
+  void** words = static_cast<void**>(request);
+  words[0] = nullptr;
+  words[1] = nullptr;
+}
+
 /// Every configuration name UCX knows once its transport modules are
 /// loaded, as printed ("UCX_TCP_RX_SEG_SIZE=64K" lines).
 [[nodiscard]] inline std::string all_ucx_config_names() {
@@ -113,8 +120,9 @@ public:
 
     ucp_params_t params{};
     params.field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED |
-                        UCP_PARAM_FIELD_REQUEST_SIZE;
+                        UCP_PARAM_FIELD_REQUEST_SIZE | UCP_PARAM_FIELD_REQUEST_INIT;
     params.request_size = detail::request_reserved_size;
+    params.request_init = &detail::clear_request_space;
     // TAG for data, AM for the endpoint handshake (it names the replying
     // endpoint, which tag matching cannot), WAKEUP for blocking progress.
     params.features = UCP_FEATURE_TAG | UCP_FEATURE_AM | UCP_FEATURE_WAKEUP;

@@ -563,18 +563,15 @@ private:
     m_tag = m_state->next_recv_tag(m_seq);
     m_posted = true;
     ucp_worker_h worker = m_state->get_worker().ucp_worker();
-    ucs_status_ptr_t request;
     // See tag_recv_op: probe first because UCX 1.13 does not report the
     // length of an immediately completed receive.
     if (ucp_tag_message_h message = ucp_tag_probe_nb(worker, m_tag, tag_layout::full_mask, 1, &m_info))
-      request = ucp_tag_msg_recv_nbx(worker, m_view.data, m_view.size, message, &param);
-    else
-      request = ucp_tag_recv_nbx(worker, m_view.data, m_view.size, m_tag, tag_layout::full_mask, &param);
-    if (UCS_PTR_IS_PTR(request)) {
-      m_state->link(*this);
-      m_linked = true;
-    }
-    return request;
+      return ucp_tag_msg_recv_nbx(worker, m_view.data, m_view.size, message, &param);
+    return ucp_tag_recv_nbx(worker, m_view.data, m_view.size, m_tag, tag_layout::full_mask, &param);
+  }
+  void on_pending() noexcept {
+    m_state->link(*this);
+    m_linked = true;
   }
   void on_recv_info(const ucp_tag_recv_info_t& info) noexcept { m_info = info; }
   void on_done(ucs_status_t status) noexcept {

@@ -158,10 +158,24 @@ private:
   }
 
   void report(std::exception_ptr e) {
+    // A task ending in operation_canceled because this scope asked it to
+    // stop (drain, shutdown) did what it was told: not an error to report.
+    if (m_stop.stop_requested() && is_cancellation(e))
+      return;
     if (m_handler)
       m_handler(std::move(e));
     else
       m_errors.push_back(std::move(e));
+  }
+
+  static bool is_cancellation(const std::exception_ptr& e) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::system_error& error) {
+      return error.code() == std::errc::operation_canceled;
+    } catch (...) {
+      return false;
+    }
   }
 
   void unlink(child::promise_type& p) noexcept {

@@ -5,9 +5,12 @@
 // request), cancellation through the awaiting coroutine's stop token, and
 // the case where the frame is destroyed while UCX still holds the request.
 //
-// Completion is routed through a small slot in the request itself
-// (context's request_size), not through user_data: the slot can be re-pointed
-// after posting, which is what makes abandoning a request safe.
+// Completion reaches the awaiter through user_data, which UCX passes even
+// when it completes a request inside the posting call (it does, e.g. for a
+// truncated rendezvous receive in 1.13). Each UCX request also carries a
+// small slot (context's request_size, zeroed by request_init and reset
+// before every free) that can override where a completion goes: that is
+// what makes abandoning a request from a destroyed frame safe.
 
 #include <ucoro/context.hpp>
 #include <ucoro/detail/env.hpp>
@@ -24,28 +27,46 @@
 namespace ucoro::detail {
 
 struct request_slot {
-  void (*complete)(void* target, ucs_status_t status, const ucp_tag_recv_info_t* info) noexcept;
-  void* target;
+  /// When set, the completion goes here instead of to user_data.
+  void (*override_complete)(void* target, ucs_status_t status, const ucp_tag_recv_info_t* info) noexcept;
+  void* override_target;
 };
-
 static_assert(sizeof(request_slot) <= request_reserved_size);
 
 [[nodiscard]] inline request_slot& slot_of(void* request) noexcept {
   return *static_cast<request_slot*>(request);
 }
 
-// `info` points into the request: complete before freeing it.
-inline void send_trampoline(void* request, ucs_status_t status, void* /*user_data*/) noexcept {
-  const request_slot slot = slot_of(request);
-  slot.complete(slot.target, status, nullptr);
+using completion_fn = void (*)(void* target, ucs_status_t status, const ucp_tag_recv_info_t* info) noexcept;
+
+/// The op's completion function, stored first in every request_op (see
+/// request_op::m_complete) so the trampolines can reach it from user_data.
+struct completion_target {
+  completion_fn complete;
+};
+
+inline void dispatch_completion(void* request, ucs_status_t status, const ucp_tag_recv_info_t* info,
+                                void* user_data) noexcept {
+  request_slot& slot = slot_of(request);
+  if (slot.override_complete != nullptr) {
+    const request_slot override = slot;
+    slot = request_slot{nullptr, nullptr}; // UCX reuses request memory
+    override.override_complete(override.override_target, status, info);
+  } else {
+    auto* target = static_cast<completion_target*>(user_data);
+    target->complete(target, status, info);
+  }
+  // `info` points into the request: completed above, freed only now.
   ucp_request_free(request);
 }
 
+inline void send_trampoline(void* request, ucs_status_t status, void* user_data) noexcept {
+  dispatch_completion(request, status, nullptr, user_data);
+}
+
 inline void recv_trampoline(void* request, ucs_status_t status, const ucp_tag_recv_info_t* info,
-                            void* /*user_data*/) noexcept {
-  const request_slot slot = slot_of(request);
-  slot.complete(slot.target, status, info);
-  ucp_request_free(request);
+                            void* user_data) noexcept {
+  dispatch_completion(request, status, info, user_data);
 }
 
 inline void set_flag_on_complete(void* target, ucs_status_t, const ucp_tag_recv_info_t*) noexcept {
@@ -54,14 +75,14 @@ inline void set_flag_on_complete(void* target, ucs_status_t, const ucp_tag_recv_
 }
 
 template <class Derived, class Value>
-class request_op : private cancel_node {
+class request_op : private completion_target, private cancel_node {
 public:
   using value_type = Value;
 
-  explicit request_op(progress_engine& engine) noexcept : m_engine(&engine) {}
+  explicit request_op(progress_engine& engine) noexcept : completion_target{&on_complete}, m_engine(&engine) {}
 
   request_op(request_op&& other) noexcept
-      : cancel_node{}, m_engine(other.m_engine), m_status(other.m_status) {}
+      : completion_target{&on_complete}, cancel_node{}, m_engine(other.m_engine), m_status(other.m_status) {}
   request_op& operator=(request_op&&) = delete;
 
   ~request_op() { abandon(); }
@@ -100,6 +121,9 @@ protected:
   /// Called by derived ops' completion when UCX produced recv info.
   void on_recv_info(const ucp_tag_recv_info_t&) noexcept {}
 
+  /// Called when UCX keeps the request pending (the awaiter will suspend).
+  void on_pending() noexcept {}
+
   /// Called once when the operation has finished, however it finished
   /// (inline, through UCX's callback, or failing to start).
   void on_done(ucs_status_t) noexcept {}
@@ -115,12 +139,14 @@ protected:
 
   /// Fills the callback part of the parameters for a send- or recv-type op.
   void prepare_send(ucp_request_param_t& param) noexcept {
-    param.op_attr_mask |= UCP_OP_ATTR_FIELD_CALLBACK;
+    param.op_attr_mask |= UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
     param.cb.send = &send_trampoline;
+    param.user_data = static_cast<completion_target*>(this);
   }
   void prepare_recv(ucp_request_param_t& param) noexcept {
-    param.op_attr_mask |= UCP_OP_ATTR_FIELD_CALLBACK;
+    param.op_attr_mask |= UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
     param.cb.recv = &recv_trampoline;
+    param.user_data = static_cast<completion_target*>(this);
   }
 
 private:
@@ -150,7 +176,11 @@ private:
       return false;
     }
     ucp_request_param_t param{};
+    m_posting = true;
     const ucs_status_ptr_t request = derived().post(param);
+    m_posting = false;
+    if (m_completed_while_posting)
+      return false; // the callback ran inside the call and freed the request
     if (request == nullptr || UCS_PTR_IS_ERR(request)) {
       m_status = request == nullptr ? UCS_OK : UCS_PTR_STATUS(request);
       derived().on_done(m_status);
@@ -158,7 +188,7 @@ private:
     }
     m_request = request;
     m_status = UCS_INPROGRESS;
-    slot_of(request) = request_slot{&on_complete, this};
+    derived().on_pending();
     this->cancel = &on_cancel;
     m_stop.arm(*m_engine, *this, token);
     return true;
@@ -170,13 +200,16 @@ private:
   }
 
   static void on_complete(void* target, ucs_status_t status, const ucp_tag_recv_info_t* info) noexcept {
-    auto* self = static_cast<request_op*>(target);
+    auto* self = static_cast<request_op*>(static_cast<completion_target*>(target));
     self->m_request = nullptr;
     self->m_status = status;
     if (info != nullptr)
       static_cast<Derived*>(self)->on_recv_info(*info);
     static_cast<Derived*>(self)->on_done(status);
-    self->m_engine->schedule(self->m_continuation);
+    if (self->m_posting)
+      self->m_completed_while_posting = true; // start() returns false: no suspension
+    else
+      self->m_engine->schedule(self->m_continuation);
   }
 
   static void on_cancel(cancel_node* node) noexcept { static_cast<request_op*>(node)->cancel_request(); }
@@ -189,17 +222,19 @@ private:
       return;
     m_stop.disarm();
     bool finished = false;
-    slot_of(m_request) = request_slot{&set_flag_on_complete, &finished};
-    ucp_request_cancel(m_engine->ucp_worker(), m_request);
+    void* request = std::exchange(m_request, nullptr);
+    slot_of(request) = request_slot{&set_flag_on_complete, &finished};
+    ucp_request_cancel(m_engine->ucp_worker(), request);
     for (int round = 0; !finished && round < 100000; ++round)
       ucp_worker_progress(m_engine->ucp_worker());
     if (!finished)
-      slot_of(m_request) = request_slot{&set_flag_on_complete, nullptr};
-    m_request = nullptr;
+      slot_of(request) = request_slot{&set_flag_on_complete, nullptr};
   }
 
   progress_engine* m_engine;
   void* m_request = nullptr;
+  bool m_posting = false;
+  bool m_completed_while_posting = false;
   ucs_status_t m_status = UCS_OK;
   std::coroutine_handle<> m_continuation;
   stop_link m_stop;
