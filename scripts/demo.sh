@@ -1,11 +1,40 @@
 #!/usr/bin/env bash
-# Builds ucoro and runs the main job on local ranks. Installs its own
-# dependencies.
+# Builds ucoro and runs the main job on local ranks: the echo example in one
+# process and as two processes (tcp, then shared memory), then the ping-pong
+# table. Installs its own dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 [ -f build/build.ninja ] || meson setup build >/dev/null
 ninja -C build
-export UCX_NET_DEVICES=${UCX_NET_DEVICES:-lo}
-echo "== ping-pong over one worker (runtime demo)"
+export UCX_NET_DEVICES=${UCX_NET_DEVICES:-lo}   # loopback only
+echo
+echo "== echo, one process"
+./build/examples/echo --size 67108864
+
+two_process_echo() {
+  local log
+  log=$(mktemp)
+  ./build/examples/echo --server "$@" >"$log" &
+  local server=$!
+  local port=""
+  for _ in $(seq 100); do
+    port=$(awk '/listening on/{print $3}' "$log")
+    [ -n "$port" ] && break
+    sleep 0.1
+  done
+  [ -n "$port" ] || { echo "server did not start"; kill "$server"; return 1; }
+  timeout 60 ./build/examples/echo --client "127.0.0.1:$port" --size 67108864 "$@"
+  wait "$server"
+  cat "$log"
+  rm -f "$log"
+}
+echo
+echo "== echo, two processes over tcp (peer error handling on)"
+two_process_echo --tls tcp
+echo
+echo "== echo, two processes over shared memory (sysv + cma; error handling off)"
+two_process_echo --tls sm,tcp --no-error-handling
+echo
+echo "== ping-pong through one worker"
 ./build/examples/pingpong

@@ -275,6 +275,43 @@ TEST_CASE("send_obj and recv_obj carry the size, and recv_obj allocates exactly"
   CHECK(got.capacity() == sent.size());
 }
 
+namespace {
+template <class T>
+struct counting_allocator {
+  using value_type = T;
+  std::size_t* allocated;
+  explicit counting_allocator(std::size_t* counter) noexcept : allocated(counter) {}
+  template <class U>
+  counting_allocator(const counting_allocator<U>& other) noexcept : allocated(other.allocated) {}
+  T* allocate(std::size_t n) {
+    *allocated += n * sizeof(T);
+    return std::allocator<T>{}.allocate(n);
+  }
+  void deallocate(T* p, std::size_t n) noexcept { std::allocator<T>{}.deallocate(p, n); }
+  bool operator==(const counting_allocator& o) const noexcept { return allocated == o.allocated; }
+};
+} // namespace
+
+TEST_CASE("recv_obj allocates through a user allocator", "[endpoint][obj]") {
+  context ctx;
+  worker w{ctx};
+  endpoint ep = w.create_endpoint_from_worker_address(w.address());
+  std::size_t allocated = 0;
+  const auto sent = test::pattern(5000);
+  const auto got = w.run(test::bounded([&]() -> task<std::vector<std::byte, counting_allocator<std::byte>>> {
+    auto [unused, v] = co_await when_all(
+        [&]() -> task<void> { co_await ep.send_obj(sent); }(),
+        [&]() -> task<std::vector<std::byte, counting_allocator<std::byte>>> {
+          co_return co_await ep.recv_obj(counting_allocator<std::byte>{&allocated});
+        }());
+    (void)unused;
+    co_return std::move(v);
+  }()));
+  CHECK(allocated == 5000);
+  CHECK(std::equal(got.begin(), got.end(), sent.begin(), sent.end()));
+  ep.abort();
+}
+
 TEST_CASE("close with the peer's recv pending fails that recv with closed_by_peer", "[endpoint][close]") {
   context ctx{{{"TLS", "tcp"}}};
   worker w{ctx};

@@ -113,19 +113,21 @@ TEST_CASE("an external epoll loop can drive the worker through event_fd, progres
   };
   w.spawn(body());
 
+  // [snippet:external_loop]
   const int outer = epoll_create1(EPOLL_CLOEXEC);
   epoll_event ev{};
   ev.events = EPOLLIN;
   REQUIRE(epoll_ctl(outer, EPOLL_CTL_ADD, w.event_fd(), &ev) == 0);
   const auto deadline = std::chrono::steady_clock::now() + 10s;
   while (!finished && std::chrono::steady_clock::now() < deadline) {
-    while (w.progress()) {
+    while (w.progress()) { // drain: UCX, resumptions, posts, timers
     }
-    if (finished || !w.arm())
+    if (finished || !w.arm()) // arm() false: events arrived meanwhile
       continue;
     epoll_event out{};
-    (void)epoll_wait(outer, &out, 1, 100);
+    (void)epoll_wait(outer, &out, 1, 100); // bound it by w.time_to_next_timer() too
   }
+  // [/snippet:external_loop]
   close(outer);
   CHECK(finished);
   CHECK(received == sent);
