@@ -86,6 +86,10 @@ public:
   progress_engine& operator=(const progress_engine&) = delete;
 
   [[nodiscard]] progress_mode mode() const noexcept { return m_mode; }
+
+  /// Switches between spinning and sleeping, e.g. to poll only while a
+  /// latency-critical phase runs. Takes effect on the next loop iteration.
+  void set_mode(progress_mode mode) noexcept { m_mode = mode; }
   [[nodiscard]] ucp_worker_h ucp_worker() const noexcept { return m_worker; }
 
   // ---- called on the worker's thread -------------------------------------

@@ -113,6 +113,7 @@ public:
   [[nodiscard]] ucoro::context& get_context() const noexcept { return *m_context; }
   [[nodiscard]] progress_engine& engine() noexcept { return *m_engine; }
   [[nodiscard]] progress_mode mode() const noexcept { return m_engine->mode(); }
+  void set_mode(progress_mode mode) noexcept { m_engine->set_mode(mode); }
 
   /// Drives progress on this thread until `awaitable` completes; returns its
   /// value or rethrows its exception.

@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""Runs send_recv on tiny sizes and checks what it reports (no timing asserted).
+
+The JSON must parse; every ucoro row must have positive latency, bandwidth and
+message-rate figures; every ucoro / ucx_perftest ratio must be a positive
+number; tcp rows must be present; the terminal table must list every size.
+"""
+import json
+import math
+import subprocess
+import sys
+import tempfile
+
+binary = sys.argv[1]
+with tempfile.TemporaryDirectory() as tmp:
+    out = f"{tmp}/r.json"
+    run = subprocess.run([binary, "--sizes", "8,4K,256K", "--iters", "200", "--warmup", "20",
+                          "--error-handling", "none,peer", "--json", out, "--no-progress"],
+                         capture_output=True, text=True, timeout=280)
+    print(run.stdout)
+    print(run.stderr, file=sys.stderr)
+    failures = []
+    if run.returncode != 0:
+        failures.append(f"exit status {run.returncode}")
+    data = json.load(open(out))
+    rows = data["rows"]
+    ucoro = [r for r in rows if r["system"] == "ucoro"]
+    if len(ucoro) != 6:
+        failures.append(f"expected 6 ucoro rows (3 sizes x 2 modes), got {len(ucoro)}")
+    for r in ucoro:
+        where = f"ucoro {r['size']} B errh={r['error_handling']}"
+        for key in ("p25", "p50", "p75", "avg"):
+            v = r["latency_us"][key]
+            if not (isinstance(v, (int, float)) and v > 0):
+                failures.append(f"{where}: latency {key} = {v}")
+        for key in ("p50", "overall"):
+            v = r["bandwidth_gbps"][key]
+            if not (isinstance(v, (int, float)) and v > 0):
+                failures.append(f"{where}: bandwidth {key} = {v}")
+        for key in ("latency_ratio", "bandwidth_ratio"):
+            v = r[key]
+            if not (isinstance(v, (int, float)) and v > 0 and math.isfinite(v)):
+                failures.append(f"{where}: {key} = {v}")
+    if not any(r["system"] == "tcp" for r in rows):
+        failures.append("no tcp baseline rows")
+    for size in ("8 B", "4 KiB", "256 KiB"):
+        if size not in run.stdout:
+            failures.append(f"table lacks size {size}")
+    for f in failures:
+        print("FAIL:", f)
+    print(f"send_recv output: {0 if failures else 1} passed, {1 if failures else 0} failed")
+    sys.exit(1 if failures else 0)

@@ -1,0 +1,847 @@
+// send_recv: UCX-Py's send_recv benchmark in C++, with its references run in
+// the same invocation.
+//
+// Two processes on loopback (this program starts its own server unless
+// --server / --client are given): ping-pong latency and unidirectional
+// bandwidth per message size, for ucoro, for ucx_perftest (tag_lat / tag_bw
+// with the same UCX_TLS, sizes and iterations) and for plain TCP sockets.
+// Reports p25/p50/p75 and averages, message rate, and ucoro / ucx_perftest.
+//
+//   send_recv [--sizes 8,4K,1M | --sizes 8:16M] [--iters N] [--warmup N]
+//             [--polling] [--tls LIST] [--error-handling none,peer]
+//             [--no-reuse] [--cpu-client N] [--cpu-server N]
+//             [--json FILE] [--plot FILE.png] [--no-perftest] [--no-tcp] [--quick]
+//   send_recv --server [--port P] [same transport options]
+//   send_recv --client HOST:P:TCPPORT [options]
+
+#include <ucoro/host_memory.hpp>
+#include <ucoro/ucoro.hpp>
+
+#include "process.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <numeric>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+// ---- options -----------------------------------------------------------------------
+
+struct options {
+  enum { launcher, server, client } role = launcher;
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;
+  std::uint16_t tcp_port = 0;
+  std::vector<std::size_t> sizes{8, 4096, 65536, 1 << 20, 16 << 20};
+  std::size_t iters = 0;  // 0: by size
+  std::size_t warmup = 0; // 0: a tenth of iters
+  ucoro::progress_mode mode = ucoro::progress_mode::polling;
+  std::string tls; // empty: UCX's default
+  std::vector<std::string> error_modes{"none"};
+  bool reuse = true;
+  int cpu_client = -1;
+  int cpu_server = -1;
+  std::string json;
+  std::string plot;
+  bool perftest = true;
+  bool tcp = true;
+  bool quick = false;
+  bool status = true;
+};
+
+std::size_t parse_size(const std::string& text) {
+  std::size_t pos = 0;
+  const double value = std::stod(text, &pos);
+  std::string unit = text.substr(pos);
+  std::transform(unit.begin(), unit.end(), unit.begin(), ::tolower);
+  double scale = 1;
+  if (unit == "k" || unit == "kb" || unit == "kib")
+    scale = 1024;
+  else if (unit == "m" || unit == "mb" || unit == "mib")
+    scale = 1024.0 * 1024;
+  else if (unit == "g" || unit == "gb" || unit == "gib")
+    scale = 1024.0 * 1024 * 1024;
+  else if (!unit.empty())
+    throw std::invalid_argument("unknown size unit in '" + text + "'");
+  return static_cast<std::size_t>(value * scale);
+}
+
+std::vector<std::size_t> parse_sizes(const std::string& text) {
+  std::vector<std::size_t> out;
+  if (auto colon = text.find(':'); colon != std::string::npos) {
+    // A range: every power of 4 (times the start) from start to end.
+    std::size_t size = std::max<std::size_t>(1, parse_size(text.substr(0, colon)));
+    const std::size_t end = parse_size(text.substr(colon + 1));
+    for (; size <= end; size *= 4)
+      out.push_back(size);
+    return out;
+  }
+  std::stringstream ss(text);
+  for (std::string item; std::getline(ss, item, ',');)
+    out.push_back(parse_size(item));
+  return out;
+}
+
+std::vector<std::string> split(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  for (std::string item; std::getline(ss, item, ',');)
+    out.push_back(item);
+  return out;
+}
+
+std::string format_size(std::size_t size) {
+  char buf[32];
+  if (size >= (1U << 20) && size % (1U << 20) == 0)
+    std::snprintf(buf, sizeof buf, "%zu MiB", size >> 20);
+  else if (size >= 1024 && size % 1024 == 0)
+    std::snprintf(buf, sizeof buf, "%zu KiB", size >> 10);
+  else
+    std::snprintf(buf, sizeof buf, "%zu B", size);
+  return buf;
+}
+
+/// Iterations by size: enough for stable medians, a fraction of a second each.
+std::size_t auto_iters(std::size_t size, bool bandwidth, bool quick) {
+  std::size_t n;
+  if (size <= 4096)
+    n = bandwidth ? 200000 : 20000;
+  else if (size <= 65536)
+    n = bandwidth ? 20000 : 5000;
+  else if (size <= (1U << 20))
+    n = bandwidth ? 2000 : 1000;
+  else
+    n = bandwidth ? 200 : 100;
+  return quick ? std::max<std::size_t>(n / 50, 20) : n;
+}
+
+std::size_t window_for(std::size_t size) { return size >= (1U << 20) ? 16 : 64; }
+
+void pin(int cpu) {
+  if (cpu < 0)
+    return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (sched_setaffinity(0, sizeof set, &set) != 0)
+    std::fprintf(stderr, "send_recv: cannot pin to CPU %d\n", cpu);
+}
+
+// ---- statistics -----------------------------------------------------------------------
+
+double quantile(std::vector<double> v, double q) {
+  if (v.empty())
+    return NAN;
+  std::sort(v.begin(), v.end());
+  const double pos = q * static_cast<double>(v.size() - 1);
+  const auto lo = static_cast<std::size_t>(std::floor(pos));
+  const auto hi = static_cast<std::size_t>(std::ceil(pos));
+  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
+}
+
+struct row {
+  std::string system; // ucoro, ucx_perftest, tcp
+  std::string errors; // none / peer ("-" for tcp)
+  std::size_t size = 0;
+  std::size_t lat_iters = 0, bw_iters = 0;
+  double lat_p25 = NAN, lat_p50 = NAN, lat_p75 = NAN, lat_avg = NAN;  // us, one-way
+  double bw_p25 = NAN, bw_p50 = NAN, bw_p75 = NAN, bw_overall = NAN; // GB/s (1e9)
+  double msg_rate = NAN;                                              // million messages/s
+  double lat_ratio = NAN, bw_ratio = NAN;                             // ucoro / ucx_perftest
+};
+
+void fill_latency(row& r, const std::vector<double>& one_way_us) {
+  r.lat_p25 = quantile(one_way_us, 0.25);
+  r.lat_p50 = quantile(one_way_us, 0.50);
+  r.lat_p75 = quantile(one_way_us, 0.75);
+  r.lat_avg = std::accumulate(one_way_us.begin(), one_way_us.end(), 0.0) / static_cast<double>(one_way_us.size());
+}
+
+/// `batch_seconds`: time to receive each batch of `window` messages.
+void fill_bandwidth(row& r, const std::vector<double>& batch_seconds, std::size_t window) {
+  std::vector<double> gbps;
+  double total = 0;
+  for (double s : batch_seconds) {
+    gbps.push_back(static_cast<double>(window * r.size) / s / 1e9);
+    total += s;
+  }
+  r.bw_p25 = quantile(gbps, 0.25);
+  r.bw_p50 = quantile(gbps, 0.50);
+  r.bw_p75 = quantile(gbps, 0.75);
+  const double messages = static_cast<double>(batch_seconds.size() * window);
+  r.bw_overall = messages * static_cast<double>(r.size) / total / 1e9;
+  r.msg_rate = messages / total / 1e6;
+}
+
+// ---- the ucoro server and client --------------------------------------------------------
+
+struct command {
+  enum kind_type : std::uint32_t { latency = 1, bandwidth = 2, quit = 3 };
+  std::uint32_t kind = 0;
+  std::uint32_t reuse = 1;
+  std::uint64_t size = 0;
+  std::uint64_t iters = 0;
+  std::uint64_t warmup = 0;
+  std::uint64_t window = 0;
+};
+
+/// Pre-faulted, page-aligned (huge-page-advised when large) like the memory
+/// ucx_perftest gets from UCX's allocator: first touch is not the benchmark.
+ucoro::host_memory touched(std::size_t size) { return ucoro::host_memory(size, std::byte{0x5A}); }
+
+ucoro::task<void> serve(ucoro::worker& w, ucoro::endpoint ep, bool& quit) {
+  const ucoro::progress_mode test_mode = w.mode();
+  ucoro::host_memory buf;
+  for (;;) {
+    command cmd;
+    // Sleep between tests: a spinning server would steal a core from the
+    // ucx_perftest and tcp references running meanwhile.
+    w.set_mode(ucoro::progress_mode::blocking);
+    (void)co_await ep.recv(ucoro::as_writable_bytes(&cmd, sizeof cmd));
+    w.set_mode(test_mode);
+    if (cmd.kind == command::quit)
+      break;
+    if (buf.size() < cmd.size)
+      buf = touched(cmd.size);
+    if (cmd.kind == command::latency) {
+      for (std::uint64_t i = 0; i < cmd.warmup + cmd.iters; ++i) {
+        if (!cmd.reuse) {
+          std::vector<std::byte> fresh(cmd.size);
+          (void)co_await ep.recv(fresh, cmd.size);
+          co_await ep.send(fresh, cmd.size);
+          continue;
+        }
+        (void)co_await ep.recv(buf, cmd.size);
+        co_await ep.send(buf, cmd.size);
+      }
+    } else {
+      const std::uint64_t batches = cmd.iters / cmd.window, warm_batches = std::max<std::uint64_t>(1, cmd.warmup / cmd.window);
+      std::vector<double> seconds;
+      seconds.reserve(batches);
+      auto last = clock_type::now();
+      for (std::uint64_t b = 0; b < warm_batches + batches; ++b) {
+        std::vector<ucoro::task<std::size_t>> recvs;
+        for (std::uint64_t i = 0; i < cmd.window; ++i)
+          recvs.push_back([](ucoro::endpoint& e, ucoro::host_memory& into, std::size_t n,
+                             bool reuse) -> ucoro::task<std::size_t> {
+            if (!reuse) {
+              std::vector<std::byte> fresh(n);
+              co_return co_await e.recv(fresh, n);
+            }
+            co_return co_await e.recv(into, n);
+          }(ep, buf, cmd.size, cmd.reuse != 0));
+        (void)co_await ucoro::when_all(std::move(recvs));
+        const auto now = clock_type::now();
+        if (b >= warm_batches)
+          seconds.push_back(std::chrono::duration<double>(now - last).count());
+        last = now;
+      }
+      co_await ep.send_obj(seconds);
+    }
+  }
+  quit = true;
+  co_await ep.close();
+}
+
+ucoro::task<std::vector<double>> client_latency(ucoro::endpoint& ep, std::size_t size, std::size_t iters,
+                                                std::size_t warmup, bool reuse) {
+  command cmd{command::latency, reuse ? 1U : 0U, size, iters, warmup, 0};
+  co_await ep.send(ucoro::as_bytes(&cmd, sizeof cmd));
+  auto buf = touched(size);
+  std::vector<double> one_way;
+  one_way.reserve(iters);
+  for (std::size_t i = 0; i < warmup + iters; ++i) {
+    const auto t0 = clock_type::now();
+    if (!reuse) {
+      // A fresh buffer each time, first touch included: what --no-reuse measures.
+      std::vector<std::byte> fresh(size);
+      co_await ep.send(fresh, size);
+      (void)co_await ep.recv(fresh, size);
+    } else {
+      co_await ep.send(buf, size);
+      (void)co_await ep.recv(buf, size);
+    }
+    const auto t1 = clock_type::now();
+    if (i >= warmup)
+      one_way.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count() / 2);
+  }
+  co_return one_way;
+}
+
+ucoro::task<std::vector<double>> client_bandwidth(ucoro::endpoint& ep, std::size_t size, std::size_t iters,
+                                                  std::size_t warmup, std::size_t window, bool reuse) {
+  command cmd{command::bandwidth, reuse ? 1U : 0U, size, iters, warmup, window};
+  co_await ep.send(ucoro::as_bytes(&cmd, sizeof cmd));
+  auto buf = touched(size);
+  const std::size_t batches = iters / window + std::max<std::size_t>(1, warmup / window);
+  for (std::size_t b = 0; b < batches; ++b) {
+    std::vector<ucoro::task<void>> sends;
+    for (std::size_t i = 0; i < window; ++i)
+      sends.push_back([](ucoro::endpoint& e, const ucoro::host_memory& from, std::size_t n,
+                         bool reuse_buffer) -> ucoro::task<void> {
+        if (!reuse_buffer) {
+          const std::vector<std::byte> fresh(n);
+          co_await e.send(fresh, n);
+          co_return;
+        }
+        co_await e.send(from, n);
+      }(ep, buf, size, reuse));
+    co_await ucoro::when_all(std::move(sends));
+  }
+  auto reply = co_await ep.recv_obj();
+  std::vector<double> seconds(reply.size() / sizeof(double));
+  std::memcpy(seconds.data(), reply.data(), seconds.size() * sizeof(double));
+  co_return seconds;
+}
+
+// ---- plain TCP baseline -------------------------------------------------------------------
+
+bool write_all(int fd, const void* data, std::size_t n) {
+  const auto* p = static_cast<const char*>(data);
+  while (n > 0) {
+    const ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
+    if (w <= 0)
+      return false;
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return true;
+}
+
+bool read_all(int fd, void* data, std::size_t n) {
+  auto* p = static_cast<char*>(data);
+  while (n > 0) {
+    const ssize_t r = ::recv(fd, p, n, 0);
+    if (r <= 0)
+      return false;
+    p += r;
+    n -= static_cast<std::size_t>(r);
+  }
+  return true;
+}
+
+int tcp_listen(std::uint16_t& port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in in{};
+  in.sin_family = AF_INET;
+  in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&in), sizeof in) != 0 || ::listen(fd, 4) != 0)
+    throw std::runtime_error("tcp baseline: cannot listen on 127.0.0.1");
+  socklen_t len = sizeof in;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&in), &len);
+  port = ntohs(in.sin_port);
+  return fd;
+}
+
+void tcp_tune(int fd) {
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+void tcp_serve(int listen_fd) {
+  const int fd = ::accept(listen_fd, nullptr, nullptr);
+  ::close(listen_fd);
+  if (fd < 0)
+    return;
+  tcp_tune(fd);
+  ucoro::host_memory buf;
+  command cmd;
+  while (read_all(fd, &cmd, sizeof cmd) && cmd.kind != command::quit) {
+    if (buf.size() < cmd.size)
+      buf = touched(cmd.size);
+    if (cmd.kind == command::latency) {
+      for (std::uint64_t i = 0; i < cmd.warmup + cmd.iters; ++i)
+        if (!read_all(fd, buf.data(), cmd.size) || !write_all(fd, buf.data(), cmd.size))
+          break;
+    } else {
+      const std::uint64_t batches = cmd.iters / cmd.window, warm_batches = std::max<std::uint64_t>(1, cmd.warmup / cmd.window);
+      std::vector<double> seconds;
+      auto last = clock_type::now();
+      for (std::uint64_t b = 0; b < warm_batches + batches; ++b) {
+        for (std::uint64_t i = 0; i < cmd.window; ++i)
+          (void)read_all(fd, buf.data(), cmd.size);
+        const auto now = clock_type::now();
+        if (b >= warm_batches)
+          seconds.push_back(std::chrono::duration<double>(now - last).count());
+        last = now;
+      }
+      const std::uint64_t n = seconds.size();
+      write_all(fd, &n, sizeof n);
+      write_all(fd, seconds.data(), n * sizeof(double));
+    }
+  }
+  ::close(fd);
+}
+
+int tcp_connect(const std::string& host, std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in in{};
+  in.sin_family = AF_INET;
+  in.sin_port = htons(port);
+  if (::inet_pton(AF_INET, host.c_str(), &in.sin_addr) != 1 ||
+      ::connect(fd, reinterpret_cast<sockaddr*>(&in), sizeof in) != 0)
+    throw std::runtime_error("tcp baseline: cannot connect to " + host + ":" + std::to_string(port));
+  tcp_tune(fd);
+  return fd;
+}
+
+std::vector<double> tcp_latency(int fd, std::size_t size, std::size_t iters, std::size_t warmup) {
+  command cmd{command::latency, 1, size, iters, warmup, 0};
+  write_all(fd, &cmd, sizeof cmd);
+  auto buf = touched(size);
+  std::vector<double> one_way;
+  for (std::size_t i = 0; i < warmup + iters; ++i) {
+    const auto t0 = clock_type::now();
+    write_all(fd, buf.data(), size);
+    read_all(fd, buf.data(), size);
+    if (i >= warmup)
+      one_way.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t0).count() / 2);
+  }
+  return one_way;
+}
+
+std::vector<double> tcp_bandwidth(int fd, std::size_t size, std::size_t iters, std::size_t warmup, std::size_t window) {
+  command cmd{command::bandwidth, 1, size, iters, warmup, window};
+  write_all(fd, &cmd, sizeof cmd);
+  auto buf = touched(size);
+  const std::size_t batches = iters / window + std::max<std::size_t>(1, warmup / window);
+  for (std::size_t i = 0; i < batches * window; ++i)
+    write_all(fd, buf.data(), size);
+  std::uint64_t n = 0;
+  read_all(fd, &n, sizeof n);
+  std::vector<double> seconds(n);
+  read_all(fd, seconds.data(), n * sizeof(double));
+  return seconds;
+}
+
+// ---- ucx_perftest reference ---------------------------------------------------------------
+
+std::uint16_t free_port() {
+  std::uint16_t port = 0;
+  ::close(tcp_listen(port));
+  return port;
+}
+
+struct perftest_result {
+  double p50_us = NAN, avg_us = NAN, mib_s = NAN, msg_rate = NAN;
+};
+
+/// Runs one ucx_perftest pair; parses its result line (with -f: eight
+/// numbers, no "Final:" label).
+std::optional<perftest_result> run_perftest(const options& o, const std::string& test, std::size_t size,
+                                            std::size_t iters, std::size_t warmup, bool peer) {
+  const std::string port = std::to_string(free_port());
+  std::vector<std::string> common{"-p", port};
+  std::vector<std::string> server{"/usr/bin/ucx_perftest"};
+  server.insert(server.end(), common.begin(), common.end());
+  if (o.cpu_server >= 0) {
+    server.emplace_back("-c");
+    server.push_back(std::to_string(o.cpu_server));
+  }
+  ucoro::test::child_process srv{server};
+  std::this_thread::sleep_for(200ms); // ucx_perftest prints nothing when ready; give it time to listen
+  std::vector<std::string> client{"/usr/bin/ucx_perftest", "127.0.0.1"};
+  client.insert(client.end(), common.begin(), common.end());
+  for (const auto& a : {std::string("-t"), test, std::string("-s"), std::to_string(size), std::string("-n"),
+                        std::to_string(iters), std::string("-w"), std::to_string(warmup), std::string("-f")})
+    client.push_back(a);
+  if (peer)
+    client.emplace_back("-e");
+  if (o.mode == ucoro::progress_mode::blocking) {
+    client.emplace_back("-E");
+    client.emplace_back("sleep");
+  }
+  if (o.cpu_client >= 0) {
+    client.emplace_back("-c");
+    client.push_back(std::to_string(o.cpu_client));
+  }
+  ucoro::test::child_process cli{client};
+  std::optional<perftest_result> out;
+  while (auto line = cli.read_line(120s)) {
+    std::string text = *line;
+    if (text.rfind("Final:", 0) == 0)
+      text = text.substr(6);
+    std::istringstream ss(text);
+    double iterations, p50, avg, overall, bw_avg, bw_overall, rate_avg, rate_overall;
+    std::string rest;
+    if (ss >> iterations >> p50 >> avg >> overall >> bw_avg >> bw_overall >> rate_avg >> rate_overall && !(ss >> rest))
+      out = perftest_result{p50, avg, bw_overall, rate_overall};
+  }
+  (void)cli.wait_exit(30s);
+  (void)srv.wait_exit(30s);
+  return out;
+}
+
+// ---- output ----------------------------------------------------------------------------
+
+std::string num(double v, int precision = 2) {
+  if (std::isnan(v))
+    return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.*f", precision, v);
+  return buf;
+}
+
+void print_table(const std::vector<row>& rows, const options& o) {
+  std::printf("\nsend_recv: two processes on 127.0.0.1, UCX_TLS=%s, %s progress, %s buffers\n",
+              o.tls.empty() ? "(default)" : o.tls.c_str(),
+              o.mode == ucoro::progress_mode::polling ? "polling" : "blocking", o.reuse ? "reused" : "fresh");
+  std::printf("latency: one-way (round trip / 2), us; bandwidth: unidirectional, GB/s = 1e9 B/s; "
+              "ratio: ucoro / ucx_perftest (same error handling)\n\n");
+  std::printf("%-9s %-13s %-5s %7s %8s %8s %8s %8s | %7s %7s %7s %7s %8s | %9s %8s\n", "size", "system", "errh",
+              "iters", "lat p25", "lat p50", "lat p75", "lat avg", "bw p25", "bw p50", "bw p75", "bw all", "Mmsg/s",
+              "lat ratio", "bw ratio");
+  std::size_t last = 0;
+  for (const auto& r : rows) {
+    if (r.size != last && last != 0)
+      std::printf("\n");
+    last = r.size;
+    std::printf("%-9s %-13s %-5s %7zu %8s %8s %8s %8s | %7s %7s %7s %7s %8s | %9s %8s\n", format_size(r.size).c_str(),
+                r.system.c_str(), r.errors.c_str(), r.lat_iters, num(r.lat_p25).c_str(), num(r.lat_p50).c_str(),
+                num(r.lat_p75).c_str(), num(r.lat_avg).c_str(), num(r.bw_p25).c_str(), num(r.bw_p50).c_str(),
+                num(r.bw_p75).c_str(), num(r.bw_overall).c_str(), num(r.msg_rate, 3).c_str(), num(r.lat_ratio, 3).c_str(),
+                num(r.bw_ratio, 3).c_str());
+  }
+  std::fflush(stdout);
+}
+
+std::string json_number(double v) { return std::isnan(v) ? "null" : num(v, 6); }
+
+void write_json(const std::vector<row>& rows, const options& o) {
+  std::ofstream out(o.json);
+  out << "{\n  \"benchmark\": \"send_recv\",\n  \"ucx_version\": \"" << UCP_API_MAJOR << "." << UCP_API_MINOR
+      << "\",\n  \"tls\": \"" << (o.tls.empty() ? "default" : o.tls) << "\",\n  \"progress\": \""
+      << (o.mode == ucoro::progress_mode::polling ? "polling" : "blocking") << "\",\n  \"reuse\": "
+      << (o.reuse ? "true" : "false") << ",\n  \"rows\": [\n";
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto& r = rows[i];
+    out << "    {\"system\": \"" << r.system << "\", \"error_handling\": \"" << r.errors << "\", \"size\": " << r.size
+        << ", \"latency_iterations\": " << r.lat_iters << ", \"bandwidth_iterations\": " << r.bw_iters
+        << ", \"latency_us\": {\"p25\": " << json_number(r.lat_p25) << ", \"p50\": " << json_number(r.lat_p50)
+        << ", \"p75\": " << json_number(r.lat_p75) << ", \"avg\": " << json_number(r.lat_avg)
+        << "}, \"bandwidth_gbps\": {\"p25\": " << json_number(r.bw_p25) << ", \"p50\": " << json_number(r.bw_p50)
+        << ", \"p75\": " << json_number(r.bw_p75) << ", \"overall\": " << json_number(r.bw_overall)
+        << "}, \"message_rate_mps\": " << json_number(r.msg_rate) << ", \"latency_ratio\": "
+        << json_number(r.lat_ratio) << ", \"bandwidth_ratio\": " << json_number(r.bw_ratio) << "}"
+        << (i + 1 < rows.size() ? ",\n" : "\n");
+  }
+  out << "  ]\n}\n";
+}
+
+void write_plot(const std::vector<row>& rows, const options& o) {
+  // One data file per (system, error handling): size, latency p50, bandwidth overall.
+  std::map<std::string, std::vector<const row*>> series;
+  for (const auto& r : rows)
+    series[r.system + (r.errors == "-" ? "" : " (errh " + r.errors + ")")].push_back(&r);
+  const std::string dir = o.plot + ".data";
+  std::filesystem::create_directories(dir);
+  std::string lat_plot, bw_plot;
+  int index = 0;
+  for (const auto& [name, points] : series) {
+    const std::string file = dir + "/series" + std::to_string(index++) + ".dat";
+    std::ofstream data(file);
+    for (const row* r : points)
+      data << r->size << " " << (std::isnan(r->lat_p50) ? 0 : r->lat_p50) << " "
+           << (std::isnan(r->bw_overall) ? 0 : r->bw_overall) << "\n";
+    lat_plot += (lat_plot.empty() ? "" : ", ") + ("'" + file + "' using 1:2 with linespoints title '" + name + "'");
+    bw_plot += (bw_plot.empty() ? "" : ", ") + ("'" + file + "' using 1:3 with linespoints title '" + name + "'");
+  }
+  FILE* gp = ::popen("gnuplot", "w");
+  if (gp == nullptr) {
+    std::fprintf(stderr, "send_recv: gnuplot not found; no plot\n");
+    return;
+  }
+  std::fprintf(gp,
+               "set terminal pngcairo size 1400,600\nset output '%s'\nset multiplot layout 1,2 title "
+               "'send\\_recv, two processes on loopback, UCX\\_TLS=%s'\n"
+               "set logscale xy\nset grid\nset key left top\nset xlabel 'message size (bytes)'\n"
+               "set ylabel 'bandwidth (GB/s)'\nset title 'Bandwidth'\nplot %s\n"
+               "set ylabel 'one-way latency p50 (us)'\nset title 'Latency'\nplot %s\nunset multiplot\n",
+               o.plot.c_str(), o.tls.empty() ? "default" : o.tls.c_str(), bw_plot.c_str(), lat_plot.c_str());
+  if (::pclose(gp) != 0)
+    std::fprintf(stderr, "send_recv: gnuplot failed; no plot\n");
+}
+
+void status(const options& o, const std::string& text) {
+  if (!o.status)
+    return;
+  std::fprintf(stderr, "\r\033[K%s", text.c_str());
+  std::fflush(stderr);
+}
+
+// ---- roles ---------------------------------------------------------------------------
+
+std::map<std::string, std::string> ucx_config(const options& o) {
+  std::map<std::string, std::string> m;
+  if (!o.tls.empty())
+    m["TLS"] = o.tls;
+  return m;
+}
+
+int run_server(const options& o) {
+  pin(o.cpu_server);
+  ucoro::context ctx{ucx_config(o)};
+  ucoro::worker w{ctx, o.mode};
+  std::uint16_t tcp_port = 0;
+  std::thread tcp_thread;
+  if (o.tcp) {
+    const int tcp_fd = tcp_listen(tcp_port);
+    tcp_thread = std::thread{[tcp_fd] { tcp_serve(tcp_fd); }};
+  }
+  std::size_t finished = 0;
+  std::vector<ucoro::listener> listeners;
+  std::string ports;
+  for (std::size_t i = 0; i < o.error_modes.size(); ++i) {
+    ucoro::listener_options lo;
+    lo.bind_address = "127.0.0.1";
+    lo.endpoint.endpoint_error_handling = o.error_modes[i] == "peer";
+    listeners.push_back(w.create_listener(
+        [&](ucoro::endpoint ep) -> ucoro::task<void> {
+          bool quit = false;
+          co_await serve(w, std::move(ep), quit);
+          ++finished;
+        },
+        i == 0 ? o.port : 0, lo));
+    ports += " " + std::to_string(listeners.back().port());
+  }
+  std::printf("ports%s tcp %u\n", ports.c_str(), tcp_port);
+  std::fflush(stdout);
+  w.run(ucoro::with_timeout(
+      [&]() -> ucoro::task<void> {
+        while (finished < o.error_modes.size())
+          co_await w.sleep(1ms);
+      }(),
+      3600s));
+  if (tcp_thread.joinable())
+    tcp_thread.join();
+  return 0;
+}
+
+int run_client(const options& o, const std::vector<std::uint16_t>& ports, std::uint16_t tcp_port) {
+  pin(o.cpu_client);
+  ucoro::context ctx{ucx_config(o)};
+  ucoro::worker w{ctx, o.mode};
+  std::vector<row> rows;
+  const std::size_t steps = o.sizes.size() * o.error_modes.size() * (o.perftest ? 2 : 1) + (o.tcp ? o.sizes.size() : 0);
+  std::size_t step = 0;
+
+  std::vector<ucoro::endpoint> eps;
+  for (std::size_t i = 0; i < o.error_modes.size(); ++i) {
+    ucoro::endpoint_options eo;
+    eo.endpoint_error_handling = o.error_modes[i] == "peer";
+    eps.push_back(w.run(ucoro::with_timeout(w.create_endpoint(o.host, ports[i], eo), 30s)));
+  }
+  const int tcp_fd = o.tcp ? tcp_connect(o.host, tcp_port) : -1;
+
+  for (std::size_t size : o.sizes) {
+    const std::size_t lat_iters = o.iters ? o.iters : auto_iters(size, false, o.quick);
+    const std::size_t bw_iters = o.iters ? o.iters : auto_iters(size, true, o.quick);
+    const std::size_t window = window_for(size);
+    const std::size_t lat_warm = o.warmup ? o.warmup : std::max<std::size_t>(lat_iters / 10, 10);
+    const std::size_t bw_warm = o.warmup ? o.warmup : std::max<std::size_t>(bw_iters / 10, window);
+    for (std::size_t m = 0; m < o.error_modes.size(); ++m) {
+      const bool peer = o.error_modes[m] == "peer";
+      status(o, "[" + std::to_string(++step) + "/" + std::to_string(steps) + "] ucoro " + format_size(size) +
+                    " (error handling " + o.error_modes[m] + ")");
+      row r{"ucoro", o.error_modes[m], size, lat_iters, bw_iters};
+      fill_latency(r, w.run(client_latency(eps[m], size, lat_iters, lat_warm, o.reuse)));
+      fill_bandwidth(r, w.run(client_bandwidth(eps[m], size, bw_iters, bw_warm, window, o.reuse)), window);
+      if (o.perftest) {
+        status(o, "[" + std::to_string(++step) + "/" + std::to_string(steps) + "] ucx_perftest " + format_size(size) +
+                      (peer ? " -e" : ""));
+        row p{"ucx_perftest", o.error_modes[m], size, lat_iters, bw_iters};
+        if (auto lat = run_perftest(o, "tag_lat", size, lat_iters, lat_warm, peer)) {
+          p.lat_p50 = lat->p50_us;
+          p.lat_avg = lat->avg_us;
+        }
+        if (auto bw = run_perftest(o, "tag_bw", size, bw_iters, bw_warm, peer)) {
+          p.bw_overall = bw->mib_s * 1048576.0 / 1e9;
+          p.msg_rate = bw->msg_rate / 1e6;
+        }
+        r.lat_ratio = r.lat_p50 / p.lat_p50;
+        r.bw_ratio = r.bw_overall / p.bw_overall;
+        rows.push_back(r);
+        rows.push_back(p);
+      } else {
+        rows.push_back(r);
+      }
+    }
+    if (o.tcp) {
+      status(o, "[" + std::to_string(++step) + "/" + std::to_string(steps) + "] tcp " + format_size(size));
+      row t{"tcp", "-", size, lat_iters, bw_iters};
+      fill_latency(t, tcp_latency(tcp_fd, size, lat_iters, lat_warm));
+      fill_bandwidth(t, tcp_bandwidth(tcp_fd, size, bw_iters, bw_warm, window), window);
+      rows.push_back(t);
+    }
+  }
+  status(o, "");
+  if (o.status)
+    std::fprintf(stderr, "\r\033[K");
+
+  for (auto& ep : eps)
+    w.run(ucoro::with_timeout(
+        [](ucoro::endpoint& e) -> ucoro::task<void> {
+          command quit{command::quit};
+          co_await e.send(ucoro::as_bytes(&quit, sizeof quit));
+          co_await e.close();
+        }(ep),
+        30s));
+  if (tcp_fd >= 0) {
+    command quit{command::quit};
+    write_all(tcp_fd, &quit, sizeof quit);
+    ::close(tcp_fd);
+  }
+
+  print_table(rows, o);
+  if (!o.json.empty())
+    write_json(rows, o);
+  if (!o.plot.empty())
+    write_plot(rows, o);
+  return 0;
+}
+
+options parse(int argc, char** argv) {
+  options o;
+  o.status = ::isatty(STDERR_FILENO) != 0;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc)
+        throw std::invalid_argument(a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--server")
+      o.role = options::server;
+    else if (a == "--client") {
+      o.role = options::client;
+      const auto parts = next();
+      const auto c1 = parts.find(':'), c2 = parts.rfind(':');
+      o.host = parts.substr(0, c1);
+      o.port = static_cast<std::uint16_t>(std::stoul(parts.substr(c1 + 1, c2 - c1 - 1)));
+      o.tcp_port = static_cast<std::uint16_t>(std::stoul(parts.substr(c2 + 1)));
+    } else if (a == "--port")
+      o.port = static_cast<std::uint16_t>(std::stoul(next()));
+    else if (a == "--sizes")
+      o.sizes = parse_sizes(next());
+    else if (a == "--iters")
+      o.iters = std::stoull(next());
+    else if (a == "--warmup")
+      o.warmup = std::stoull(next());
+    else if (a == "--polling")
+      o.mode = ucoro::progress_mode::polling;
+    else if (a == "--blocking")
+      o.mode = ucoro::progress_mode::blocking;
+    else if (a == "--tls")
+      o.tls = next();
+    else if (a == "--error-handling")
+      o.error_modes = split(next());
+    else if (a == "--no-reuse")
+      o.reuse = false;
+    else if (a == "--cpu-client")
+      o.cpu_client = std::stoi(next());
+    else if (a == "--cpu-server")
+      o.cpu_server = std::stoi(next());
+    else if (a == "--json")
+      o.json = next();
+    else if (a == "--plot")
+      o.plot = next();
+    else if (a == "--no-perftest")
+      o.perftest = false;
+    else if (a == "--no-tcp")
+      o.tcp = false;
+    else if (a == "--quick")
+      o.quick = true;
+    else if (a == "--progress")
+      o.status = true;
+    else if (a == "--no-progress")
+      o.status = false;
+    else
+      throw std::invalid_argument("unknown option " + a);
+  }
+  for (const auto& m : o.error_modes)
+    if (m != "none" && m != "peer")
+      throw std::invalid_argument("--error-handling takes none and/or peer, not '" + m + "'");
+  return o;
+}
+
+/// Transport options passed on to the spawned server.
+std::vector<std::string> forwarded(const options& o) {
+  std::vector<std::string> out{o.mode == ucoro::progress_mode::polling ? "--polling" : "--blocking"};
+  if (!o.tls.empty()) {
+    out.emplace_back("--tls");
+    out.push_back(o.tls);
+  }
+  std::string modes;
+  for (const auto& m : o.error_modes)
+    modes += (modes.empty() ? "" : ",") + m;
+  out.emplace_back("--error-handling");
+  out.push_back(modes);
+  if (o.cpu_server >= 0) {
+    out.emplace_back("--cpu-server");
+    out.push_back(std::to_string(o.cpu_server));
+  }
+  if (!o.tcp)
+    out.emplace_back("--no-tcp");
+  return out;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  try {
+    options o = parse(argc, argv);
+    if (o.role == options::server)
+      return run_server(o);
+    if (o.role == options::client)
+      return run_client(o, {o.port}, o.tcp_port);
+
+    // Launcher: start the server as a second process of this program.
+    std::vector<std::string> args{"/proc/self/exe", "--server"};
+    for (auto& a : forwarded(o))
+      args.push_back(a);
+    ucoro::test::child_process server{args};
+    const auto line = server.expect("ports", 30s);
+    if (!line)
+      throw std::runtime_error("the server did not start");
+    std::istringstream ss(*line);
+    std::vector<std::uint16_t> ports;
+    std::string word;
+    std::uint16_t tcp_port = 0;
+    while (ss >> word) {
+      if (word == "tcp") {
+        ss >> tcp_port;
+        break;
+      }
+      ports.push_back(static_cast<std::uint16_t>(std::stoul(word)));
+    }
+    const int rc = run_client(o, ports, tcp_port);
+    if (server.wait_exit(60s) != 0)
+      std::fprintf(stderr, "send_recv: the server did not exit cleanly\n");
+    return rc;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "send_recv: %s\n", e.what());
+    return 1;
+  }
+}
