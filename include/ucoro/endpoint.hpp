@@ -501,7 +501,46 @@ private:
   handshake_message m_handshake{};
   std::size_t m_handshake_size = 0;
   oneshot_event m_close_ack;
+
+  friend class state_ref;
+  template <class... Args>
+  friend std::shared_ptr<endpoint_state> make_endpoint_state(Args&&...);
+  std::size_t m_live_ops = 0;
+  bool m_orphaned = false;
 };
+
+/// An operation's reference to its endpoint state: a plain (non-atomic)
+/// count, because operations live on the worker's thread. While any
+/// operation holds one, the state outlives its last shared owner (see
+/// make_endpoint_state), so a receive cancelled by a close can still read
+/// the close reason when it resumes after the endpoint is gone.
+class state_ref {
+public:
+  explicit state_ref(endpoint_state* state) noexcept : m_state(state) { ++m_state->m_live_ops; }
+  state_ref(const state_ref& other) noexcept : state_ref(other.m_state) {}
+  state_ref& operator=(const state_ref&) = delete;
+  ~state_ref() {
+    if (--m_state->m_live_ops == 0 && m_state->m_orphaned)
+      delete m_state;
+  }
+  endpoint_state* operator->() const noexcept { return m_state; }
+  endpoint_state& operator*() const noexcept { return *m_state; }
+
+private:
+  endpoint_state* m_state;
+};
+
+/// Creates endpoint state owned by shared_ptr whose deleter waits for the
+/// last operation referring to it.
+template <class... Args>
+[[nodiscard]] std::shared_ptr<endpoint_state> make_endpoint_state(Args&&... args) {
+  return std::shared_ptr<endpoint_state>(new endpoint_state(std::forward<Args>(args)...), [](endpoint_state* s) {
+    if (s->m_live_ops == 0)
+      delete s;
+    else
+      s->m_orphaned = true;
+  });
+}
 
 /// Send on an endpoint: the endpoint's next data tag; a closed endpoint
 /// fails at once with its close reason.
@@ -509,8 +548,8 @@ class ep_send_op : public request_op<ep_send_op, void> {
   friend class request_op<ep_send_op, void>;
 
 public:
-  ep_send_op(std::shared_ptr<endpoint_state> state, buffer_view<const void> view)
-      : request_op(state->get_worker().engine()), m_state(std::move(state)), m_view(view) {}
+  ep_send_op(endpoint_state& state, buffer_view<const void> view)
+      : request_op(state.get_worker().engine()), m_state(&state), m_view(view) {}
 
 private:
   ucs_status_ptr_t post(ucp_request_param_t& param) {
@@ -532,7 +571,7 @@ private:
            error_code(status).message();
   }
 
-  std::shared_ptr<endpoint_state> m_state;
+  state_ref m_state;
   buffer_view<const void> m_view;
   tag_t m_tag = 0;
 };
@@ -544,10 +583,10 @@ class ep_recv_op : public request_op<ep_recv_op, std::size_t>, public recv_link 
   friend class endpoint_state;
 
 public:
-  ep_recv_op(std::shared_ptr<endpoint_state> state, buffer_view<void> view)
-      : request_op(state->get_worker().engine()), m_state(std::move(state)), m_view(view) {}
+  ep_recv_op(endpoint_state& state, buffer_view<void> view)
+      : request_op(state.get_worker().engine()), m_state(&state), m_view(view) {}
   ep_recv_op(ep_recv_op&& other) noexcept
-      : request_op(std::move(other)), recv_link{}, m_state(std::move(other.m_state)), m_view(other.m_view) {}
+      : request_op(std::move(other)), recv_link{}, m_state(other.m_state), m_view(other.m_view) {}
   ~ep_recv_op() {
     if (m_linked)
       m_state->unlink(*this);
@@ -563,11 +602,7 @@ private:
     m_tag = m_state->next_recv_tag(m_seq);
     m_posted = true;
     ucp_worker_h worker = m_state->get_worker().ucp_worker();
-    // See tag_recv_op: probe first because UCX 1.13 does not report the
-    // length of an immediately completed receive.
-    if (ucp_tag_message_h message = ucp_tag_probe_nb(worker, m_tag, tag_layout::full_mask, 1, &m_info))
-      return ucp_tag_msg_recv_nbx(worker, m_view.data, m_view.size, message, &param);
-    return ucp_tag_recv_nbx(worker, m_view.data, m_view.size, m_tag, tag_layout::full_mask, &param);
+    return post_tag_recv(worker, m_view.data, m_view.size, m_tag, tag_layout::full_mask, param);
   }
   void on_pending() noexcept {
     m_state->link(*this);
@@ -598,7 +633,7 @@ private:
     return out;
   }
 
-  std::shared_ptr<endpoint_state> m_state;
+  state_ref m_state;
   buffer_view<void> m_view;
   ucp_tag_recv_info_t m_info{};
   tag_t m_tag = 0;
@@ -718,7 +753,7 @@ public:
   /// Sends all of `buf`. Completes when the buffer may be reused.
   template <buffer B>
   [[nodiscard]] detail::ep_send_op send(const B& buf) const {
-    return {state(), view_of(buf)};
+    return {*state(), view_of(buf)};
   }
 
   /// Sends the first `nbytes` bytes of `buf`.
@@ -727,7 +762,7 @@ public:
     auto view = view_of(buf);
     check_size("send", view.size, nbytes);
     view.size = nbytes;
-    return {state(), view};
+    return {*state(), view};
   }
 
   /// Receives the next message into `buf`; returns the bytes received. A
@@ -735,7 +770,7 @@ public:
   /// endpoint stays usable).
   template <writable_buffer B>
   [[nodiscard]] detail::ep_recv_op recv(B&& buf) const {
-    return {state(), writable_view_of(buf)};
+    return {*state(), writable_view_of(buf)};
   }
 
   /// Receives into the first `nbytes` bytes of `buf`.
@@ -744,7 +779,7 @@ public:
     auto view = writable_view_of(buf);
     check_size("recv", view.size, nbytes);
     view.size = nbytes;
-    return {state(), view};
+    return {*state(), view};
   }
 
   /// An 8-byte size, then the payload. Calls on one endpoint must not
@@ -853,7 +888,7 @@ inline task<endpoint> worker::create_endpoint(std::string host, std::uint16_t po
   const socklen_t address_length = found->ai_addrlen;
   ::freeaddrinfo(found);
 
-  auto state = std::make_shared<detail::endpoint_state>(*this, what, options.guarantee_msg_order,
+  auto state = detail::make_endpoint_state(*this, what, options.guarantee_msg_order,
                                                         options.endpoint_error_handling, options.close_timeout);
   state->set_recv_tags(detail::random_tag_base(), detail::random_tag_base());
 
@@ -900,7 +935,7 @@ inline endpoint worker::create_endpoint_from_worker_address(const std::vector<st
                                                             address_endpoint_options options) {
   if (address.empty())
     throw_error(std::make_error_code(std::errc::invalid_argument), "create_endpoint_from_worker_address: empty address");
-  auto state = std::make_shared<detail::endpoint_state>(*this, "worker address", options.guarantee_msg_order,
+  auto state = detail::make_endpoint_state(*this, "worker address", options.guarantee_msg_order,
                                                         options.endpoint_error_handling, std::chrono::seconds(1));
   // Both sides derive the data tag from the channel they agree on.
   const tag_t channel_tag = (options.channel * 0x9E3779B97F4A7C15ULL) & ~tag_layout::space_mask;

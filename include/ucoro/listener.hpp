@@ -117,7 +117,7 @@ private:
     if (ucp_conn_request_query(request, &attr) == UCS_OK)
       peer = sockaddr_label(attr.client_address);
 
-    auto state = std::make_shared<endpoint_state>(w, peer, options.guarantee_msg_order, options.endpoint_error_handling,
+    auto state = make_endpoint_state(w, peer, options.guarantee_msg_order, options.endpoint_error_handling,
                                                   options.close_timeout);
     state->set_recv_tags(random_tag_base(), random_tag_base());
     ucp_ep_params_t params{};

@@ -127,11 +127,18 @@ public:
     active |= drain_ready();
     if (m_has_foreign_work.load(std::memory_order_acquire))
       active |= run_foreign_work();
-    if (!m_timers.empty())
+    if (m_mode == progress_mode::blocking) {
+      if (!m_timers.empty())
+        active |= fire_timers();
+      return active;
+    }
+    // Polling: reading the clock (timers) or making a syscall (watched fds)
+    // on every spin would delay noticing each message; every 16th / 64th
+    // spin is still far finer than any timer's meaning here.
+    const unsigned round = ++m_poll_round;
+    if ((round & 15U) == 0 && !m_timers.empty())
       active |= fire_timers();
-    // In polling mode, fds are looked at only every so often: a syscall per
-    // spin would double small-message latency.
-    if (m_mode == progress_mode::polling && !m_watched.empty() && (++m_poll_round & 63U) == 0)
+    if ((round & 63U) == 0 && !m_watched.empty())
       active |= poll_fds(0);
     return active;
   }

@@ -50,14 +50,17 @@ public:
   }
 
   void disarm() noexcept {
-    if (m_engine == nullptr)
-      return;
+    if (m_engine != nullptr) [[unlikely]]
+      disarm_slow();
+  }
+
+private:
+  void disarm_slow() noexcept {
     m_callback.reset();
     m_engine->withdraw_cancel(*m_node);
     m_engine = nullptr;
   }
 
-private:
   progress_engine* m_engine = nullptr;
   cancel_node* m_node = nullptr;
   std::optional<std::stop_callback<requester>> m_callback;

@@ -85,7 +85,10 @@ public:
       : completion_target{&on_complete}, cancel_node{}, m_engine(other.m_engine), m_status(other.m_status) {}
   request_op& operator=(request_op&&) = delete;
 
-  ~request_op() { abandon(); }
+  ~request_op() {
+    if (m_request != nullptr) [[unlikely]]
+      abandon();
+  }
 
   [[nodiscard]] bool await_ready() const noexcept { return false; }
 
@@ -218,8 +221,6 @@ private:
   /// give UCX a bounded chance to finish, so it does not write into freed
   /// memory; after that the completion only frees the request.
   void abandon() noexcept {
-    if (m_request == nullptr)
-      return;
     m_stop.disarm();
     bool finished = false;
     void* request = std::exchange(m_request, nullptr);
