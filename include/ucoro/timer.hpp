@@ -120,7 +120,11 @@ template <awaitable A>
       co_await std::move(awaitable);
       co_return result<void>{};
     } else {
-      co_return result<value_type>{{}, co_await std::move(awaitable)};
+      // Await into a named local: GCC 12 mishandles a co_await inside a
+      // braced aggregate initializer (the awaited temporary is destroyed as
+      // if still live; for an endpoint that closes it).
+      value_type value = co_await std::move(awaitable);
+      co_return result<value_type>{{}, std::move(value)};
     }
   } catch (const std::system_error& error) {
     co_return result<value_type>{error.code()};

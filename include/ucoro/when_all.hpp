@@ -83,7 +83,9 @@ when_all_child run_child(task<T>& t, Slot& slot) {
     co_await t;
     slot.emplace();
   } else {
-    slot.emplace(co_await std::move(t));
+    // Named first: GCC 12 mishandles some co_await operands in initializers.
+    T value = co_await std::move(t);
+    slot.emplace(std::move(value));
   }
 }
 

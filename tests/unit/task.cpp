@@ -1,6 +1,7 @@
 #include "../support/helpers.hpp"
 
 #include <memory>
+#include <utility>
 #include <stdexcept>
 #include <string>
 
@@ -39,7 +40,44 @@ task<void> holds(counted c) {
   co_return;
 }
 
+/// Move-only; counts destructions of objects that still own their value.
+struct owner {
+  static inline int live_destructions = 0;
+  bool live = true;
+  owner() = default;
+  owner(owner&& o) noexcept : live(std::exchange(o.live, false)) {}
+  owner& operator=(owner&&) = delete;
+  ~owner() {
+    if (live)
+      ++live_destructions;
+  }
+};
+task<owner> make_owner() { co_return owner{}; }
+
 } // namespace
+
+TEST_CASE("as_result and when_all hand over a move-only value exactly once", "[task][regression]") {
+  // GCC 12 destroyed the awaited temporary of `co_return result<T>{{}, co_await x}`
+  // as if it still owned its value: for an endpoint, that closed it.
+  context ctx;
+  worker w{ctx};
+  owner::live_destructions = 0;
+  {
+    auto r = w.run(as_result(make_owner()));
+    REQUIRE(r);
+    CHECK(r.value.live);
+    CHECK(owner::live_destructions == 0);
+  }
+  CHECK(owner::live_destructions == 1);
+  owner::live_destructions = 0;
+  {
+    auto [a, b] = w.run(when_all(make_owner(), make_owner()));
+    CHECK(a.live);
+    CHECK(b.live);
+    CHECK(owner::live_destructions == 0);
+  }
+  CHECK(owner::live_destructions == 2);
+}
 
 TEST_CASE("a task returns its value to the awaiter", "[task]") {
   context ctx;
