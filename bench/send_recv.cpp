@@ -9,7 +9,7 @@
 //
 //   send_recv [--sizes 8,4K,1M | --sizes 8:16M] [--iters N] [--warmup N]
 //             [--polling] [--tls LIST] [--error-handling none,peer]
-//             [--no-reuse] [--cpu-client N] [--cpu-server N]
+//             [--no-reuse] [--completion fast|standard] [--cpu-client N] [--cpu-server N]
 //             [--json FILE] [--plot FILE.png] [--no-perftest] [--no-tcp] [--quick]
 //   send_recv --server [--port P] [same transport options]
 //   send_recv --client HOST:P:TCPPORT [options]
@@ -61,6 +61,7 @@ struct options {
   std::string tls; // empty: UCX's default
   std::vector<std::string> error_modes{"none"};
   bool reuse = true;
+  ucoro::send_completion completion = ucoro::send_completion::fast;
   int cpu_client = -1;
   int cpu_server = -1;
   std::string json;
@@ -508,9 +509,10 @@ std::string num(double v, int precision = 2) {
 }
 
 void print_table(const std::vector<row>& rows, const options& o) {
-  std::printf("\nsend_recv: two processes on 127.0.0.1, UCX_TLS=%s, %s progress, %s buffers\n",
+  std::printf("\nsend_recv: two processes on 127.0.0.1, UCX_TLS=%s, %s progress, %s buffers, %s send completion\n",
               o.tls.empty() ? "(default)" : o.tls.c_str(),
-              o.mode == ucoro::progress_mode::polling ? "polling" : "blocking", o.reuse ? "reused" : "fresh");
+              o.mode == ucoro::progress_mode::polling ? "polling" : "blocking", o.reuse ? "reused" : "fresh",
+              o.completion == ucoro::send_completion::fast ? "fast" : "standard");
   std::printf("latency: one-way (round trip / 2), us; bandwidth: unidirectional, GB/s = 1e9 B/s; "
               "ratio: ucoro / ucx_perftest (same error handling)\n\n");
   std::printf("%-9s %-13s %-5s %7s %8s %8s %8s %8s | %7s %7s %7s %7s %8s | %9s %8s\n", "size", "system", "errh",
@@ -614,26 +616,22 @@ int run_server(const options& o) {
     tcp_thread = std::thread{[tcp_fd] { tcp_serve(tcp_fd); }};
   }
   std::size_t finished = 0;
-  std::vector<ucoro::listener> listeners;
-  std::string ports;
-  for (std::size_t i = 0; i < o.error_modes.size(); ++i) {
-    ucoro::listener_options lo;
-    lo.bind_address = "127.0.0.1";
-    lo.endpoint.endpoint_error_handling = o.error_modes[i] == "peer";
-    listeners.push_back(w.create_listener(
-        [&](ucoro::endpoint ep) -> ucoro::task<void> {
-          bool quit = false;
-          co_await serve(w, std::move(ep), quit);
-          ++finished;
-        },
-        i == 0 ? o.port : 0, lo));
-    ports += " " + std::to_string(listeners.back().port());
-  }
-  std::printf("ports%s tcp %u\n", ports.c_str(), tcp_port);
+  ucoro::listener_options lo;
+  lo.bind_address = "127.0.0.1";
+  lo.endpoint.endpoint_error_handling = o.error_modes[0] == "peer";
+  lo.endpoint.completion = o.completion;
+  auto lf = w.create_listener(
+      [&](ucoro::endpoint ep) -> ucoro::task<void> {
+        bool quit = false;
+        co_await serve(w, std::move(ep), quit);
+        ++finished;
+      },
+      o.port, lo);
+  std::printf("ports %u tcp %u\n", lf.port(), tcp_port);
   std::fflush(stdout);
   w.run(ucoro::with_timeout(
       [&]() -> ucoro::task<void> {
-        while (finished < o.error_modes.size())
+        while (finished == 0)
           co_await w.sleep(1ms);
       }(),
       3600s));
@@ -642,19 +640,23 @@ int run_server(const options& o) {
   return 0;
 }
 
-int run_client(const options& o, const std::vector<std::uint16_t>& ports, std::uint16_t tcp_port) {
+/// Runs every size against one server: the error-handling mode in
+/// o.error_modes[0] (one mode per server and worker: a worker that also has a
+/// tcp endpoint polls its tcp interface on every spin, which would slow the
+/// shared-memory endpoint down), plus the tcp baseline if o.tcp.
+std::vector<row> run_client(const options& o, std::uint16_t port, std::uint16_t tcp_port, std::size_t& step,
+                            std::size_t steps) {
   pin(o.cpu_client);
   ucoro::context ctx{ucx_config(o)};
   ucoro::worker w{ctx, o.mode};
   std::vector<row> rows;
-  const std::size_t steps = o.sizes.size() * o.error_modes.size() * (o.perftest ? 2 : 1) + (o.tcp ? o.sizes.size() : 0);
-  std::size_t step = 0;
 
   std::vector<ucoro::endpoint> eps;
-  for (std::size_t i = 0; i < o.error_modes.size(); ++i) {
+  {
     ucoro::endpoint_options eo;
-    eo.endpoint_error_handling = o.error_modes[i] == "peer";
-    eps.push_back(w.run(ucoro::with_timeout(w.create_endpoint(o.host, ports[i], eo), 30s)));
+    eo.endpoint_error_handling = o.error_modes[0] == "peer";
+    eo.completion = o.completion;
+    eps.push_back(w.run(ucoro::with_timeout(w.create_endpoint(o.host, port, eo), 30s)));
   }
   const int tcp_fd = o.tcp ? tcp_connect(o.host, tcp_port) : -1;
 
@@ -664,7 +666,7 @@ int run_client(const options& o, const std::vector<std::uint16_t>& ports, std::u
     const std::size_t window = window_for(size);
     const std::size_t lat_warm = o.warmup ? o.warmup : std::max<std::size_t>(lat_iters / 10, 10);
     const std::size_t bw_warm = o.warmup ? o.warmup : std::max<std::size_t>(bw_iters / 10, window);
-    for (std::size_t m = 0; m < o.error_modes.size(); ++m) {
+    for (std::size_t m = 0; m < 1; ++m) {
       const bool peer = o.error_modes[m] == "peer";
       status(o, "[" + std::to_string(++step) + "/" + std::to_string(steps) + "] ucoro " + format_size(size) +
                     " (error handling " + o.error_modes[m] + ")");
@@ -699,10 +701,6 @@ int run_client(const options& o, const std::vector<std::uint16_t>& ports, std::u
       rows.push_back(t);
     }
   }
-  status(o, "");
-  if (o.status)
-    std::fprintf(stderr, "\r\033[K");
-
   for (auto& ep : eps)
     w.run(ucoro::with_timeout(
         [](ucoro::endpoint& e) -> ucoro::task<void> {
@@ -716,13 +714,20 @@ int run_client(const options& o, const std::vector<std::uint16_t>& ports, std::u
     write_all(tcp_fd, &quit, sizeof quit);
     ::close(tcp_fd);
   }
+  return rows;
+}
 
+void finish(std::vector<row> rows, const options& o) {
+  status(o, "");
+  if (o.status)
+    std::fprintf(stderr, "\r\033[K");
+  // By size, then ucoro before its reference, tcp last.
+  std::stable_sort(rows.begin(), rows.end(), [](const row& a, const row& b) { return a.size < b.size; });
   print_table(rows, o);
   if (!o.json.empty())
     write_json(rows, o);
   if (!o.plot.empty())
     write_plot(rows, o);
-  return 0;
 }
 
 options parse(int argc, char** argv) {
@@ -762,6 +767,12 @@ options parse(int argc, char** argv) {
       o.error_modes = split(next());
     else if (a == "--no-reuse")
       o.reuse = false;
+    else if (a == "--completion") {
+      const std::string c = next();
+      if (c != "fast" && c != "standard")
+        throw std::invalid_argument("--completion is fast or standard, not '" + c + "'");
+      o.completion = c == "fast" ? ucoro::send_completion::fast : ucoro::send_completion::standard;
+    }
     else if (a == "--cpu-client")
       o.cpu_client = std::stoi(next());
     else if (a == "--cpu-server")
@@ -789,7 +800,8 @@ options parse(int argc, char** argv) {
   return o;
 }
 
-/// Transport options passed on to the spawned server.
+/// Transport options passed on to the spawned server (o.error_modes holds
+/// the one mode that server runs).
 std::vector<std::string> forwarded(const options& o) {
   std::vector<std::string> out{o.mode == ucoro::progress_mode::polling ? "--polling" : "--blocking"};
   if (!o.tls.empty()) {
@@ -807,6 +819,8 @@ std::vector<std::string> forwarded(const options& o) {
   }
   if (!o.tcp)
     out.emplace_back("--no-tcp");
+  out.emplace_back("--completion");
+  out.emplace_back(o.completion == ucoro::send_completion::fast ? "fast" : "standard");
   return out;
 }
 
@@ -817,32 +831,40 @@ int main(int argc, char** argv) {
     options o = parse(argc, argv);
     if (o.role == options::server)
       return run_server(o);
-    if (o.role == options::client)
-      return run_client(o, {o.port}, o.tcp_port);
 
-    // Launcher: start the server as a second process of this program.
-    std::vector<std::string> args{"/proc/self/exe", "--server"};
-    for (auto& a : forwarded(o))
-      args.push_back(a);
-    ucoro::test::child_process server{args};
-    const auto line = server.expect("ports", 30s);
-    if (!line)
-      throw std::runtime_error("the server did not start");
-    std::istringstream ss(*line);
-    std::vector<std::uint16_t> ports;
-    std::string word;
-    std::uint16_t tcp_port = 0;
-    while (ss >> word) {
-      if (word == "tcp") {
-        ss >> tcp_port;
-        break;
-      }
-      ports.push_back(static_cast<std::uint16_t>(std::stoul(word)));
+    // Launcher: for each error-handling mode, a server process of this
+    // program and a fresh client worker; the tcp baseline runs with the
+    // first.
+    if (o.role == options::client) {
+      std::size_t step = 0;
+      finish(run_client(o, o.port, o.tcp_port, step, o.sizes.size() * 3), o);
+      return 0;
     }
-    const int rc = run_client(o, ports, tcp_port);
-    if (server.wait_exit(60s) != 0)
-      std::fprintf(stderr, "send_recv: the server did not exit cleanly\n");
-    return rc;
+    std::vector<row> rows;
+    std::size_t step = 0;
+    const std::size_t steps = o.sizes.size() * o.error_modes.size() * (o.perftest ? 2 : 1) + (o.tcp ? o.sizes.size() : 0);
+    for (std::size_t m = 0; m < o.error_modes.size(); ++m) {
+      options one = o;
+      one.error_modes = {o.error_modes[m]};
+      one.tcp = o.tcp && m == 0;
+      std::vector<std::string> args{"/proc/self/exe", "--server"};
+      for (auto& a : forwarded(one))
+        args.push_back(a);
+      ucoro::test::child_process server{args};
+      const auto line = server.expect("ports", 30s);
+      if (!line)
+        throw std::runtime_error("the server did not start");
+      std::istringstream ss(*line);
+      unsigned port = 0, tcp_port = 0;
+      std::string word;
+      ss >> port >> word >> tcp_port;
+      auto part = run_client(one, static_cast<std::uint16_t>(port), static_cast<std::uint16_t>(tcp_port), step, steps);
+      rows.insert(rows.end(), part.begin(), part.end());
+      if (server.wait_exit(60s) != 0)
+        std::fprintf(stderr, "send_recv: the server did not exit cleanly\n");
+    }
+    finish(std::move(rows), o);
+    return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "send_recv: %s\n", e.what());
     return 1;

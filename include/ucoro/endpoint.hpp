@@ -194,10 +194,11 @@ struct recv_link {
 /// loop and in-flight background closes.
 class endpoint_state : public std::enable_shared_from_this<endpoint_state> {
 public:
-  endpoint_state(worker& w, std::string peer, bool ordered, bool error_handling, std::chrono::milliseconds close_timeout)
+  endpoint_state(worker& w, std::string peer, bool ordered, bool error_handling, std::chrono::milliseconds close_timeout,
+                 send_completion completion)
       : m_worker(&w), m_registry(&w.use_service<endpoint_registry>()), m_peer(std::move(peer)), m_ordered(ordered),
-        m_error_handling(error_handling), m_close_timeout(close_timeout), m_handshake_event(w.engine()),
-        m_close_ack(w.engine()) {}
+        m_error_handling(error_handling), m_close_timeout(close_timeout), m_completion(completion),
+        m_handshake_event(w.engine()), m_close_ack(w.engine()) {}
 
   endpoint_state(const endpoint_state&) = delete;
   endpoint_state& operator=(const endpoint_state&) = delete;
@@ -367,6 +368,7 @@ public:
   [[nodiscard]] worker& get_worker() const noexcept { return *m_worker; }
   [[nodiscard]] const std::string& peer() const noexcept { return m_peer; }
   [[nodiscard]] bool ordered() const noexcept { return m_ordered; }
+  [[nodiscard]] send_completion completion() const noexcept { return m_completion; }
   [[nodiscard]] bool error_handling() const noexcept { return m_error_handling; }
   [[nodiscard]] std::uint64_t send_count() const noexcept { return m_send_count; }
   [[nodiscard]] std::uint64_t recv_count() const noexcept { return m_recv_count; }
@@ -474,6 +476,7 @@ private:
   bool m_ordered;
   bool m_error_handling;
   std::chrono::milliseconds m_close_timeout;
+  send_completion m_completion;
   ucp_ep_h m_ep = nullptr;
 
   tag_t m_send_msg_base = 0;
@@ -557,6 +560,8 @@ private:
       return UCS_STATUS_PTR(UCS_ERR_NOT_CONNECTED);
     prepare_send(param);
     param.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMORY_TYPE;
+    if (m_state->completion() == send_completion::fast)
+      param.op_attr_mask |= UCP_OP_ATTR_FLAG_FAST_CMPL;
     param.memory_type = to_ucs(m_view.memory);
     m_tag = m_state->next_send_tag();
     return ucp_tag_send_nbx(m_state->ucp_endpoint(), m_view.data, m_view.size, m_tag, &param);
@@ -888,8 +893,8 @@ inline task<endpoint> worker::create_endpoint(std::string host, std::uint16_t po
   const socklen_t address_length = found->ai_addrlen;
   ::freeaddrinfo(found);
 
-  auto state = detail::make_endpoint_state(*this, what, options.guarantee_msg_order,
-                                                        options.endpoint_error_handling, options.close_timeout);
+  auto state = detail::make_endpoint_state(*this, what, options.guarantee_msg_order, options.endpoint_error_handling,
+                                          options.close_timeout, options.completion);
   state->set_recv_tags(detail::random_tag_base(), detail::random_tag_base());
 
   ucp_ep_params_t params{};
@@ -936,7 +941,7 @@ inline endpoint worker::create_endpoint_from_worker_address(const std::vector<st
   if (address.empty())
     throw_error(std::make_error_code(std::errc::invalid_argument), "create_endpoint_from_worker_address: empty address");
   auto state = detail::make_endpoint_state(*this, "worker address", options.guarantee_msg_order,
-                                                        options.endpoint_error_handling, std::chrono::seconds(1));
+                                          options.endpoint_error_handling, std::chrono::seconds(1), options.completion);
   // Both sides derive the data tag from the channel they agree on.
   const tag_t channel_tag = (options.channel * 0x9E3779B97F4A7C15ULL) & ~tag_layout::space_mask;
   state->set_recv_tags(channel_tag, 0);

@@ -118,7 +118,7 @@ private:
       peer = sockaddr_label(attr.client_address);
 
     auto state = make_endpoint_state(w, peer, options.guarantee_msg_order, options.endpoint_error_handling,
-                                                  options.close_timeout);
+                                     options.close_timeout, options.completion);
     state->set_recv_tags(random_tag_base(), random_tag_base());
     ucp_ep_params_t params{};
     params.field_mask = UCP_EP_PARAM_FIELD_CONN_REQUEST;

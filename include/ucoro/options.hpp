@@ -30,6 +30,18 @@ struct worker_options {
   std::chrono::milliseconds drain_timeout{5000};
 };
 
+/// When a send completes (UCX's UCP_OP_ATTR_FLAG_FAST_CMPL).
+enum class send_completion {
+  /// As soon as the buffer may be reused: UCX may copy messages up to its
+  /// "nbr" threshold (256 KiB on shared memory here) eagerly instead of
+  /// starting a rendezvous. What ucx_perftest measures; halves one-way
+  /// latency at 16-64 KiB on this machine (docs/performance.md).
+  fast,
+  /// UCX's default thresholds: rendezvous (zero copy, e.g. CMA) from ~8 KiB,
+  /// and the send completes once the peer has the data.
+  standard,
+};
+
 struct endpoint_options {
   /// Match the n-th recv with the n-th send, whatever UCX's delivery order.
   /// Both sides must agree; a mismatch fails the handshake.
@@ -42,6 +54,7 @@ struct endpoint_options {
   std::chrono::milliseconds connect_timeout{5000};
   /// Bound on close(): past it, the endpoint is force-closed.
   std::chrono::milliseconds close_timeout{5000};
+  send_completion completion = send_completion::fast;
 };
 
 /// For create_endpoint_from_worker_address: no handshake, so both sides
@@ -50,6 +63,7 @@ struct address_endpoint_options {
   ucp_tag_t channel = 0;
   bool guarantee_msg_order = true;
   bool endpoint_error_handling = true;
+  send_completion completion = send_completion::fast;
 };
 
 struct listener_options {

@@ -113,6 +113,42 @@ TEST_CASE("send/recv carry every size intact over tcp and shared memory in both 
   }
 }
 
+TEST_CASE("both send completion modes deliver intact data on either side of UCX's thresholds",
+          "[endpoint][data]") {
+  // fast: eager copies up to 256 KiB; standard: rendezvous from ~8 KiB.
+  const std::array<std::size_t, 5> sizes{9000, 65536, 200000, 300000, 2 << 20};
+  for (auto completion : {send_completion::fast, send_completion::standard}) {
+    INFO((completion == send_completion::fast ? "fast" : "standard"));
+    context ctx{{{"TLS", "sm,tcp"}}};
+    worker w{ctx};
+    auto lopts = loopback_listener(false);
+    lopts.endpoint.completion = completion;
+    auto lf = w.create_listener(
+        [&](endpoint ep) -> task<void> {
+          for (std::size_t size : sizes) {
+            std::vector<std::byte> buf(size);
+            (void)co_await ep.recv(buf);
+            co_await ep.send(buf);
+          }
+        },
+        0, lopts);
+    w.run(test::bounded([&]() -> task<void> {
+      auto eo = client_options(false);
+      eo.completion = completion;
+      endpoint ep = co_await w.create_endpoint("127.0.0.1", lf.port(), eo);
+      for (std::size_t size : sizes) {
+        const auto sent = test::pattern(size, static_cast<std::uint32_t>(size));
+        std::vector<std::byte> back(size);
+        co_await ep.send(sent);
+        const std::size_t n = co_await ep.recv(back);
+        CHECK(n == size);
+        CHECK(back == sent);
+      }
+      co_await ep.close();
+    }()));
+  }
+}
+
 TEST_CASE("the endpoint's lanes are the transports asked for", "[endpoint][transport]") {
   for (const auto& t : transports()) {
     INFO(t.name);
