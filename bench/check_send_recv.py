@@ -15,7 +15,7 @@ binary = sys.argv[1]
 with tempfile.TemporaryDirectory() as tmp:
     out = f"{tmp}/r.json"
     run = subprocess.run([binary, "--sizes", "8,4K,256K", "--iters", "200", "--warmup", "20",
-                          "--error-handling", "none,peer", "--json", out, "--no-progress"],
+                          "--error-handling", "none,peer", "--repeat", "2", "--json", out, "--no-progress"],
                          capture_output=True, text=True, timeout=280)
     print(run.stdout)
     print(run.stderr, file=sys.stderr)
@@ -41,6 +41,11 @@ with tempfile.TemporaryDirectory() as tmp:
             v = r[key]
             if not (isinstance(v, (int, float)) and v > 0 and math.isfinite(v)):
                 failures.append(f"{where}: {key} = {v}")
+            lo, hi = r[key + "_range"]
+            if not (isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and 0 < lo <= v <= hi):
+                failures.append(f"{where}: {key} range [{lo}, {hi}] does not hold {v}")
+        if r["runs"] != 2:
+            failures.append(f"{where}: runs = {r['runs']}, expected 2")
     if not any(r["system"] == "tcp" for r in rows):
         failures.append("no tcp baseline rows")
     for size in ("8 B", "4 KiB", "256 KiB"):

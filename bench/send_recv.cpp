@@ -9,8 +9,8 @@
 //
 //   send_recv [--sizes 8,4K,1M | --sizes 8:16M] [--iters N] [--warmup N]
 //             [--polling] [--tls LIST] [--error-handling none,peer]
-//             [--no-reuse] [--completion fast|standard] [--cpu-client N] [--cpu-server N]
-//             [--json FILE] [--plot FILE.png] [--no-perftest] [--no-tcp] [--quick]
+//             [--no-reuse] [--completion automatic|fast|standard] [--cpu-client N] [--cpu-server N]
+//             [--repeat N] [--json FILE] [--plot FILE.png] [--no-perftest] [--no-tcp] [--quick]
 //   send_recv --server [--port P] [same transport options]
 //   send_recv --client HOST:P:TCPPORT [options]
 
@@ -61,7 +61,7 @@ struct options {
   std::string tls; // empty: UCX's default
   std::vector<std::string> error_modes{"none"};
   bool reuse = true;
-  ucoro::send_completion completion = ucoro::send_completion::fast;
+  ucoro::send_completion completion = ucoro::send_completion::automatic;
   int cpu_client = -1;
   int cpu_server = -1;
   std::string json;
@@ -70,6 +70,7 @@ struct options {
   bool tcp = true;
   bool quick = false;
   bool status = true;
+  std::size_t repeat = 3; // alternating ucoro / ucx_perftest runs per size
 };
 
 std::size_t parse_size(const std::string& text) {
@@ -140,6 +141,15 @@ std::size_t auto_iters(std::size_t size, bool bandwidth, bool quick) {
 
 std::size_t window_for(std::size_t size) { return size >= (1U << 20) ? 16 : 64; }
 
+const char* completion_name(ucoro::send_completion c) {
+  switch (c) {
+  case ucoro::send_completion::fast: return "fast";
+  case ucoro::send_completion::standard: return "standard";
+  case ucoro::send_completion::automatic: return "automatic";
+  }
+  return "?";
+}
+
 void pin(int cpu) {
   if (cpu < 0)
     return;
@@ -170,8 +180,14 @@ struct row {
   double lat_p25 = NAN, lat_p50 = NAN, lat_p75 = NAN, lat_avg = NAN;  // us, one-way
   double bw_p25 = NAN, bw_p50 = NAN, bw_p75 = NAN, bw_overall = NAN; // GB/s (1e9)
   double msg_rate = NAN;                                              // million messages/s
-  double lat_ratio = NAN, bw_ratio = NAN;                             // ucoro / ucx_perftest
+  double lat_ratio = NAN, bw_ratio = NAN;                             // ucoro / ucx_perftest, median of runs
+  double lat_ratio_min = NAN, lat_ratio_max = NAN, bw_ratio_min = NAN, bw_ratio_max = NAN;
+  std::size_t runs = 1;
 };
+
+double median(std::vector<double> v) { return quantile(std::move(v), 0.5); }
+double min_of(const std::vector<double>& v) { return v.empty() ? NAN : *std::min_element(v.begin(), v.end()); }
+double max_of(const std::vector<double>& v) { return v.empty() ? NAN : *std::max_element(v.begin(), v.end()); }
 
 void fill_latency(row& r, const std::vector<double>& one_way_us) {
   r.lat_p25 = quantile(one_way_us, 0.25);
@@ -512,22 +528,28 @@ void print_table(const std::vector<row>& rows, const options& o) {
   std::printf("\nsend_recv: two processes on 127.0.0.1, UCX_TLS=%s, %s progress, %s buffers, %s send completion\n",
               o.tls.empty() ? "(default)" : o.tls.c_str(),
               o.mode == ucoro::progress_mode::polling ? "polling" : "blocking", o.reuse ? "reused" : "fresh",
-              o.completion == ucoro::send_completion::fast ? "fast" : "standard");
-  std::printf("latency: one-way (round trip / 2), us; bandwidth: unidirectional, GB/s = 1e9 B/s; "
-              "ratio: ucoro / ucx_perftest (same error handling)\n\n");
-  std::printf("%-9s %-13s %-5s %7s %8s %8s %8s %8s | %7s %7s %7s %7s %8s | %9s %8s\n", "size", "system", "errh",
+              completion_name(o.completion));
+  std::printf("latency: one-way (round trip / 2), us; bandwidth: unidirectional, GB/s = 1e9 B/s; %zu alternating runs per "
+              "size: percentiles pooled, 'bw all' and ucx_perftest figures the median run; ratio: ucoro / ucx_perftest "
+              "(same error handling), median [min-max] over runs\n\n",
+              o.repeat);
+  std::printf("%-9s %-13s %-5s %7s %8s %8s %8s %8s | %7s %7s %7s %7s %8s | %-19s %-19s\n", "size", "system", "errh",
               "iters", "lat p25", "lat p50", "lat p75", "lat avg", "bw p25", "bw p50", "bw p75", "bw all", "Mmsg/s",
-              "lat ratio", "bw ratio");
+              "lat ratio [min-max]", "bw ratio [min-max]");
   std::size_t last = 0;
   for (const auto& r : rows) {
     if (r.size != last && last != 0)
       std::printf("\n");
     last = r.size;
-    std::printf("%-9s %-13s %-5s %7zu %8s %8s %8s %8s | %7s %7s %7s %7s %8s | %9s %8s\n", format_size(r.size).c_str(),
+    auto ratio = [](double mid, double lo, double hi) {
+      return std::isnan(mid) ? std::string("-") : num(mid, 2) + " [" + num(lo, 2) + "-" + num(hi, 2) + "]";
+    };
+    std::printf("%-9s %-13s %-5s %7zu %8s %8s %8s %8s | %7s %7s %7s %7s %8s | %-19s %-19s\n", format_size(r.size).c_str(),
                 r.system.c_str(), r.errors.c_str(), r.lat_iters, num(r.lat_p25).c_str(), num(r.lat_p50).c_str(),
                 num(r.lat_p75).c_str(), num(r.lat_avg).c_str(), num(r.bw_p25).c_str(), num(r.bw_p50).c_str(),
-                num(r.bw_p75).c_str(), num(r.bw_overall).c_str(), num(r.msg_rate, 3).c_str(), num(r.lat_ratio, 3).c_str(),
-                num(r.bw_ratio, 3).c_str());
+                num(r.bw_p75).c_str(), num(r.bw_overall).c_str(), num(r.msg_rate, 3).c_str(),
+                ratio(r.lat_ratio, r.lat_ratio_min, r.lat_ratio_max).c_str(),
+                ratio(r.bw_ratio, r.bw_ratio_min, r.bw_ratio_max).c_str());
   }
   std::fflush(stdout);
 }
@@ -549,7 +571,10 @@ void write_json(const std::vector<row>& rows, const options& o) {
         << "}, \"bandwidth_gbps\": {\"p25\": " << json_number(r.bw_p25) << ", \"p50\": " << json_number(r.bw_p50)
         << ", \"p75\": " << json_number(r.bw_p75) << ", \"overall\": " << json_number(r.bw_overall)
         << "}, \"message_rate_mps\": " << json_number(r.msg_rate) << ", \"latency_ratio\": "
-        << json_number(r.lat_ratio) << ", \"bandwidth_ratio\": " << json_number(r.bw_ratio) << "}"
+        << json_number(r.lat_ratio) << ", \"bandwidth_ratio\": " << json_number(r.bw_ratio)
+        << ", \"latency_ratio_range\": [" << json_number(r.lat_ratio_min) << ", " << json_number(r.lat_ratio_max)
+        << "], \"bandwidth_ratio_range\": [" << json_number(r.bw_ratio_min) << ", " << json_number(r.bw_ratio_max)
+        << "], \"runs\": " << r.runs << "}"
         << (i + 1 < rows.size() ? ",\n" : "\n");
   }
   out << "  ]\n}\n";
@@ -666,27 +691,58 @@ std::vector<row> run_client(const options& o, std::uint16_t port, std::uint16_t 
     const std::size_t window = window_for(size);
     const std::size_t lat_warm = o.warmup ? o.warmup : std::max<std::size_t>(lat_iters / 10, 10);
     const std::size_t bw_warm = o.warmup ? o.warmup : std::max<std::size_t>(bw_iters / 10, window);
-    for (std::size_t m = 0; m < 1; ++m) {
-      const bool peer = o.error_modes[m] == "peer";
-      status(o, "[" + std::to_string(++step) + "/" + std::to_string(steps) + "] ucoro " + format_size(size) +
-                    " (error handling " + o.error_modes[m] + ")");
-      row r{"ucoro", o.error_modes[m], size, lat_iters, bw_iters};
-      fill_latency(r, w.run(client_latency(eps[m], size, lat_iters, lat_warm, o.reuse)));
-      fill_bandwidth(r, w.run(client_bandwidth(eps[m], size, bw_iters, bw_warm, window, o.reuse)), window);
-      if (o.perftest) {
+    {
+      const bool peer = o.error_modes[0] == "peer";
+      row r{"ucoro", o.error_modes[0], size, lat_iters, bw_iters};
+      row p{"ucx_perftest", o.error_modes[0], size, lat_iters, bw_iters};
+      std::vector<double> lat_pool, batch_pool, bw_runs, lat_ratios, bw_ratios;
+      std::vector<double> p_lat, p_avg, p_bw, p_rate;
+      // Alternate the two systems so that slow phases of this noisy
+      // machine hit both; the ratio is taken per pair of runs.
+      for (std::size_t rep = 0; rep < o.repeat; ++rep) {
+        status(o, "[" + std::to_string(++step) + "/" + std::to_string(steps) + "] ucoro " + format_size(size) +
+                      " (error handling " + o.error_modes[0] + ", run " + std::to_string(rep + 1) + ")");
+        row one{"ucoro", o.error_modes[0], size};
+        const auto lat = w.run(client_latency(eps[0], size, lat_iters, lat_warm, o.reuse));
+        const auto bw = w.run(client_bandwidth(eps[0], size, bw_iters, bw_warm, window, o.reuse));
+        fill_latency(one, lat);
+        fill_bandwidth(one, bw, window);
+        lat_pool.insert(lat_pool.end(), lat.begin(), lat.end());
+        batch_pool.insert(batch_pool.end(), bw.begin(), bw.end());
+        bw_runs.push_back(one.bw_overall);
+        if (!o.perftest)
+          continue;
         status(o, "[" + std::to_string(++step) + "/" + std::to_string(steps) + "] ucx_perftest " + format_size(size) +
-                      (peer ? " -e" : ""));
-        row p{"ucx_perftest", o.error_modes[m], size, lat_iters, bw_iters};
-        if (auto lat = run_perftest(o, "tag_lat", size, lat_iters, lat_warm, peer)) {
-          p.lat_p50 = lat->p50_us;
-          p.lat_avg = lat->avg_us;
+                      (peer ? " -e" : "") + " (run " + std::to_string(rep + 1) + ")");
+        const auto plat = run_perftest(o, "tag_lat", size, lat_iters, lat_warm, peer);
+        const auto pbw = run_perftest(o, "tag_bw", size, bw_iters, bw_warm, peer);
+        if (plat) {
+          p_lat.push_back(plat->p50_us);
+          p_avg.push_back(plat->avg_us);
+          lat_ratios.push_back(one.lat_p50 / plat->p50_us);
         }
-        if (auto bw = run_perftest(o, "tag_bw", size, bw_iters, bw_warm, peer)) {
-          p.bw_overall = bw->mib_s * 1048576.0 / 1e9;
-          p.msg_rate = bw->msg_rate / 1e6;
+        if (pbw) {
+          p_bw.push_back(pbw->mib_s * 1048576.0 / 1e9);
+          p_rate.push_back(pbw->msg_rate / 1e6);
+          bw_ratios.push_back(one.bw_overall / p_bw.back());
         }
-        r.lat_ratio = r.lat_p50 / p.lat_p50;
-        r.bw_ratio = r.bw_overall / p.bw_overall;
+      }
+      fill_latency(r, lat_pool);
+      fill_bandwidth(r, batch_pool, window);
+      r.bw_overall = median(bw_runs);
+      r.runs = o.repeat;
+      if (o.perftest) {
+        p.lat_p50 = p_lat.empty() ? NAN : median(p_lat);
+        p.lat_avg = p_avg.empty() ? NAN : median(p_avg);
+        p.bw_overall = p_bw.empty() ? NAN : median(p_bw);
+        p.msg_rate = p_rate.empty() ? NAN : median(p_rate);
+        p.runs = o.repeat;
+        r.lat_ratio = lat_ratios.empty() ? NAN : median(lat_ratios);
+        r.lat_ratio_min = min_of(lat_ratios);
+        r.lat_ratio_max = max_of(lat_ratios);
+        r.bw_ratio = bw_ratios.empty() ? NAN : median(bw_ratios);
+        r.bw_ratio_min = min_of(bw_ratios);
+        r.bw_ratio_max = max_of(bw_ratios);
         rows.push_back(r);
         rows.push_back(p);
       } else {
@@ -769,9 +825,14 @@ options parse(int argc, char** argv) {
       o.reuse = false;
     else if (a == "--completion") {
       const std::string c = next();
-      if (c != "fast" && c != "standard")
-        throw std::invalid_argument("--completion is fast or standard, not '" + c + "'");
-      o.completion = c == "fast" ? ucoro::send_completion::fast : ucoro::send_completion::standard;
+      if (c == "fast")
+        o.completion = ucoro::send_completion::fast;
+      else if (c == "standard")
+        o.completion = ucoro::send_completion::standard;
+      else if (c == "automatic")
+        o.completion = ucoro::send_completion::automatic;
+      else
+        throw std::invalid_argument("--completion is automatic, fast or standard, not '" + c + "'");
     }
     else if (a == "--cpu-client")
       o.cpu_client = std::stoi(next());
@@ -787,6 +848,8 @@ options parse(int argc, char** argv) {
       o.tcp = false;
     else if (a == "--quick")
       o.quick = true;
+    else if (a == "--repeat")
+      o.repeat = std::max<std::size_t>(1, std::stoull(next()));
     else if (a == "--progress")
       o.status = true;
     else if (a == "--no-progress")
@@ -820,7 +883,7 @@ std::vector<std::string> forwarded(const options& o) {
   if (!o.tcp)
     out.emplace_back("--no-tcp");
   out.emplace_back("--completion");
-  out.emplace_back(o.completion == ucoro::send_completion::fast ? "fast" : "standard");
+  out.emplace_back(completion_name(o.completion));
   return out;
 }
 
@@ -842,7 +905,8 @@ int main(int argc, char** argv) {
     }
     std::vector<row> rows;
     std::size_t step = 0;
-    const std::size_t steps = o.sizes.size() * o.error_modes.size() * (o.perftest ? 2 : 1) + (o.tcp ? o.sizes.size() : 0);
+    const std::size_t steps =
+        o.sizes.size() * o.error_modes.size() * (o.perftest ? 2 : 1) * o.repeat + (o.tcp ? o.sizes.size() : 0);
     for (std::size_t m = 0; m < o.error_modes.size(); ++m) {
       options one = o;
       one.error_modes = {o.error_modes[m]};

@@ -369,6 +369,33 @@ public:
   [[nodiscard]] const std::string& peer() const noexcept { return m_peer; }
   [[nodiscard]] bool ordered() const noexcept { return m_ordered; }
   [[nodiscard]] send_completion completion() const noexcept { return m_completion; }
+  [[nodiscard]] bool fast_completion() const noexcept { return m_fast_completion; }
+
+  /// Settles send_completion::automatic from the lanes UCX chose: fast when
+  /// active messages travel over shared memory. Call once connected.
+  void resolve_completion() {
+    if (m_completion != send_completion::automatic) {
+      m_fast_completion = m_completion == send_completion::fast;
+      return;
+    }
+    m_fast_completion = false;
+    if (m_ep == nullptr)
+      return;
+    const std::string info = print_to_string([&](FILE* f) { ucp_ep_print_info(m_ep, f); });
+    std::size_t line = 0;
+    while (line < info.size()) {
+      const std::size_t end = std::min(info.find('\n', line), info.size());
+      const std::string_view text{info.data() + line, end - line};
+      // e.g. "lane[1]:  1:sysv/memory.0 md[1] -> md[1]/sysv/sysdev[255] am am_bw#0"
+      if (text.find("lane[") != std::string_view::npos && text.find(" am") != std::string_view::npos) {
+        m_fast_completion = text.find("sysv/") != std::string_view::npos ||
+                            text.find("posix/") != std::string_view::npos ||
+                            text.find("self/") != std::string_view::npos;
+        return;
+      }
+      line = end + 1;
+    }
+  }
   [[nodiscard]] bool error_handling() const noexcept { return m_error_handling; }
   [[nodiscard]] std::uint64_t send_count() const noexcept { return m_send_count; }
   [[nodiscard]] std::uint64_t recv_count() const noexcept { return m_recv_count; }
@@ -477,6 +504,7 @@ private:
   bool m_error_handling;
   std::chrono::milliseconds m_close_timeout;
   send_completion m_completion;
+  bool m_fast_completion = false;
   ucp_ep_h m_ep = nullptr;
 
   tag_t m_send_msg_base = 0;
@@ -560,7 +588,7 @@ private:
       return UCS_STATUS_PTR(UCS_ERR_NOT_CONNECTED);
     prepare_send(param);
     param.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMORY_TYPE;
-    if (m_state->completion() == send_completion::fast)
+    if (m_state->fast_completion())
       param.op_attr_mask |= UCP_OP_ATTR_FLAG_FAST_CMPL;
     param.memory_type = to_ucs(m_view.memory);
     m_tag = m_state->next_send_tag();
@@ -848,6 +876,8 @@ public:
   [[nodiscard]] ucp_ep_h ucp_endpoint() const { return state()->ucp_endpoint(); }
   [[nodiscard]] const std::string& peer() const { return state()->peer(); }
   [[nodiscard]] std::uint64_t send_count() const { return state()->send_count(); }
+  /// Whether sends use UCX's fast local completion (see send_completion).
+  [[nodiscard]] bool fast_completion() const { return state()->fast_completion(); }
   [[nodiscard]] std::uint64_t recv_count() const { return state()->recv_count(); }
 
 private:
@@ -925,6 +955,7 @@ inline task<endpoint> worker::create_endpoint(std::string host, std::uint16_t po
                       "create_endpoint to " + what + ": protocol version " + std::to_string(reply.version) +
                           ", expected " + std::to_string(detail::protocol_version));
     state->set_send_tags(reply.msg_tag, reply.ctrl_tag);
+    state->resolve_completion();
     state->start_control();
   } catch (...) {
     failure = std::current_exception();
@@ -953,6 +984,7 @@ inline endpoint worker::create_endpoint_from_worker_address(const std::vector<st
   ucp_ep_h ep = nullptr;
   check(ucp_ep_create(m_handle, &params, &ep), "create_endpoint_from_worker_address");
   state->attach(ep);
+  state->resolve_completion();
   return endpoint{std::move(state)};
 }
 

@@ -156,6 +156,7 @@ private:
       co_await with_timeout(handshake_send_op(w.engine(), ep, make_handshake(*state, handshake_message::reply),
                                               state->peer()),
                             options.connect_timeout);
+      state->resolve_completion();
       state->start_control();
     } catch (...) {
       failure = std::current_exception();

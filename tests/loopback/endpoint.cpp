@@ -117,8 +117,8 @@ TEST_CASE("both send completion modes deliver intact data on either side of UCX'
           "[endpoint][data]") {
   // fast: eager copies up to 256 KiB; standard: rendezvous from ~8 KiB.
   const std::array<std::size_t, 5> sizes{9000, 65536, 200000, 300000, 2 << 20};
-  for (auto completion : {send_completion::fast, send_completion::standard}) {
-    INFO((completion == send_completion::fast ? "fast" : "standard"));
+  for (auto completion : {send_completion::fast, send_completion::standard, send_completion::automatic}) {
+    INFO(static_cast<int>(completion));
     context ctx{{{"TLS", "sm,tcp"}}};
     worker w{ctx};
     auto lopts = loopback_listener(false);
@@ -155,8 +155,10 @@ TEST_CASE("the endpoint's lanes are the transports asked for", "[endpoint][trans
     context ctx{t.ucx};
     worker w{ctx};
     bool release = false;
+    std::vector<bool> fast;
     auto lf = w.create_listener(
         [&](endpoint ep) -> task<void> {
+          fast.push_back(ep.fast_completion());
           co_await until(w, [&] { return release; }); // keep the server's end open
           (void)ep;
         },
@@ -164,10 +166,12 @@ TEST_CASE("the endpoint's lanes are the transports asked for", "[endpoint][trans
     const std::string info = w.run(test::bounded([&]() -> task<std::string> {
       endpoint ep = co_await w.create_endpoint("127.0.0.1", lf.port(), client_options(t.error_handling));
       std::string text = ep.ucx_info();
+      fast.push_back(ep.fast_completion());
       release = true;
       co_await ep.close();
       co_return text;
     }()));
+    // automatic send completion follows the lanes: fast on shared memory only.
     if (std::string(t.name) == "tcp") {
       CHECK_THAT(info, Catch::Contains("tcp/lo"));
     } else {
@@ -175,6 +179,8 @@ TEST_CASE("the endpoint's lanes are the transports asked for", "[endpoint][trans
       CHECK_THAT(info, Catch::Contains("cma/memory"));
       CHECK_THAT(info, !Catch::Contains("tcp/lo"));
     }
+    const bool shared_memory = std::string(t.name) == "shm";
+    CHECK(fast == std::vector<bool>{shared_memory, shared_memory}); // server end, client end
   }
 }
 
