@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds ucoro and runs the main job on local ranks: the echo example in one
-# process and as two processes (tcp, then shared memory), then the ping-pong
-# table. Installs its own dependencies.
+# process and as two processes (tcp, then shared memory), the send/recv table
+# against ucx_perftest and TCP, and the roundtrip table. Installs its own
+# dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -36,5 +37,9 @@ echo
 echo "== echo, two processes over shared memory (sysv + cma; error handling off)"
 two_process_echo --tls sm,tcp --no-error-handling
 echo
-echo "== ping-pong through one worker"
-./build/examples/pingpong
+echo "== send/recv: ucoro vs ucx_perftest vs tcp, two processes (about 2 minutes)"
+./build/bench/send_recv --sizes 8,4K,64K,1M,16M --error-handling none,peer --repeat 3
+echo
+echo "== roundtrip: 2 workers exchanging 16 x 64 MiB both ways"
+./build/bench/roundtrip --chunks 16 --chunk-size 64MiB --protocol ucx --no-error-handling
+./build/bench/roundtrip --chunks 16 --chunk-size 64MiB --protocol tcp
