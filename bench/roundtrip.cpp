@@ -14,6 +14,7 @@
 #include <ucoro/ucoro.hpp>
 
 #include "process.hpp"
+#include "socket_util.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -36,6 +37,10 @@ using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
 
 namespace {
+
+using bench::free_port;
+using bench::read_all;
+using bench::write_all;
 
 struct options {
   int workers = 2;
@@ -205,40 +210,11 @@ int run_ucx_worker(const options& o) {
 
 // ---- protocol tcp -------------------------------------------------------------------
 
-bool write_all(int fd, const void* data, std::size_t n) {
-  const auto* p = static_cast<const char*>(data);
-  while (n > 0) {
-    const ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
-    if (w <= 0)
-      return false;
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  return true;
-}
 
-bool read_all(int fd, void* data, std::size_t n) {
-  auto* p = static_cast<char*>(data);
-  while (n > 0) {
-    const ssize_t r = ::recv(fd, p, n, 0);
-    if (r <= 0)
-      return false;
-    p += r;
-    n -= static_cast<std::size_t>(r);
-  }
-  return true;
-}
 
 int run_tcp_worker(const options& o) {
-  const int listen_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  const int one = 1;
-  ::setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in in{};
-  in.sin_family = AF_INET;
-  in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  in.sin_port = htons(o.ports[static_cast<std::size_t>(o.rank)]);
-  if (::bind(listen_fd, reinterpret_cast<sockaddr*>(&in), sizeof in) != 0 || ::listen(listen_fd, 64) != 0)
-    throw std::runtime_error("roundtrip: cannot listen");
+  std::uint16_t port = o.ports[static_cast<std::size_t>(o.rank)];
+  const int listen_fd = bench::listen_loopback(port);
   std::printf("ready\n");
   std::fflush(stdout);
 
@@ -306,17 +282,6 @@ int run_tcp_worker(const options& o) {
 
 // ---- launcher ---------------------------------------------------------------------
 
-std::uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in in{};
-  in.sin_family = AF_INET;
-  in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&in), sizeof in);
-  socklen_t len = sizeof in;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&in), &len);
-  ::close(fd);
-  return ntohs(in.sin_port);
-}
 
 int launch(const options& o, const std::vector<std::string>& passthrough) {
   std::string ports;

@@ -18,6 +18,7 @@
 #include <ucoro/ucoro.hpp>
 
 #include "process.hpp"
+#include "socket_util.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -46,6 +47,10 @@ using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
 
 namespace {
+
+using bench::free_port;
+using bench::read_all;
+using bench::write_all;
 
 // ---- options -----------------------------------------------------------------------
 
@@ -343,54 +348,16 @@ ucoro::task<std::vector<double>> client_bandwidth(ucoro::endpoint& ep, std::size
 
 // ---- plain TCP baseline -------------------------------------------------------------------
 
-bool write_all(int fd, const void* data, std::size_t n) {
-  const auto* p = static_cast<const char*>(data);
-  while (n > 0) {
-    const ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
-    if (w <= 0)
-      return false;
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  return true;
-}
 
-bool read_all(int fd, void* data, std::size_t n) {
-  auto* p = static_cast<char*>(data);
-  while (n > 0) {
-    const ssize_t r = ::recv(fd, p, n, 0);
-    if (r <= 0)
-      return false;
-    p += r;
-    n -= static_cast<std::size_t>(r);
-  }
-  return true;
-}
 
-int tcp_listen(std::uint16_t& port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in in{};
-  in.sin_family = AF_INET;
-  in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&in), sizeof in) != 0 || ::listen(fd, 4) != 0)
-    throw std::runtime_error("tcp baseline: cannot listen on 127.0.0.1");
-  socklen_t len = sizeof in;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&in), &len);
-  port = ntohs(in.sin_port);
-  return fd;
-}
 
-void tcp_tune(int fd) {
-  const int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-}
 
 void tcp_serve(int listen_fd) {
   const int fd = ::accept(listen_fd, nullptr, nullptr);
   ::close(listen_fd);
   if (fd < 0)
     return;
-  tcp_tune(fd);
+  bench::no_delay(fd);
   ucoro::host_memory buf, out;
   command cmd;
   while (read_all(fd, &cmd, sizeof cmd) && cmd.kind != command::quit) {
@@ -430,7 +397,7 @@ int tcp_connect(const std::string& host, std::uint16_t port) {
   if (::inet_pton(AF_INET, host.c_str(), &in.sin_addr) != 1 ||
       ::connect(fd, reinterpret_cast<sockaddr*>(&in), sizeof in) != 0)
     throw std::runtime_error("tcp baseline: cannot connect to " + host + ":" + std::to_string(port));
-  tcp_tune(fd);
+  bench::no_delay(fd);
   return fd;
 }
 
@@ -465,11 +432,6 @@ std::vector<double> tcp_bandwidth(int fd, std::size_t size, std::size_t iters, s
 
 // ---- ucx_perftest reference ---------------------------------------------------------------
 
-std::uint16_t free_port() {
-  std::uint16_t port = 0;
-  ::close(tcp_listen(port));
-  return port;
-}
 
 struct perftest_result {
   double p50_us = NAN, avg_us = NAN, mib_s = NAN, msg_rate = NAN;
@@ -644,7 +606,7 @@ int run_server(const options& o) {
   std::uint16_t tcp_port = 0;
   std::thread tcp_thread;
   if (o.tcp) {
-    const int tcp_fd = tcp_listen(tcp_port);
+    const int tcp_fd = bench::listen_loopback(tcp_port);
     tcp_thread = std::thread{[tcp_fd] { tcp_serve(tcp_fd); }};
   }
   std::size_t finished = 0;

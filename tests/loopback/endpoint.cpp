@@ -2,6 +2,7 @@
 // worker (tcp or shared memory), every wait bounded.
 
 #include "../support/helpers.hpp"
+#include "../support/raw_endpoint.hpp"
 
 #include <ucp/api/ucp.h>
 
@@ -608,40 +609,20 @@ TEST_CASE("a client sending a garbage handshake is rejected and the listener kee
       0, lopts);
 
   // A raw UCX client: connects, then sends junk as the handshake message.
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(lf.port());
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ucp_ep_params_t params{};
-  params.field_mask = UCP_EP_PARAM_FIELD_FLAGS | UCP_EP_PARAM_FIELD_SOCK_ADDR | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE;
-  params.flags = UCP_EP_PARAMS_FLAGS_CLIENT_SERVER;
-  params.sockaddr.addr = reinterpret_cast<const sockaddr*>(&address);
-  params.sockaddr.addrlen = sizeof address;
-  params.err_mode = UCP_ERR_HANDLING_MODE_PEER;
-  ucp_ep_h raw = nullptr;
-  REQUIRE(ucp_ep_create(w.ucp_worker(), &params, &raw) == UCS_OK);
-  std::array<std::byte, 64> junk{};
-  junk.fill(std::byte{0xAB});
-  ucp_request_param_t send{};
-  send.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
-  send.flags = UCP_AM_SEND_FLAG_REPLY;
-  void* request = ucp_am_send_nbx(raw, detail::handshake_am_id, junk.data(), junk.size(), nullptr, 0, &send);
-  REQUIRE_FALSE(UCS_PTR_IS_ERR(request));
-  w.run(test::bounded(until(w, [&] { return lf.rejected() == 1; })));
-  if (UCS_PTR_IS_PTR(request))
-    ucp_request_free(request);
-  ucp_request_param_t close{};
-  close.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
-  close.flags = UCP_EP_CLOSE_FLAG_FORCE;
-  void* closing = ucp_ep_close_nbx(raw, &close);
-  if (UCS_PTR_IS_PTR(closing)) {
-    for (int i = 0; i < 100000 && ucp_request_check_status(closing) == UCS_INPROGRESS; ++i)
-      ucp_worker_progress(w.ucp_worker());
-    ucp_request_free(closing);
+  {
+    test::raw_endpoint raw{w, lf.port()};
+    std::array<std::byte, 64> junk{};
+    junk.fill(std::byte{0xAB});
+    ucp_request_param_t send{};
+    send.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
+    send.flags = UCP_AM_SEND_FLAG_REPLY;
+    void* request = ucp_am_send_nbx(raw.get(), detail::handshake_am_id, junk.data(), junk.size(), nullptr, 0, &send);
+    REQUIRE_FALSE(UCS_PTR_IS_ERR(request));
+    w.run(test::bounded(until(w, [&] { return lf.rejected() == 1; })));
+    if (UCS_PTR_IS_PTR(request))
+      ucp_request_free(request);
   }
 
-  // A client that connects and says nothing is dropped after connect_timeout.
-  // (The same raw ep without a send.)
   // ...and a well-behaved client is served.
   const std::uint32_t answer = w.run(test::bounded([&]() -> task<std::uint32_t> {
     endpoint ep = co_await w.create_endpoint("127.0.0.1", lf.port());
@@ -661,29 +642,9 @@ TEST_CASE("a client that never handshakes is dropped after the connect timeout",
   auto lopts = loopback_listener();
   lopts.endpoint.connect_timeout = 300ms;
   auto lf = w.create_listener([](endpoint) -> task<void> { co_return; }, 0, lopts);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(lf.port());
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ucp_ep_params_t params{};
-  params.field_mask = UCP_EP_PARAM_FIELD_FLAGS | UCP_EP_PARAM_FIELD_SOCK_ADDR | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE;
-  params.flags = UCP_EP_PARAMS_FLAGS_CLIENT_SERVER;
-  params.sockaddr.addr = reinterpret_cast<const sockaddr*>(&address);
-  params.sockaddr.addrlen = sizeof address;
-  params.err_mode = UCP_ERR_HANDLING_MODE_PEER;
-  ucp_ep_h raw = nullptr;
-  REQUIRE(ucp_ep_create(w.ucp_worker(), &params, &raw) == UCS_OK);
+  test::raw_endpoint silent{w, lf.port()};
   w.run(test::bounded(until(w, [&] { return lf.rejected() == 1; })));
   CHECK(lf.accepted() == 0);
-  ucp_request_param_t close{};
-  close.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
-  close.flags = UCP_EP_CLOSE_FLAG_FORCE;
-  void* closing = ucp_ep_close_nbx(raw, &close);
-  if (UCS_PTR_IS_PTR(closing)) {
-    for (int i = 0; i < 100000 && ucp_request_check_status(closing) == UCS_INPROGRESS; ++i)
-      ucp_worker_progress(w.ucp_worker());
-    ucp_request_free(closing);
-  }
 }
 
 TEST_CASE("an endpoint from a worker address exchanges messages on its channel", "[endpoint][address]") {
