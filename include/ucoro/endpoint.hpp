@@ -586,6 +586,8 @@ private:
   ucs_status_ptr_t post(ucp_request_param_t& param) {
     if (m_state->closed())
       return UCS_STATUS_PTR(UCS_ERR_NOT_CONNECTED);
+    if (!engine().supports_memory(to_ucs(m_view.memory)))
+      return UCS_STATUS_PTR(UCS_ERR_UNSUPPORTED);
     prepare_send(param);
     param.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMORY_TYPE;
     if (m_state->fast_completion())
@@ -596,12 +598,14 @@ private:
   }
   void value() const noexcept {}
   [[nodiscard]] std::error_code error_code(ucs_status_t status) const noexcept {
-    return m_state->closed() && status != UCS_ERR_MESSAGE_TRUNCATED ? m_state->close_reason()
-                                                                    : make_error_code(status);
+    return m_state->closed() && status != UCS_ERR_MESSAGE_TRUNCATED && status != UCS_ERR_UNSUPPORTED
+               ? m_state->close_reason()
+               : make_error_code(status);
   }
   [[nodiscard]] std::string describe(ucs_status_t status) const {
-    return "send of " + std::to_string(m_view.size) + " bytes to " + m_state->peer() + ": " +
-           error_code(status).message();
+    return "send of " + std::to_string(m_view.size) + " bytes of " + to_string(m_view.memory) + " memory to " +
+           m_state->peer() + ": " +
+           (status == UCS_ERR_UNSUPPORTED ? unsupported_memory_text(to_ucs(m_view.memory)) : error_code(status).message());
   }
 
   state_ref m_state;
@@ -629,6 +633,8 @@ private:
   ucs_status_ptr_t post(ucp_request_param_t& param) {
     if (m_state->closed())
       return UCS_STATUS_PTR(UCS_ERR_NOT_CONNECTED);
+    if (!engine().supports_memory(to_ucs(m_view.memory)))
+      return UCS_STATUS_PTR(UCS_ERR_UNSUPPORTED);
     prepare_recv(param);
     param.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMORY_TYPE;
     param.memory_type = to_ucs(m_view.memory);
@@ -659,8 +665,10 @@ private:
     return make_error_code(status);
   }
   [[nodiscard]] std::string describe(ucs_status_t status) const {
-    std::string out = "recv of " + std::to_string(m_view.size) + " bytes from " + m_state->peer() + ": " +
-                      error_code(status).message();
+    std::string out = "recv of " + std::to_string(m_view.size) + " bytes of " + to_string(m_view.memory) +
+                      " memory from " + m_state->peer() + ": " +
+                      (status == UCS_ERR_UNSUPPORTED ? unsupported_memory_text(to_ucs(m_view.memory))
+                                                     : error_code(status).message());
     if (status == UCS_ERR_MESSAGE_TRUNCATED && m_info.length > m_view.size)
       out += " (peer sent " + std::to_string(m_info.length) + " bytes)";
     return out;

@@ -87,6 +87,13 @@ public:
 
   [[nodiscard]] progress_mode mode() const noexcept { return m_mode; }
 
+  /// The memory types the context can move (ucp_context_query), recorded
+  /// by the worker so that operations can refuse others before posting.
+  void set_memory_types(std::uint64_t mask) noexcept { m_memory_types = mask; }
+  [[nodiscard]] bool supports_memory(ucs_memory_type_t type) const noexcept {
+    return type == UCS_MEMORY_TYPE_HOST || type == UCS_MEMORY_TYPE_UNKNOWN || (m_memory_types & UCS_BIT(type)) != 0;
+  }
+
   /// Switches between spinning and sleeping, e.g. to poll only while a
   /// latency-critical phase runs. Takes effect on the next loop iteration.
   void set_mode(progress_mode mode) noexcept { m_mode = mode; }
@@ -352,6 +359,7 @@ private:
   int m_worker_fd = -1;
   std::thread::id m_owner;
   unsigned m_poll_round = 0;
+  std::uint64_t m_memory_types = UCS_BIT(UCS_MEMORY_TYPE_HOST);
 
   std::vector<std::coroutine_handle<>> m_ready;
   std::vector<std::coroutine_handle<>> m_spare;

@@ -115,6 +115,8 @@ public:
 
 private:
   ucs_status_ptr_t post(ucp_request_param_t& param) {
+    if (!engine().supports_memory(m_memory_type))
+      return UCS_STATUS_PTR(UCS_ERR_UNSUPPORTED);
     prepare_send(param);
     param.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMORY_TYPE;
     param.memory_type = m_memory_type;
@@ -123,7 +125,7 @@ private:
   void value() const noexcept {}
   [[nodiscard]] std::string describe(ucs_status_t status) const {
     return "send of " + std::to_string(m_size) + " bytes" + m_peer.suffix("to") + " (tag " + hex(m_tag) +
-           "): " + ucs_status_string(status);
+           "): " + (status == UCS_ERR_UNSUPPORTED ? unsupported_memory_text(m_memory_type) : ucs_status_string(status));
   }
 
   ucp_ep_h m_ep;
@@ -145,6 +147,8 @@ public:
 
 private:
   ucs_status_ptr_t post(ucp_request_param_t& param) {
+    if (!engine().supports_memory(m_memory_type))
+      return UCS_STATUS_PTR(UCS_ERR_UNSUPPORTED);
     prepare_recv(param);
     param.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMORY_TYPE;
     param.memory_type = m_memory_type;
@@ -154,7 +158,8 @@ private:
   [[nodiscard]] tag_recv_info value() const noexcept { return {m_info.length, m_info.sender_tag}; }
   [[nodiscard]] std::string describe(ucs_status_t status) const {
     std::string out = "recv of " + std::to_string(m_size) + " bytes" + m_peer.suffix("from") + " (tag " +
-                      hex(m_tag) + "): " + ucs_status_string(status);
+                      hex(m_tag) + "): " +
+                      (status == UCS_ERR_UNSUPPORTED ? unsupported_memory_text(m_memory_type) : ucs_status_string(status));
     if (status == UCS_ERR_MESSAGE_TRUNCATED && m_info.length > m_size)
       out += " (peer sent " + std::to_string(m_info.length) + " bytes)";
     return out;

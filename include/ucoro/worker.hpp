@@ -88,7 +88,12 @@ class worker {
 public:
   explicit worker(context& ctx, worker_options options = {})
       : m_context(&ctx), m_handle(create(ctx)), m_engine(std::make_unique<progress_engine>(m_handle, options.mode)),
-        m_scope(std::make_unique<task_scope>(*m_engine, options.drain_timeout)) {}
+        m_scope(std::make_unique<task_scope>(*m_engine, options.drain_timeout)) {
+    ucp_context_attr_t attr{};
+    attr.field_mask = UCP_ATTR_FIELD_MEMORY_TYPES;
+    if (ucp_context_query(ctx.handle(), &attr) == UCS_OK)
+      m_engine->set_memory_types(attr.memory_types);
+  }
 
   worker(context& ctx, progress_mode mode) : worker(ctx, worker_options{.mode = mode}) {}
 

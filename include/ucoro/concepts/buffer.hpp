@@ -118,6 +118,48 @@ template <writable_buffer B>
   return {buffer_traits_of<B>::data(b), buffer_traits_of<B>::size_bytes(b), buffer_traits_of<B>::memory};
 }
 
+/// A typed view of device memory: what a raw device pointer becomes to be
+/// sent or received. Const elements make it send-only.
+template <class T, memory_type Memory = memory_type::cuda>
+class device_span {
+  static_assert(Memory != memory_type::host, "device_span is for device memory; use std::span for host memory");
+
+public:
+  using element_type = T;
+  static constexpr memory_type memory = Memory;
+
+  constexpr device_span() noexcept = default;
+  constexpr device_span(T* data, std::size_t count) noexcept : m_data(data), m_count(count) {}
+  template <class U>
+    requires std::is_convertible_v<U (*)[], T (*)[]>
+  constexpr device_span(const device_span<U, Memory>& other) noexcept : m_data(other.data()), m_count(other.size()) {}
+
+  [[nodiscard]] constexpr T* data() const noexcept { return m_data; }
+  [[nodiscard]] constexpr std::size_t size() const noexcept { return m_count; }
+  [[nodiscard]] constexpr std::size_t size_bytes() const noexcept { return m_count * sizeof(T); }
+
+private:
+  T* m_data = nullptr;
+  std::size_t m_count = 0;
+};
+
+template <class T, memory_type Memory>
+struct buffer_traits<device_span<T, Memory>> {
+  static constexpr memory_type memory = Memory;
+  static T* data(const device_span<T, Memory>& s) noexcept { return s.data(); }
+  static std::size_t size_bytes(const device_span<T, Memory>& s) noexcept { return s.size_bytes(); }
+};
+
+/// Raw device pointers as byte views (CUDA device memory by default).
+template <memory_type Memory = memory_type::cuda>
+[[nodiscard]] device_span<const std::byte, Memory> as_device_bytes(const void* data, std::size_t size) noexcept {
+  return {static_cast<const std::byte*>(data), size};
+}
+template <memory_type Memory = memory_type::cuda>
+[[nodiscard]] device_span<std::byte, Memory> as_writable_device_bytes(void* data, std::size_t size) noexcept {
+  return {static_cast<std::byte*>(data), size};
+}
+
 /// Views of raw host memory.
 [[nodiscard]] inline std::span<const std::byte> as_bytes(const void* data, std::size_t size) noexcept {
   return {static_cast<const std::byte*>(data), size};

@@ -74,6 +74,14 @@ inline void set_flag_on_complete(void* target, ucs_status_t, const ucp_tag_recv_
     *static_cast<bool*>(target) = true;
 }
 
+/// Why a device-memory operation was refused before posting, and the fix.
+[[nodiscard]] inline std::string unsupported_memory_text(ucs_memory_type_t type) {
+  return std::string("this UCX cannot move ") + ucs_memory_type_names[type] +
+         " memory (it was built without support for it): build against a CUDA-enabled UCX (put its "
+         "lib/pkgconfig first in PKG_CONFIG_PATH and rebuild) and include cuda_copy,cuda_ipc in UCX_TLS; "
+         "see docs/gpu.md";
+}
+
 template <class Derived, class Value>
 class request_op : private completion_target, private cancel_node {
 public:

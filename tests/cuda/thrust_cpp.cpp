@@ -1,0 +1,38 @@
+// thrust::device_vector through ucoro, built by the host compiler with
+// thrust's CPP device system, so it runs without a GPU: the adapter reports
+// host memory there (CUDA memory under the CUDA backend) and the bytes travel.
+
+#include "../support/helpers.hpp"
+
+#include <ucoro/buffer/cuda.hpp>
+
+#include <thrust/device_vector.h>
+
+using namespace ucoro;
+
+static_assert(THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CPP, "this test is built with the CPP backend");
+
+TEST_CASE("thrust device_vectors are buffers whose memory type follows thrust's device system", "[buffer][thrust]") {
+  STATIC_REQUIRE(writable_buffer<thrust::device_vector<int>&>);
+  STATIC_REQUIRE(host_buffer<thrust::device_vector<int>&>); // CPP backend: host memory
+  STATIC_REQUIRE_FALSE(writable_buffer<const thrust::device_vector<int>&>);
+  STATIC_REQUIRE(buffer<const thrust::device_vector<int>&>);
+}
+
+TEST_CASE("a thrust device_vector is sent and received intact", "[endpoint][thrust]") {
+  context ctx;
+  worker w{ctx};
+  endpoint ep = w.create_endpoint_from_worker_address(w.address());
+  thrust::device_vector<std::uint32_t> out(5000), in(5000);
+  for (std::uint32_t i = 0; i < 5000; ++i)
+    out[i] = i * 7 + 1;
+  const std::size_t n = w.run(test::bounded([&]() -> task<std::size_t> {
+    auto [unused, got] = co_await when_all([&]() -> task<void> { co_await ep.send(out); }(),
+                                           [&]() -> task<std::size_t> { co_return co_await ep.recv(in); }());
+    (void)unused;
+    co_return got;
+  }()));
+  CHECK(n == 5000 * sizeof(std::uint32_t));
+  CHECK(in == out);
+  ep.abort();
+}
