@@ -8,6 +8,8 @@
 
 #include <thrust/device_vector.h>
 
+#include <algorithm>
+
 using namespace ucoro;
 
 static_assert(THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CPP, "this test is built with the CPP backend");
@@ -24,8 +26,13 @@ TEST_CASE("a thrust device_vector is sent and received intact", "[endpoint][thru
   worker w{ctx};
   endpoint ep = w.create_endpoint_from_worker_address(w.address());
   thrust::device_vector<std::uint32_t> out(5000), in(5000);
+  // Element access through raw pointers (host memory under the CPP backend):
+  // thrust's device_reference assignment trips UBSan inside thrust itself
+  // (a reference bound to a null execution-policy pointer).
+  std::uint32_t* src = thrust::raw_pointer_cast(out.data());
+  const std::uint32_t* dst = thrust::raw_pointer_cast(in.data());
   for (std::uint32_t i = 0; i < 5000; ++i)
-    out[i] = i * 7 + 1;
+    src[i] = i * 7 + 1;
   const std::size_t n = w.run(test::bounded([&]() -> task<std::size_t> {
     auto [unused, got] = co_await when_all([&]() -> task<void> { co_await ep.send(out); }(),
                                            [&]() -> task<std::size_t> { co_return co_await ep.recv(in); }());
@@ -33,6 +40,6 @@ TEST_CASE("a thrust device_vector is sent and received intact", "[endpoint][thru
     co_return got;
   }()));
   CHECK(n == 5000 * sizeof(std::uint32_t));
-  CHECK(in == out);
+  CHECK(std::equal(src, src + 5000, dst));
   ep.abort();
 }
