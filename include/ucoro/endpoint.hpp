@@ -371,6 +371,16 @@ public:
   [[nodiscard]] send_completion completion() const noexcept { return m_completion; }
   [[nodiscard]] bool fast_completion() const noexcept { return m_fast_completion; }
 
+  /// Why an operation on `memory` must fail before posting (UCS_OK: it may
+  /// be posted): the endpoint is closed, or this UCX cannot move that memory.
+  [[nodiscard]] ucs_status_t refusal(memory_type memory) const noexcept {
+    if (m_closed)
+      return UCS_ERR_NOT_CONNECTED;
+    if (!m_worker->engine().supports_memory(to_ucs(memory)))
+      return UCS_ERR_UNSUPPORTED;
+    return UCS_OK;
+  }
+
   /// Settles send_completion::automatic from the lanes UCX chose: fast when
   /// active messages travel over shared memory. Call once connected.
   void resolve_completion() {
@@ -584,10 +594,8 @@ public:
 
 private:
   ucs_status_ptr_t post(ucp_request_param_t& param) {
-    if (m_state->closed())
-      return UCS_STATUS_PTR(UCS_ERR_NOT_CONNECTED);
-    if (!engine().supports_memory(to_ucs(m_view.memory)))
-      return UCS_STATUS_PTR(UCS_ERR_UNSUPPORTED);
+    if (const ucs_status_t refused = m_state->refusal(m_view.memory); refused != UCS_OK)
+      return UCS_STATUS_PTR(refused);
     prepare_send(param);
     param.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMORY_TYPE;
     if (m_state->fast_completion())
@@ -631,10 +639,8 @@ public:
 
 private:
   ucs_status_ptr_t post(ucp_request_param_t& param) {
-    if (m_state->closed())
-      return UCS_STATUS_PTR(UCS_ERR_NOT_CONNECTED);
-    if (!engine().supports_memory(to_ucs(m_view.memory)))
-      return UCS_STATUS_PTR(UCS_ERR_UNSUPPORTED);
+    if (const ucs_status_t refused = m_state->refusal(m_view.memory); refused != UCS_OK)
+      return UCS_STATUS_PTR(refused);
     prepare_recv(param);
     param.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMORY_TYPE;
     param.memory_type = to_ucs(m_view.memory);

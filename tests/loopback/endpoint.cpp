@@ -42,7 +42,7 @@ task<void> until(worker& w, Done done, std::chrono::milliseconds limit = test::t
   while (!done()) {
     if (std::chrono::steady_clock::now() > deadline)
       throw ucx_error(UCS_ERR_TIMED_OUT, "test condition not reached in time");
-    co_await w.sleep(1ms);
+    co_await w.sleep(1ms); // bounded poll: deadline above
   }
 }
 
@@ -490,7 +490,7 @@ TEST_CASE("close_after_n_recv below the count already received is an error", "[e
 TEST_CASE("abort fails pending operations with endpoint_closed at once", "[endpoint][close]") {
   context ctx{{{"TLS", "tcp"}}};
   worker w{ctx};
-  auto lf = w.create_listener([&](endpoint ep) -> task<void> { co_await w.sleep(200ms); (void)ep; }, 0,
+  auto lf = w.create_listener([&](endpoint ep) -> task<void> { co_await w.sleep(200ms); (void)ep; } /* holds its end open while the client aborts */, 0,
                               loopback_listener());
   std::error_code pending_error;
   int callbacks = 0;
@@ -503,7 +503,7 @@ TEST_CASE("abort fails pending operations with endpoint_closed at once", "[endpo
       pending_error = r.error;
     };
     auto aborter = [&]() -> task<void> {
-      co_await w.sleep(10ms);
+      co_await w.sleep(10ms); // the order under test: the recv is pending when abort comes
       ep.abort();
     };
     co_await when_all(waiter(), aborter());

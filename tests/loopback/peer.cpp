@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
   worker.run(ucoro::with_timeout(
       [&]() -> ucoro::task<void> {
         while (!done)
-          co_await worker.sleep(1ms);
+          co_await worker.sleep(1ms); // bounded poll: with_timeout below
       }(),
       120s));
   return 0;

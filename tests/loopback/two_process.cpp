@@ -73,7 +73,7 @@ TEST_CASE("a peer killed with SIGKILL fails the pending recv with a peer error w
           auto killer = [&]() -> task<void> {
             // The peer says it received our message; then it dies.
             while (!peer.read_line(0ms).has_value())
-              co_await w.sleep(5ms);
+              co_await w.sleep(5ms); // bounded poll: the whole exchange is under test::bounded
             peer.kill();
             killed_at = std::chrono::steady_clock::now();
           };

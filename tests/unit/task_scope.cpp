@@ -9,6 +9,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
+// The timer awaits make each task really suspend before its outcome.
 task<void> fails(worker& w, const char* what) {
   co_await w.sleep(1ms);
   throw std::runtime_error(what);

@@ -48,6 +48,7 @@ TEST_CASE("both progress modes complete a tag send/recv between two endpoints on
   }
 }
 
+// The timed sleeps below are the behaviour under test (CPU use while idle).
 TEST_CASE("in blocking mode an awaited 300 ms sleep costs under 10% CPU", "[worker][blocking]") {
   context ctx;
   worker w{ctx, progress_mode::blocking};
@@ -147,7 +148,7 @@ TEST_CASE("a cancelled receive does not take a later message; probe sees it wait
     w.progress();
     probed = tag_probe(w.engine(), 0x77);
     if (!probed)
-      w.run(w.sleep(1ms));
+      w.run(w.sleep(1ms)); // bounded poll: at most 1000 rounds
   }
   REQUIRE(probed.has_value());
   CHECK(probed->length == 16);
