@@ -14,7 +14,7 @@ binary = sys.argv[1]
 failures = []
 for protocol in ("ucx", "tcp"):
     run = subprocess.run([binary, "--workers", "3", "--chunks", "4", "--chunk-size", "2MiB",
-                          "--protocol", protocol, "--no-error-handling"],
+                          "--protocol", protocol],
                          capture_output=True, text=True, timeout=140)
     print(run.stdout)
     if run.returncode != 0:

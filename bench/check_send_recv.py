@@ -15,7 +15,7 @@ binary = sys.argv[1]
 with tempfile.TemporaryDirectory() as tmp:
     out = f"{tmp}/r.json"
     run = subprocess.run([binary, "--sizes", "8,4K,256K", "--iters", "200", "--warmup", "20",
-                          "--error-handling", "none,peer", "--repeat", "2", "--json", out, "--no-progress"],
+                          "--error-handling", "automatic,peer,none", "--repeat", "2", "--json", out, "--no-progress"],
                          capture_output=True, text=True, timeout=280)
     print(run.stdout)
     print(run.stderr, file=sys.stderr)
@@ -25,8 +25,8 @@ with tempfile.TemporaryDirectory() as tmp:
     data = json.load(open(out))
     rows = data["rows"]
     ucoro = [r for r in rows if r["system"] == "ucoro"]
-    if len(ucoro) != 6:
-        failures.append(f"expected 6 ucoro rows (3 sizes x 2 modes), got {len(ucoro)}")
+    if len(ucoro) != 9:
+        failures.append(f"expected 9 ucoro rows (3 sizes x 3 modes), got {len(ucoro)}")
     for r in ucoro:
         where = f"ucoro {r['size']} B errh={r['error_handling']}"
         for key in ("p25", "p50", "p75", "avg"):

@@ -132,7 +132,7 @@ int main(int argc, char** argv) {
   ucoro::context ctx;
   ucoro::worker w{ctx, ucoro::progress_mode::polling};
   std::vector<std::byte> out(size, std::byte{1}), in(size);
-  ucoro::endpoint ep = w.create_endpoint_from_worker_address(w.address(), {.endpoint_error_handling = false});
+  ucoro::endpoint ep = w.create_endpoint_from_worker_address(w.address(), {.error_handling = ucoro::error_handling::none});
   const auto start = std::chrono::steady_clock::now();
   if (variant == "raw")
     run_raw(w, ep.ucp_endpoint(), out, in, iters, expected);

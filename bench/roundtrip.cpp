@@ -8,7 +8,8 @@
 // layout.
 //
 //   roundtrip [--workers W] [--chunks N] [--chunk-size 64MiB] [--protocol ucx|tcp]
-//             [--ignore-size 1MiB] [--tls LIST] [--polling] [--no-error-handling]
+//             [--ignore-size 1MiB] [--tls LIST] [--polling]
+//             [--error-handling automatic|peer|none] (--no-error-handling: none)
 
 #include <ucoro/host_memory.hpp>
 #include <ucoro/ucoro.hpp>
@@ -52,7 +53,7 @@ struct options {
   std::string protocol = "ucx";
   std::string tls;
   bool polling = false;
-  bool error_handling = true;
+  ucoro::error_handling error_handling = ucoro::error_handling::automatic;
 };
 
 std::size_t parse_bytes(const std::string& text) {
@@ -145,7 +146,7 @@ int run_ucx_worker(const options& o) {
   ucoro::context ctx{config};
   ucoro::worker w{ctx, o.polling ? ucoro::progress_mode::polling : ucoro::progress_mode::blocking};
   ucoro::endpoint_options eo;
-  eo.endpoint_error_handling = o.error_handling;
+  eo.error_handling = o.error_handling;
   eo.connect_timeout = 30s;
   ucoro::listener_options lo;
   lo.bind_address = "127.0.0.1";
@@ -385,7 +386,9 @@ int main(int argc, char** argv) {
       else if (a == "--polling")
         o.polling = true;
       else if (a == "--no-error-handling")
-        o.error_handling = false;
+        o.error_handling = ucoro::error_handling::none;
+      else if (a == "--error-handling")
+        o.error_handling = ucoro::parse_error_handling(passthrough.emplace_back(next()));
       else
         throw std::invalid_argument("unknown option " + a);
     }

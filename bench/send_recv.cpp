@@ -8,7 +8,7 @@
 // Reports p25/p50/p75 and averages, message rate, and ucoro / ucx_perftest.
 //
 //   send_recv [--sizes 8,4K,1M | --sizes 8:16M] [--iters N] [--warmup N]
-//             [--polling] [--tls LIST] [--error-handling none,peer]
+//             [--polling] [--tls LIST] [--error-handling automatic,peer,none]
 //             [--no-reuse] [--memory host] [--completion automatic|fast|standard] [--cpu-client N] [--cpu-server N]
 //             [--repeat N] [--json FILE] [--plot FILE.png] [--no-perftest] [--no-tcp] [--quick]
 //   send_recv --server [--port P] [same transport options]
@@ -64,7 +64,7 @@ struct options {
   std::size_t warmup = 0; // 0: a tenth of iters
   ucoro::progress_mode mode = ucoro::progress_mode::polling;
   std::string tls; // empty: UCX's default
-  std::vector<std::string> error_modes{"none"};
+  std::vector<std::string> error_modes{"automatic"};
   bool reuse = true;
   ucoro::send_completion completion = ucoro::send_completion::automatic;
   int cpu_client = -1;
@@ -612,7 +612,7 @@ int run_server(const options& o) {
   std::size_t finished = 0;
   ucoro::listener_options lo;
   lo.bind_address = "127.0.0.1";
-  lo.endpoint.endpoint_error_handling = o.error_modes[0] == "peer";
+  lo.endpoint.error_handling = ucoro::parse_error_handling(o.error_modes[0]);
   lo.endpoint.completion = o.completion;
   auto lf = w.create_listener(
       [&](ucoro::endpoint ep) -> ucoro::task<void> {
@@ -648,7 +648,7 @@ std::vector<row> run_client(const options& o, std::uint16_t port, std::uint16_t 
   std::vector<ucoro::endpoint> eps;
   {
     ucoro::endpoint_options eo;
-    eo.endpoint_error_handling = o.error_modes[0] == "peer";
+    eo.error_handling = ucoro::parse_error_handling(o.error_modes[0]);
     eo.completion = o.completion;
     eps.push_back(w.run(ucoro::with_timeout(w.create_endpoint(o.host, port, eo), 30s)));
   }
@@ -834,8 +834,8 @@ options parse(int argc, char** argv) {
       throw std::invalid_argument("unknown option " + a);
   }
   for (const auto& m : o.error_modes)
-    if (m != "none" && m != "peer")
-      throw std::invalid_argument("--error-handling takes none and/or peer, not '" + m + "'");
+    (void)ucoro::parse_error_handling(m); // names the bad one
+
   return o;
 }
 

@@ -7,8 +7,8 @@
 //   echo --client HOST:P              client only
 //
 // Both: --size N (bytes, default 1 MiB), --polling, --tls LIST (UCX_TLS),
-// --no-error-handling (UCX peer error handling off: on one host this is what
-// lets UCX use shared memory; see docs/performance.md).
+// --error-handling automatic|peer|none (default automatic: shared memory on
+// one host, peer failure still detected; see docs/failure.md).
 // Exit status 0 only if the client saw every byte incremented.
 
 #include <ucoro/ucoro.hpp>
@@ -52,7 +52,7 @@ struct options {
   std::uint16_t port = 0;
   std::size_t size = 1 << 20;
   ucoro::progress_mode mode = ucoro::progress_mode::blocking;
-  bool error_handling = true;
+  ucoro::error_handling error_handling = ucoro::error_handling::automatic;
   std::map<std::string, std::string> ucx;
 };
 
@@ -85,13 +85,13 @@ options parse(int argc, char** argv) {
       o.size = std::stoull(next());
     } else if (a == "--polling") {
       o.mode = ucoro::progress_mode::polling;
-    } else if (a == "--no-error-handling") {
-      o.error_handling = false;
+    } else if (a == "--error-handling") {
+      o.error_handling = ucoro::parse_error_handling(next());
     } else if (a == "--tls") {
       o.ucx["TLS"] = next();
     } else {
       std::fprintf(stderr, "usage: echo [--server [--port P] | --client HOST:P] [--size N] [--polling] [--tls LIST] "
-                           "[--no-error-handling]\n");
+                           "[--error-handling automatic|peer|none]\n");
       std::exit(2);
     }
   }
@@ -106,7 +106,7 @@ int main(int argc, char** argv) {
     ucoro::context ctx{o.ucx};
     ucoro::worker worker{ctx, o.mode};
     ucoro::endpoint_options endpoint_options;
-    endpoint_options.endpoint_error_handling = o.error_handling;
+    endpoint_options.error_handling = o.error_handling;
     ucoro::listener_options listener_options;
     listener_options.endpoint = endpoint_options;
 

@@ -34,12 +34,12 @@ echo
 echo "== echo, two processes over tcp (peer error handling on)"
 two_process_echo --tls tcp
 echo
-echo "== echo, two processes over shared memory (sysv + cma; error handling off)"
-two_process_echo --tls sm,tcp --no-error-handling
+echo "== echo, two processes on one host, default error handling (automatic: sysv + cma, peer process watched)"
+two_process_echo
 echo
 echo "== send/recv: ucoro vs ucx_perftest vs tcp, two processes (about 2 minutes)"
-./build/bench/send_recv --sizes 8,4K,64K,1M,16M --error-handling none,peer --repeat 3
+./build/bench/send_recv --sizes 8,4K,64K,1M,16M --error-handling automatic,peer --repeat 3
 echo
 echo "== roundtrip: 2 workers exchanging 16 x 64 MiB both ways"
-./build/bench/roundtrip --chunks 16 --chunk-size 64MiB --protocol ucx --no-error-handling
+./build/bench/roundtrip --chunks 16 --chunk-size 64MiB --protocol ucx
 ./build/bench/roundtrip --chunks 16 --chunk-size 64MiB --protocol tcp

@@ -148,17 +148,20 @@ public:
         }
       }
     }
+    m_shared_memory = find_shared_memory_transport();
   }
 
   context(const context&) = delete;
   context& operator=(const context&) = delete;
   context(context&& other) noexcept
-      : m_handle(std::exchange(other.m_handle, nullptr)), m_config(std::move(other.m_config)) {}
+      : m_handle(std::exchange(other.m_handle, nullptr)), m_config(std::move(other.m_config)),
+        m_shared_memory(other.m_shared_memory) {}
   context& operator=(context&& other) noexcept {
     if (this != &other) {
       reset();
       m_handle = std::exchange(other.m_handle, nullptr);
       m_config = std::move(other.m_config);
+      m_shared_memory = other.m_shared_memory;
     }
     return *this;
   }
@@ -176,6 +179,11 @@ public:
     return supports_memory_type(UCS_MEMORY_TYPE_CUDA);
   }
 
+  /// Whether a shared-memory transport (sysv or posix) is among the
+  /// context's resources: error_handling::automatic keeps UCX's error
+  /// handling off for same-host peers only where that buys shared memory.
+  [[nodiscard]] bool has_shared_memory_transport() const noexcept { return m_shared_memory; }
+
   [[nodiscard]] bool supports_memory_type(ucs_memory_type_t type) const {
     ucp_context_attr_t attr{};
     attr.field_mask = UCP_ATTR_FIELD_MEMORY_TYPES;
@@ -189,6 +197,18 @@ public:
   }
 
 private:
+  [[nodiscard]] bool find_shared_memory_transport() const {
+    // e.g. "#      resource 3  :  md 2  dev 3  flags -- sysv/memory"
+    const std::string info = ucx_info();
+    for (std::size_t at = info.find("resource"); at != std::string::npos; at = info.find("resource", at + 1)) {
+      const std::size_t end = std::min(info.find('\n', at), info.size());
+      const std::string_view line{info.data() + at, end - at};
+      if (line.find(" sysv/") != std::string_view::npos || line.find(" posix/") != std::string_view::npos)
+        return true;
+    }
+    return false;
+  }
+
   [[nodiscard]] std::string describe(const std::string& what) const {
     std::string out = what;
     if (!m_config.empty()) {
@@ -206,6 +226,7 @@ private:
 
   ucp_context_h m_handle = nullptr;
   std::map<std::string, std::string> m_config;
+  bool m_shared_memory = false;
 };
 
 } // namespace ucoro

@@ -27,7 +27,9 @@
 // itself when it closes: nothing is stranded.
 
 #include <ucoro/concepts/buffer.hpp>
+#include <ucoro/detail/cma_guard.hpp>
 #include <ucoro/detail/event.hpp>
+#include <ucoro/detail/peer_process.hpp>
 #include <ucoro/detail/request_op.hpp>
 #include <ucoro/error.hpp>
 #include <ucoro/tag.hpp>
@@ -39,6 +41,7 @@
 
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -58,11 +61,31 @@ namespace ucoro {
 
 class endpoint;
 
+/// How an endpoint detects that its peer failed: what error_handling
+/// resolved to when it connected.
+struct failure_detection {
+  /// What UCX was given: peer (UCX detects failures) or none.
+  ucoro::error_handling ucx_mode = ucoro::error_handling::peer;
+  /// The peer's process is watched through a pidfd (same host).
+  bool process_watch = false;
+  std::uint32_t peer_pid = 0;
+  /// Heartbeats on the control channel, with this timeout (zero: off).
+  std::chrono::milliseconds heartbeat_timeout{0};
+  /// Why: the choice automatic made, or "requested".
+  std::string reason;
+};
+
 namespace detail {
 
 inline constexpr unsigned handshake_am_id = 0x75C0;
 inline constexpr std::uint64_t handshake_magic = 0x3153484F524F4355ULL; // "UCOROHS1"
-inline constexpr std::uint32_t protocol_version = 1;
+inline constexpr std::uint32_t protocol_version = 2;
+
+/// Heartbeats for a same-host peer whose process cannot be watched.
+inline constexpr std::chrono::milliseconds fallback_heartbeat_interval{200};
+inline constexpr std::chrono::milliseconds fallback_heartbeat_timeout{2000};
+/// How long a transport error waits for the peer's pidfd to confirm its exit.
+inline constexpr std::chrono::milliseconds peer_exit_grace{50};
 
 struct handshake_message {
   enum flag : std::uint32_t { ordered = 1, reject = 2, reply = 4 };
@@ -73,7 +96,7 @@ struct handshake_message {
   std::uint32_t flags = 0;
   std::uint64_t msg_tag = 0;  ///< the sender receives data on this tag
   std::uint64_t ctrl_tag = 0; ///< ... and control messages on this one
-  std::uint64_t pid = 0;
+  process_identity process{}; ///< for watching a same-host peer's exit
   std::uint32_t reason = none;
   std::uint32_t reserved = 0;
   std::uint64_t checksum = 0;
@@ -91,7 +114,7 @@ struct handshake_message {
 static_assert(std::is_trivially_copyable_v<handshake_message>);
 
 struct control_message {
-  enum kind : std::uint32_t { close = 1, close_ack = 2 };
+  enum kind : std::uint32_t { close = 1, close_ack = 2, heartbeat_request = 3, heartbeat = 4 };
   std::uint32_t type = 0;
   std::uint32_t reserved = 0;
   std::uint64_t count = 0;
@@ -184,37 +207,108 @@ private:
   std::size_t m_closing = 0;
 };
 
-/// Intrusive link of a pending endpoint receive.
-struct recv_link {
-  recv_link* prev = nullptr;
-  recv_link* next = nullptr;
+/// Intrusive link of a pending endpoint operation.
+struct op_link {
+  op_link* prev = nullptr;
+  op_link* next = nullptr;
 };
 
 /// Everything an endpoint is; shared by the endpoint handle, its control
 /// loop and in-flight background closes.
 class endpoint_state : public std::enable_shared_from_this<endpoint_state> {
 public:
-  endpoint_state(worker& w, std::string peer, bool ordered, bool error_handling, std::chrono::milliseconds close_timeout,
-                 send_completion completion)
+  endpoint_state(worker& w, std::string peer, bool ordered, ucoro::error_handling mode, heartbeat_options heartbeat,
+                 std::chrono::milliseconds close_timeout, send_completion completion)
       : m_worker(&w), m_registry(&w.use_service<endpoint_registry>()), m_peer(std::move(peer)), m_ordered(ordered),
-        m_error_handling(error_handling), m_close_timeout(close_timeout), m_completion(completion),
-        m_handshake_event(w.engine()), m_close_ack(w.engine()) {}
+        m_requested_mode(mode), m_heartbeat(heartbeat), m_close_timeout(close_timeout), m_completion(completion),
+        m_handshake_event(w.engine()), m_close_ack(w.engine()) {
+    if (m_heartbeat.interval.count() < 0 || m_heartbeat.timeout.count() < 0)
+      throw_error(std::make_error_code(std::errc::invalid_argument),
+                  "endpoint to " + m_peer + ": negative heartbeat interval or timeout");
+    if (m_heartbeat.interval.count() > 0 && m_heartbeat.timeout.count() == 0)
+      m_heartbeat.timeout = 5 * m_heartbeat.interval;
+    if (m_heartbeat.timeout.count() > 0 && m_heartbeat.timeout < m_heartbeat.interval)
+      throw_error(std::make_error_code(std::errc::invalid_argument),
+                  "endpoint to " + m_peer + ": heartbeat timeout (" + format_duration(m_heartbeat.timeout) +
+                      ") shorter than its interval (" + format_duration(m_heartbeat.interval) + ")");
+  }
+
+  ~endpoint_state() { stop_process_watch(); }
 
   endpoint_state(const endpoint_state&) = delete;
   endpoint_state& operator=(const endpoint_state&) = delete;
 
   // ---- setup -----------------------------------------------------------------
 
+  /// Settles what UCX is told, before ucp_ep_create. `peer_is_local`: the
+  /// creator's knowledge of where the peer is (its address is this host's).
+  void choose_error_mode(bool peer_is_local) {
+    using enum ucoro::error_handling;
+    if (m_requested_mode != automatic) {
+      m_ucx_peer = m_requested_mode == peer;
+      m_detection.reason = "requested";
+    } else if (!peer_is_local) {
+      m_ucx_peer = true;
+      m_detection.reason = "automatic: peer not on this host";
+    } else if (!m_worker->get_context().has_shared_memory_transport()) {
+      m_ucx_peer = true;
+      m_detection.reason = "automatic: same host, but no shared-memory transport in this context";
+    } else if (!pidfd_available()) {
+      m_ucx_peer = true;
+      m_detection.reason = "automatic: same host, but pidfd unavailable, so UCX peer mode (tcp)";
+    } else {
+      m_ucx_peer = false;
+      m_detection.reason = "automatic: same host, shared memory, peer process watched";
+    }
+    m_detection.ucx_mode = m_ucx_peer ? peer : none;
+    if (!m_ucx_peer)
+      install_cma_guard();
+  }
+
+  /// Overrides automatic's choice with UCX peer mode, saying why.
+  void use_ucx_peer_mode(std::string reason) {
+    m_ucx_peer = true;
+    m_detection.ucx_mode = ucoro::error_handling::peer;
+    m_detection.reason = std::move(reason);
+  }
+  [[nodiscard]] bool ucx_peer_mode() const noexcept { return m_ucx_peer; }
+
   /// ucp_ep_params for this endpoint's error handling.
   void fill_error_handling(ucp_ep_params_t& params) noexcept {
     params.field_mask |= UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE;
-    params.err_mode = m_error_handling ? UCP_ERR_HANDLING_MODE_PEER : UCP_ERR_HANDLING_MODE_NONE;
-    if (m_error_handling) {
+    params.err_mode = m_ucx_peer ? UCP_ERR_HANDLING_MODE_PEER : UCP_ERR_HANDLING_MODE_NONE;
+    if (m_ucx_peer) {
       params.field_mask |= UCP_EP_PARAM_FIELD_ERR_HANDLER;
       params.err_handler.cb = &on_ep_error;
       params.err_handler.arg = this;
     }
   }
+
+  /// After the handshake: watch the peer's process (automatic, UCX mode
+  /// none) and start heartbeats where asked or where the process cannot be
+  /// watched.
+  void start_failure_detection(const process_identity& peer) {
+    if (!m_ucx_peer && m_requested_mode == ucoro::error_handling::automatic) {
+      std::string why_not;
+      m_pidfd = watch_process(peer, why_not);
+      if (m_pidfd) {
+        m_detection.process_watch = true;
+        m_detection.peer_pid = peer.pid;
+        m_worker->engine().watch_fd(m_pidfd.get(), [weak = weak_from_this()] {
+          if (auto self = weak.lock())
+            self->on_peer_exit();
+        });
+      } else {
+        m_detection.reason += "; " + why_not + ", so heartbeats instead";
+        if (m_heartbeat.interval.count() == 0)
+          m_heartbeat = {fallback_heartbeat_interval, fallback_heartbeat_timeout};
+      }
+    }
+    if (m_heartbeat.interval.count() > 0)
+      start_heartbeat();
+  }
+
+  [[nodiscard]] const failure_detection& detection() const noexcept { return m_detection; }
 
   void attach(ucp_ep_h ep) {
     m_ep = ep;
@@ -235,9 +329,7 @@ public:
   /// Starts the control channel (handshaken endpoints only).
   void start_control() {
     m_has_control = true;
-    auto loop = control_loop(shared_from_this());
-    loop.set_stop_token(m_control_stop.get_token());
-    m_worker->spawn(std::move(loop));
+    spawn_controlled(control_loop(shared_from_this()));
   }
 
   // ---- handshake ---------------------------------------------------------------
@@ -274,18 +366,23 @@ public:
       --m_recv_posted;
   }
 
-  void link(recv_link& node) noexcept {
+  /// Pending receives (UCX's belong to the worker, so a close must cancel
+  /// them itself) and pending sends (see detach_pending_sends).
+  enum class op_list { recvs, sends };
+  void link(op_link& node, op_list which) noexcept {
+    op_link*& head = which == op_list::recvs ? m_pending_recvs : m_pending_sends;
     node.prev = nullptr;
-    node.next = m_pending_recvs;
-    if (m_pending_recvs != nullptr)
-      m_pending_recvs->prev = &node;
-    m_pending_recvs = &node;
+    node.next = head;
+    if (head != nullptr)
+      head->prev = &node;
+    head = &node;
   }
-  void unlink(recv_link& node) noexcept {
+  void unlink(op_link& node, op_list which) noexcept {
+    op_link*& head = which == op_list::recvs ? m_pending_recvs : m_pending_sends;
     if (node.prev != nullptr)
       node.prev->next = node.next;
-    else if (m_pending_recvs == &node)
-      m_pending_recvs = node.next;
+    else if (head == &node)
+      head = node.next;
     if (node.next != nullptr)
       node.next->prev = node.prev;
     node.prev = node.next = nullptr;
@@ -406,7 +503,6 @@ public:
       line = end + 1;
     }
   }
-  [[nodiscard]] bool error_handling() const noexcept { return m_error_handling; }
   [[nodiscard]] std::uint64_t send_count() const noexcept { return m_send_count; }
   [[nodiscard]] std::uint64_t recv_count() const noexcept { return m_recv_count; }
 
@@ -462,23 +558,124 @@ private:
   }
 
   void cancel_pending_recvs() noexcept;
+  void detach_pending_sends() noexcept;
 
   void run_close_callback() {
     if (m_close_callback_ran || !m_close_callback)
       return;
     m_close_callback_ran = true;
     auto fn = std::move(m_close_callback);
-    fn(m_close_reason);
+    try {
+      fn(m_close_reason);
+    } catch (...) {
+      // Not lost: kept with the worker's spawned-task errors.
+      m_worker->spawned().report(std::current_exception());
+    }
   }
 
   /// Stops the control loop and closes the UCX endpoint (force where UCX
   /// allows it: PEER mode on both sides).
   void release() {
     m_control_stop.request_stop();
+    stop_process_watch();
     if (m_ep == nullptr)
       return;
     m_registry->remove(m_ep);
-    m_registry->release(std::exchange(m_ep, nullptr), m_error_handling);
+    // Force (pending requests complete with UCS_ERR_CANCELED, mapped to the
+    // close reason) where UCX allows it, or where the peer is gone, so no
+    // flush waits for it forever. UCX's caveat about forcing without peer
+    // mode concerns the remote side, which no longer listens.
+    m_registry->release(std::exchange(m_ep, nullptr), m_ucx_peer || m_peer_gone);
+    if (!m_ucx_peer && m_peer_gone)
+      detach_pending_sends();
+  }
+
+  void stop_process_watch() noexcept {
+    if (m_pidfd) {
+      m_worker->engine().unwatch_fd(m_pidfd.get());
+      m_pidfd.reset();
+    }
+  }
+
+public:
+  /// Why an operation failed with `status`, for the operation itself (called
+  /// as it resumes, on the worker's thread, outside UCX). A transport error
+  /// means the endpoint is unusable, and it may be the first sign: UCX's
+  /// error callback is still on its way (peer mode), or there is none (mode
+  /// none: a CMA read from an exited process, a reset connection). So the
+  /// endpoint fails now, with this reason, before the caller can drop it.
+  /// When the peer's pidfd confirms its exit (within a few milliseconds: the
+  /// peer may still be tearing down), the reason is errc::peer_failed.
+  [[nodiscard]] std::error_code operation_error(ucs_status_t status) noexcept {
+    if (m_closed)
+      return m_close_reason;
+    const bool transport_failure = status == UCS_ERR_IO_ERROR || status == UCS_ERR_CONNECTION_RESET ||
+                                   status == UCS_ERR_ENDPOINT_TIMEOUT || status == UCS_ERR_UNREACHABLE;
+    if (!transport_failure)
+      return make_error_code(status);
+    std::error_code reason = make_error_code(status);
+    if (m_pidfd) {
+      pollfd exited{m_pidfd.get(), POLLIN, 0};
+      if (::poll(&exited, 1, static_cast<int>(peer_exit_grace.count())) == 1)
+        reason = make_error_code(errc::peer_failed);
+    }
+    m_peer_gone = true;
+    fail(reason);
+    return reason;
+  }
+
+private:
+  void on_peer_exit() {
+    stop_process_watch(); // level-triggered: once is enough
+    m_peer_gone = true;
+    fail(make_error_code(errc::peer_failed));
+  }
+
+  /// Asks the peer for heartbeats and fails the endpoint when they stop.
+  void start_heartbeat() {
+    m_detection.heartbeat_timeout = m_heartbeat.timeout;
+    m_last_heard = std::chrono::steady_clock::now();
+    spawn_controlled([](std::shared_ptr<endpoint_state> self) -> task<void> {
+      control_message request{control_message::heartbeat_request, 0,
+                              static_cast<std::uint64_t>(self->m_heartbeat.interval.count())};
+      (void)co_await as_result(with_timeout(self->send_control(request), self->m_heartbeat.timeout));
+    }(shared_from_this()));
+    spawn_controlled([](std::shared_ptr<endpoint_state> self) -> task<void> {
+      const auto period = std::min(self->m_heartbeat.interval, self->m_heartbeat.timeout / 4);
+      while (!self->m_closed) {
+        auto slept = co_await as_result(self->m_worker->sleep(period));
+        if (!slept || self->m_closed)
+          co_return; // stopped: the endpoint is closing
+        if (std::chrono::steady_clock::now() - self->m_last_heard > self->m_heartbeat.timeout) {
+          self->m_peer_gone = true;
+          self->fail(make_error_code(errc::peer_unresponsive));
+          co_return;
+        }
+      }
+    }(shared_from_this()));
+  }
+
+  /// The peer asked for a heartbeat every `interval`.
+  void start_heartbeat_sender(std::chrono::milliseconds interval) {
+    if (m_sending_heartbeats || interval.count() <= 0)
+      return;
+    m_sending_heartbeats = true;
+    spawn_controlled([](std::shared_ptr<endpoint_state> self, std::chrono::milliseconds every) -> task<void> {
+      while (!self->m_closed) {
+        control_message beat{control_message::heartbeat, 0, 0};
+        // A heartbeat that cannot go out is the peer's to notice.
+        (void)co_await as_result(with_timeout(self->send_control(beat), every));
+        auto slept = co_await as_result(self->m_worker->sleep(every));
+        if (!slept)
+          co_return;
+      }
+    }(shared_from_this(), interval));
+  }
+
+  /// Spawns a task that stops with the control channel.
+  void spawn_controlled(task<void> t) {
+    t.set_stop_token(m_control_stop.get_token());
+    m_worker->spawn(std::move(t));
   }
 
   task<void> send_control(control_message msg) {
@@ -503,6 +700,10 @@ private:
           self->peer_close_complete();
       } else if (msg.type == control_message::close_ack) {
         self->m_close_ack.set();
+      } else if (msg.type == control_message::heartbeat) {
+        self->m_last_heard = std::chrono::steady_clock::now();
+      } else if (msg.type == control_message::heartbeat_request) {
+        self->start_heartbeat_sender(std::chrono::milliseconds(static_cast<std::int64_t>(msg.count)));
       }
     }
   }
@@ -511,7 +712,14 @@ private:
   endpoint_registry* m_registry;
   std::string m_peer;
   bool m_ordered;
-  bool m_error_handling;
+  ucoro::error_handling m_requested_mode;
+  heartbeat_options m_heartbeat;
+  bool m_ucx_peer = true;
+  bool m_peer_gone = false;
+  bool m_sending_heartbeats = false;
+  failure_detection m_detection;
+  unique_fd m_pidfd;
+  std::chrono::steady_clock::time_point m_last_heard{};
   std::chrono::milliseconds m_close_timeout;
   send_completion m_completion;
   bool m_fast_completion = false;
@@ -535,7 +743,8 @@ private:
   ucs_status_t m_peer_error = UCS_OK;
   std::function<void(std::error_code)> m_close_callback;
   bool m_close_callback_ran = false;
-  recv_link* m_pending_recvs = nullptr;
+  op_link* m_pending_recvs = nullptr;
+  op_link* m_pending_sends = nullptr;
   std::stop_source m_control_stop;
 
   oneshot_event m_handshake_event;
@@ -585,12 +794,19 @@ template <class... Args>
 
 /// Send on an endpoint: the endpoint's next data tag; a closed endpoint
 /// fails at once with its close reason.
-class ep_send_op : public request_op<ep_send_op, void> {
+class ep_send_op : public request_op<ep_send_op, void>, public op_link {
   friend class request_op<ep_send_op, void>;
+  friend class endpoint_state;
 
 public:
   ep_send_op(endpoint_state& state, buffer_view<const void> view)
       : request_op(state.get_worker().engine()), m_state(&state), m_view(view) {}
+  ep_send_op(ep_send_op&& other) noexcept
+      : request_op(std::move(other)), op_link{}, m_state(other.m_state), m_view(other.m_view) {}
+  ~ep_send_op() {
+    if (m_linked)
+      m_state->unlink(*this, endpoint_state::op_list::sends);
+  }
 
 private:
   ucs_status_ptr_t post(ucp_request_param_t& param) {
@@ -604,11 +820,21 @@ private:
     m_tag = m_state->next_send_tag();
     return ucp_tag_send_nbx(m_state->ucp_endpoint(), m_view.data, m_view.size, m_tag, &param);
   }
+  void on_pending() noexcept {
+    m_state->link(*this, endpoint_state::op_list::sends);
+    m_linked = true;
+  }
+  void on_done(ucs_status_t) noexcept {
+    if (m_linked) {
+      m_state->unlink(*this, endpoint_state::op_list::sends);
+      m_linked = false;
+    }
+  }
   void value() const noexcept {}
   [[nodiscard]] std::error_code error_code(ucs_status_t status) const noexcept {
-    return m_state->closed() && status != UCS_ERR_MESSAGE_TRUNCATED && status != UCS_ERR_UNSUPPORTED
-               ? m_state->close_reason()
-               : make_error_code(status);
+    if (status == UCS_ERR_MESSAGE_TRUNCATED || status == UCS_ERR_UNSUPPORTED)
+      return make_error_code(status);
+    return m_state->operation_error(status);
   }
   [[nodiscard]] std::string describe(ucs_status_t status) const {
     return "send of " + std::to_string(m_view.size) + " bytes of " + to_string(m_view.memory) + " memory to " +
@@ -619,11 +845,12 @@ private:
   state_ref m_state;
   buffer_view<const void> m_view;
   tag_t m_tag = 0;
+  bool m_linked = false;
 };
 
 /// Receive on an endpoint; tracked by the endpoint so that closing it (or
 /// the peer closing or dying) fails this receive instead of stranding it.
-class ep_recv_op : public request_op<ep_recv_op, std::size_t>, public recv_link {
+class ep_recv_op : public request_op<ep_recv_op, std::size_t>, public op_link {
   friend class request_op<ep_recv_op, std::size_t>;
   friend class endpoint_state;
 
@@ -631,10 +858,10 @@ public:
   ep_recv_op(endpoint_state& state, buffer_view<void> view)
       : request_op(state.get_worker().engine()), m_state(&state), m_view(view) {}
   ep_recv_op(ep_recv_op&& other) noexcept
-      : request_op(std::move(other)), recv_link{}, m_state(other.m_state), m_view(other.m_view) {}
+      : request_op(std::move(other)), op_link{}, m_state(other.m_state), m_view(other.m_view) {}
   ~ep_recv_op() {
     if (m_linked)
-      m_state->unlink(*this);
+      m_state->unlink(*this, endpoint_state::op_list::recvs);
   }
 
 private:
@@ -650,13 +877,13 @@ private:
     return post_tag_recv(worker, m_view.data, m_view.size, m_tag, tag_layout::full_mask, param);
   }
   void on_pending() noexcept {
-    m_state->link(*this);
+    m_state->link(*this, endpoint_state::op_list::recvs);
     m_linked = true;
   }
   void on_recv_info(const ucp_tag_recv_info_t& info) noexcept { m_info = info; }
   void on_done(ucs_status_t status) noexcept {
     if (m_linked) {
-      m_state->unlink(*this);
+      m_state->unlink(*this, endpoint_state::op_list::recvs);
       m_linked = false;
     }
     if (status == UCS_OK || status == UCS_ERR_MESSAGE_TRUNCATED)
@@ -668,7 +895,9 @@ private:
   [[nodiscard]] std::error_code error_code(ucs_status_t status) const noexcept {
     if (status == UCS_ERR_NOT_CONNECTED || m_cancelled_by_close)
       return m_state->close_reason();
-    return make_error_code(status);
+    if (status == UCS_ERR_MESSAGE_TRUNCATED || status == UCS_ERR_UNSUPPORTED || status == UCS_ERR_CANCELED)
+      return make_error_code(status);
+    return m_state->operation_error(status);
   }
   [[nodiscard]] std::string describe(ucs_status_t status) const {
     std::string out = "recv of " + std::to_string(m_view.size) + " bytes of " + to_string(m_view.memory) +
@@ -694,12 +923,21 @@ inline void endpoint_state::cancel_pending_recvs() noexcept {
   // Cancelling completes each through the usual path (which unlinks it), so
   // walk a snapshot.
   std::vector<ep_recv_op*> pending;
-  for (recv_link* node = m_pending_recvs; node != nullptr; node = node->next)
+  for (op_link* node = m_pending_recvs; node != nullptr; node = node->next)
     pending.push_back(static_cast<ep_recv_op*>(node));
   for (ep_recv_op* op : pending) {
     op->m_cancelled_by_close = true;
     op->cancel_request();
   }
+}
+
+inline void endpoint_state::detach_pending_sends() noexcept {
+  // Detaching completes each (which unlinks it): walk a snapshot.
+  std::vector<ep_send_op*> pending;
+  for (op_link* node = m_pending_sends; node != nullptr; node = node->next)
+    pending.push_back(static_cast<ep_send_op*>(node));
+  for (ep_send_op* op : pending)
+    op->detach(UCS_ERR_CANCELED);
 }
 
 inline void endpoint_registry::shutdown() {
@@ -754,7 +992,7 @@ private:
   msg.flags = (state.ordered() ? handshake_message::ordered : 0U) | extra_flags;
   msg.msg_tag = state.recv_msg_base();
   msg.ctrl_tag = state.recv_ctrl_raw();
-  msg.pid = static_cast<std::uint64_t>(::getpid());
+  msg.process = this_process();
   msg.seal();
   return msg;
 }
@@ -769,6 +1007,20 @@ inline task<void> await_handshake(endpoint_state& state, std::chrono::millisecon
   if (!r)
     throw ucx_error(r.error, std::string(what) + " " + state.peer() + ": no handshake within " +
                                  format_duration(timeout));
+}
+
+/// The way UCX 1.13 fails a same-host connection whose two sides differ in
+/// error handling: at once, with one of these.
+[[nodiscard]] inline bool may_be_error_mode_mismatch(std::error_code code) noexcept {
+  return code.category() == ucx_category() &&
+         (code.value() == UCS_ERR_NOT_CONNECTED || code.value() == UCS_ERR_ENDPOINT_TIMEOUT ||
+          code.value() == UCS_ERR_CONNECTION_RESET);
+}
+
+[[nodiscard]] inline std::string error_mode_mismatch_hint(const endpoint_state& state) {
+  return std::string(": on one host UCX cannot connect endpoints whose error handling differs (this side used ") +
+         (state.ucx_peer_mode() ? "peer" : "none") +
+         "): give both sides the same error_handling, e.g. the default, automatic";
 }
 
 [[nodiscard]] inline std::string reject_text(std::uint32_t reason) {
@@ -878,13 +1130,25 @@ public:
   /// reason), with the reason.
   void set_close_callback(std::function<void(std::error_code)> fn) { state()->set_close_callback(std::move(fn)); }
 
-  /// ucp_ep_print_info: the lanes and transports this endpoint uses.
+  /// ucp_ep_print_info (the lanes and transports this endpoint uses),
+  /// after a line saying how peer failure is detected and why.
   [[nodiscard]] std::string ucx_info() const {
     auto s = state();
-    if (s->ucp_endpoint() == nullptr)
-      return {};
-    return detail::print_to_string([&](FILE* f) { ucp_ep_print_info(s->ucp_endpoint(), f); });
+    const ucoro::failure_detection& d = s->detection();
+    std::string out = "# ucoro failure detection: UCX error handling ";
+    out += d.ucx_mode == error_handling::peer ? "peer" : "none";
+    if (d.process_watch)
+      out += " + pidfd on pid " + std::to_string(d.peer_pid);
+    if (d.heartbeat_timeout.count() > 0)
+      out += " + heartbeat (timeout " + detail::format_duration(d.heartbeat_timeout) + ")";
+    out += " (" + d.reason + ")\n";
+    if (s->ucp_endpoint() != nullptr)
+      out += detail::print_to_string([&](FILE* f) { ucp_ep_print_info(s->ucp_endpoint(), f); });
+    return out;
   }
+
+  /// How this endpoint detects a failed peer (what error_handling chose).
+  [[nodiscard]] const ucoro::failure_detection& failure_detection() const { return state()->detection(); }
   [[nodiscard]] bool cuda_support() const { return state()->get_worker().get_context().cuda_support(); }
   [[nodiscard]] ucp_worker_h ucp_worker() const { return state()->get_worker().ucp_worker(); }
   [[nodiscard]] ucp_ep_h ucp_endpoint() const { return state()->ucp_endpoint(); }
@@ -937,48 +1201,68 @@ inline task<endpoint> worker::create_endpoint(std::string host, std::uint16_t po
   const socklen_t address_length = found->ai_addrlen;
   ::freeaddrinfo(found);
 
-  auto state = detail::make_endpoint_state(*this, what, options.guarantee_msg_order, options.endpoint_error_handling,
-                                          options.close_timeout, options.completion);
-  state->set_recv_tags(detail::random_tag_base(), detail::random_tag_base());
+  const bool local = detail::is_local_address(reinterpret_cast<const sockaddr*>(&address));
+  // UCX 1.13 cannot connect a same-host endpoint with peer error handling to
+  // one without (ucp_ep_create succeeds, the handshake fails at once with
+  // "not connected" or "endpoint timeout"). automatic tries none first and,
+  // on exactly that failure, once more with peer: the listener asked for it.
+  for (int attempt = 0;; ++attempt) {
+    auto state = detail::make_endpoint_state(*this, what, options.guarantee_msg_order, options.error_handling,
+                                            options.heartbeat, options.close_timeout, options.completion);
+    state->set_recv_tags(detail::random_tag_base(), detail::random_tag_base());
+    state->choose_error_mode(local);
+    if (attempt > 0)
+      state->use_ucx_peer_mode("automatic: same host, but the listener uses peer error handling");
 
-  ucp_ep_params_t params{};
-  params.field_mask = UCP_EP_PARAM_FIELD_FLAGS | UCP_EP_PARAM_FIELD_SOCK_ADDR;
-  params.flags = UCP_EP_PARAMS_FLAGS_CLIENT_SERVER;
-  params.sockaddr.addr = reinterpret_cast<const sockaddr*>(&address);
-  params.sockaddr.addrlen = address_length;
-  state->fill_error_handling(params);
-  ucp_ep_h ep = nullptr;
-  check(ucp_ep_create(m_handle, &params, &ep), [&] { return "create_endpoint to " + what; });
-  state->attach(ep);
+    ucp_ep_params_t params{};
+    params.field_mask = UCP_EP_PARAM_FIELD_FLAGS | UCP_EP_PARAM_FIELD_SOCK_ADDR;
+    params.flags = UCP_EP_PARAMS_FLAGS_CLIENT_SERVER;
+    params.sockaddr.addr = reinterpret_cast<const sockaddr*>(&address);
+    params.sockaddr.addrlen = address_length;
+    state->fill_error_handling(params);
+    ucp_ep_h ep = nullptr;
+    check(ucp_ep_create(m_handle, &params, &ep), [&] { return "create_endpoint to " + what; });
+    state->attach(ep);
 
-  std::exception_ptr failure;
-  try {
-    const auto hello = detail::make_handshake(*state);
-    co_await with_timeout(detail::handshake_send_op(*m_engine, ep, hello, state->peer()), options.connect_timeout);
-    co_await detail::await_handshake(*state, options.connect_timeout, "create_endpoint to");
-    const auto& reply = state->handshake();
-    if (!state->handshake_well_formed())
-      throw ucx_error(make_error_code(errc::handshake_failed),
-                      "create_endpoint to " + what + ": malformed handshake reply (bad magic or checksum)");
-    if ((reply.flags & detail::handshake_message::reject) != 0)
-      throw ucx_error(make_error_code(errc::protocol_mismatch),
-                      "create_endpoint to " + what + ": the listener rejected the connection: " +
-                          detail::reject_text(reply.reason));
-    if (reply.version != detail::protocol_version)
-      throw ucx_error(make_error_code(errc::protocol_mismatch),
-                      "create_endpoint to " + what + ": protocol version " + std::to_string(reply.version) +
-                          ", expected " + std::to_string(detail::protocol_version));
-    state->set_send_tags(reply.msg_tag, reply.ctrl_tag);
-    state->resolve_completion();
-    state->start_control();
-  } catch (...) {
-    failure = std::current_exception();
-  }
-  if (failure) {
+    std::exception_ptr failure;
+    std::error_code failure_code;
+    try {
+      const auto hello = detail::make_handshake(*state);
+      co_await with_timeout(detail::handshake_send_op(*m_engine, ep, hello, state->peer()), options.connect_timeout);
+      co_await detail::await_handshake(*state, options.connect_timeout, "create_endpoint to");
+      const auto& reply = state->handshake();
+      if (!state->handshake_well_formed())
+        throw ucx_error(make_error_code(errc::handshake_failed),
+                        "create_endpoint to " + what + ": malformed handshake reply (bad magic or checksum)");
+      if ((reply.flags & detail::handshake_message::reject) != 0)
+        throw ucx_error(make_error_code(errc::protocol_mismatch),
+                        "create_endpoint to " + what + ": the listener rejected the connection: " +
+                            detail::reject_text(reply.reason));
+      if (reply.version != detail::protocol_version)
+        throw ucx_error(make_error_code(errc::protocol_mismatch),
+                        "create_endpoint to " + what + ": protocol version " + std::to_string(reply.version) +
+                            ", expected " + std::to_string(detail::protocol_version));
+      state->set_send_tags(reply.msg_tag, reply.ctrl_tag);
+      state->resolve_completion();
+      state->start_control();
+      state->start_failure_detection(reply.process);
+    } catch (const std::system_error& e) {
+      failure = std::current_exception();
+      failure_code = e.code();
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    if (!failure)
+      co_return endpoint{std::move(state)};
     state->fail(make_error_code(errc::handshake_failed));
+    const bool mode_mismatch = local && detail::may_be_error_mode_mismatch(failure_code);
+    if (mode_mismatch && attempt == 0 && options.error_handling == error_handling::automatic &&
+        !state->ucx_peer_mode())
+      continue;
+    if (mode_mismatch)
+      throw ucx_error(failure_code, "create_endpoint to " + what + detail::error_mode_mismatch_hint(*state));
     std::rethrow_exception(failure);
   }
-  co_return endpoint{std::move(state)};
 }
 
 inline endpoint worker::create_endpoint_from_worker_address(const std::vector<std::byte>& address,
@@ -986,7 +1270,9 @@ inline endpoint worker::create_endpoint_from_worker_address(const std::vector<st
   if (address.empty())
     throw_error(std::make_error_code(std::errc::invalid_argument), "create_endpoint_from_worker_address: empty address");
   auto state = detail::make_endpoint_state(*this, "worker address", options.guarantee_msg_order,
-                                          options.endpoint_error_handling, std::chrono::seconds(1), options.completion);
+                                          options.error_handling, heartbeat_options{}, std::chrono::seconds(1),
+                                          options.completion);
+  state->choose_error_mode(false); // no handshake: the peer's process is unknown
   // Both sides derive the data tag from the channel they agree on.
   const tag_t channel_tag = (options.channel * 0x9E3779B97F4A7C15ULL) & ~tag_layout::space_mask;
   state->set_recv_tags(channel_tag, 0);

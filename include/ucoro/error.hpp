@@ -73,6 +73,7 @@ enum class errc {
   protocol_mismatch,    ///< version or guarantee_msg_order differ; std::errc::protocol_error
   peer_failed,          ///< the peer process died; std::errc::connection_reset
   listener_closed,      ///< the listener was closed; std::errc::not_connected
+  peer_unresponsive,    ///< no heartbeat from the peer within its timeout; std::errc::timed_out
 };
 
 namespace detail {
@@ -87,8 +88,9 @@ public:
     case errc::endpoint_closed: return "endpoint closed";
     case errc::handshake_failed: return "handshake failed";
     case errc::protocol_mismatch: return "protocol mismatch";
-    case errc::peer_failed: return "peer process failed";
+    case errc::peer_failed: return "peer process exited";
     case errc::listener_closed: return "listener closed";
+    case errc::peer_unresponsive: return "peer missed its heartbeat deadline";
     }
     return "unknown ucoro error";
   }
@@ -101,6 +103,7 @@ public:
     case errc::listener_closed: return std::errc::not_connected;
     case errc::handshake_failed:
     case errc::protocol_mismatch: return std::errc::protocol_error;
+    case errc::peer_unresponsive: return std::errc::timed_out;
     }
     return {value, *this};
   }

@@ -112,14 +112,18 @@ private:
     const endpoint_options& options = self->m_options.endpoint;
 
     std::string peer = "client";
+    bool local = false;
     ucp_conn_request_attr_t attr{};
     attr.field_mask = UCP_CONN_REQUEST_ATTR_FIELD_CLIENT_ADDR;
-    if (ucp_conn_request_query(request, &attr) == UCS_OK)
+    if (ucp_conn_request_query(request, &attr) == UCS_OK) {
       peer = sockaddr_label(attr.client_address);
+      local = is_local_address(reinterpret_cast<const sockaddr*>(&attr.client_address));
+    }
 
-    auto state = make_endpoint_state(w, peer, options.guarantee_msg_order, options.endpoint_error_handling,
+    auto state = make_endpoint_state(w, peer, options.guarantee_msg_order, options.error_handling, options.heartbeat,
                                      options.close_timeout, options.completion);
     state->set_recv_tags(random_tag_base(), random_tag_base());
+    state->choose_error_mode(local);
     ucp_ep_params_t params{};
     params.field_mask = UCP_EP_PARAM_FIELD_CONN_REQUEST;
     params.conn_request = request;
@@ -158,6 +162,11 @@ private:
                             options.connect_timeout);
       state->resolve_completion();
       state->start_control();
+      state->start_failure_detection(hello.process);
+    } catch (const std::system_error& e) {
+      failure = std::current_exception();
+      if (local && may_be_error_mode_mismatch(e.code()))
+        failure = std::make_exception_ptr(ucx_error(e.code(), "accepting " + peer + error_mode_mismatch_hint(*state)));
     } catch (...) {
       failure = std::current_exception();
     }

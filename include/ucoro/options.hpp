@@ -9,7 +9,9 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace ucoro {
 
@@ -47,14 +49,63 @@ enum class send_completion {
   standard,
 };
 
+/// How an endpoint learns that its peer has failed (docs/failure.md has the
+/// measured cost of each).
+enum class error_handling {
+  /// UCX's peer error handling where it costs no transport: peers on other
+  /// hosts. For a same-host peer, UCX's error handling stays off so that
+  /// shared memory (sysv/posix + cma) is used, and ucoro watches the peer
+  /// process itself (a pidfd in the progress engine's epoll set): when it
+  /// exits, pending operations fail with errc::peer_failed
+  /// (std::errc::connection_reset) within milliseconds. Falls back to `peer`
+  /// where pidfds are unavailable, and to a heartbeat where the peer's
+  /// process cannot be verified (e.g. another pid namespace); ucx_info() and
+  /// failure_detection() say which.
+  automatic,
+  /// UCX_ERR_HANDLING_MODE_PEER: UCX detects failures (keepalive, transport
+  /// errors). On one host UCX then drops shared memory for tcp: 8 B one-way
+  /// latency ~7.8 us instead of ~0.6 us here.
+  peer,
+  /// UCX_ERR_HANDLING_MODE_NONE and nothing else: a dead peer strands
+  /// pending operations unless a heartbeat is configured.
+  none,
+};
+
+[[nodiscard]] constexpr const char* to_string(error_handling mode) noexcept {
+  switch (mode) {
+  case error_handling::automatic: return "automatic";
+  case error_handling::peer: return "peer";
+  case error_handling::none: return "none";
+  }
+  return "?";
+}
+
+/// "automatic", "peer" or "none" (command lines, configuration files).
+[[nodiscard]] inline error_handling parse_error_handling(std::string_view text) {
+  for (auto mode : {error_handling::automatic, error_handling::peer, error_handling::none})
+    if (text == to_string(mode))
+      return mode;
+  throw std::invalid_argument("error handling '" + std::string(text) + "': expected automatic, peer or none");
+}
+
+/// Liveness messages on the endpoint's control channel, for peers that UCX
+/// does not watch (error_handling::none). Both sides must run a ucoro worker
+/// that progresses: a peer blocked longer than `timeout` counts as failed.
+struct heartbeat_options {
+  /// How often the peer is asked to send a heartbeat; zero: off.
+  std::chrono::milliseconds interval{0};
+  /// Silence after which the endpoint fails with errc::peer_unresponsive
+  /// (std::errc::timed_out); zero: 5 x interval.
+  std::chrono::milliseconds timeout{0};
+};
+
 struct endpoint_options {
   /// Match the n-th recv with the n-th send, whatever UCX's delivery order.
   /// Both sides must agree; a mismatch fails the handshake.
   bool guarantee_msg_order = true;
-  /// UCX peer error handling: a dead peer fails pending operations instead
-  /// of stranding them. On one host UCX then uses tcp instead of shared
-  /// memory (see docs/performance.md).
-  bool endpoint_error_handling = true;
+  /// How a failed peer is detected (see error_handling).
+  ucoro::error_handling error_handling = ucoro::error_handling::automatic;
+  heartbeat_options heartbeat{};
   /// Bound on connecting and on each handshake step.
   std::chrono::milliseconds connect_timeout{5000};
   /// Bound on close(): past it, the endpoint is force-closed.
@@ -67,7 +118,9 @@ struct endpoint_options {
 struct address_endpoint_options {
   ucp_tag_t channel = 0;
   bool guarantee_msg_order = true;
-  bool endpoint_error_handling = true;
+  /// There is no handshake to learn the peer's process from, so automatic
+  /// means peer here.
+  ucoro::error_handling error_handling = ucoro::error_handling::automatic;
   send_completion completion = send_completion::automatic;
 };
 

@@ -142,6 +142,19 @@ public:
     }
   }
 
+  /// Records an error as a spawned task's would be (for callbacks that run
+  /// on the engine's thread, such as an endpoint's close callback).
+  void report(std::exception_ptr e) {
+    // A task ending in operation_canceled because this scope asked it to
+    // stop (drain, shutdown) did what it was told: not an error to report.
+    if (m_stop.stop_requested() && is_cancellation(e))
+      return;
+    if (m_handler)
+      m_handler(std::move(e));
+    else
+      m_errors.push_back(std::move(e));
+  }
+
 private:
   using promise_type_ptr = child::promise_type*;
 
@@ -155,17 +168,6 @@ private:
     } catch (...) {
       return "unknown exception";
     }
-  }
-
-  void report(std::exception_ptr e) {
-    // A task ending in operation_canceled because this scope asked it to
-    // stop (drain, shutdown) did what it was told: not an error to report.
-    if (m_stop.stop_requested() && is_cancellation(e))
-      return;
-    if (m_handler)
-      m_handler(std::move(e));
-    else
-      m_errors.push_back(std::move(e));
   }
 
   static bool is_cancellation(const std::exception_ptr& e) {

@@ -23,16 +23,17 @@ namespace {
 struct transport {
   const char* name;
   std::map<std::string, std::string> ucx;
-  bool error_handling;
+  ucoro::error_handling error_handling;
 };
 
-// tcp with UCX peer error handling; shared memory without it (UCX 1.13's
-// sysv/posix refuse PEER mode unless told otherwise: see issue on
-// error-handling modes).
+// tcp with UCX peer error handling; shared memory (sysv + cma) without it,
+// and through automatic, which picks it for a same-host peer (UCX 1.13's
+// sysv/posix refuse PEER mode: docs/failure.md). A sockaddr connection needs
+// tcp in UCX_TLS for UCX's connection manager.
 std::vector<transport> transports() {
-  // A sockaddr connection needs tcp in UCX_TLS for UCX's connection manager;
-  // without PEER mode the data lanes are then sysv + cma.
-  return {{"tcp", {{"TLS", "tcp"}}, true}, {"shm", {{"TLS", "sm,tcp"}}, false}};
+  return {{"tcp", {{"TLS", "tcp"}}, error_handling::peer},
+          {"shm", {{"TLS", "sm,tcp"}}, error_handling::none},
+          {"automatic", {}, error_handling::automatic}};
 }
 
 /// Waits (bounded) until `done()` holds.
@@ -59,16 +60,16 @@ std::uint16_t unused_port() {
   return ntohs(in.sin_port);
 }
 
-listener_options loopback_listener(bool error_handling = true) {
+listener_options loopback_listener(ucoro::error_handling mode = error_handling::automatic) {
   listener_options o;
   o.bind_address = "127.0.0.1";
-  o.endpoint.endpoint_error_handling = error_handling;
+  o.endpoint.error_handling = mode;
   return o;
 }
 
-endpoint_options client_options(bool error_handling = true) {
+endpoint_options client_options(ucoro::error_handling mode = error_handling::automatic) {
   endpoint_options o;
-  o.endpoint_error_handling = error_handling;
+  o.error_handling = mode;
   return o;
 }
 
@@ -122,7 +123,7 @@ TEST_CASE("both send completion modes deliver intact data on either side of UCX'
     INFO(static_cast<int>(completion));
     context ctx{{{"TLS", "sm,tcp"}}};
     worker w{ctx};
-    auto lopts = loopback_listener(false);
+    auto lopts = loopback_listener(error_handling::none);
     lopts.endpoint.completion = completion;
     auto lf = w.create_listener(
         [&](endpoint ep) -> task<void> {
@@ -134,7 +135,7 @@ TEST_CASE("both send completion modes deliver intact data on either side of UCX'
         },
         0, lopts);
     w.run(test::bounded([&]() -> task<void> {
-      auto eo = client_options(false);
+      auto eo = client_options(error_handling::none);
       eo.completion = completion;
       endpoint ep = co_await w.create_endpoint("127.0.0.1", lf.port(), eo);
       for (std::size_t size : sizes) {
@@ -180,7 +181,7 @@ TEST_CASE("the endpoint's lanes are the transports asked for", "[endpoint][trans
       CHECK_THAT(info, Catch::Contains("cma/memory"));
       CHECK_THAT(info, !Catch::Contains("tcp/lo"));
     }
-    const bool shared_memory = std::string(t.name) == "shm";
+    const bool shared_memory = std::string(t.name) != "tcp";
     CHECK(fast == std::vector<bool>{shared_memory, shared_memory}); // server end, client end
   }
 }
@@ -546,11 +547,12 @@ TEST_CASE("a port already in use is a clear error", "[listener][error]") {
 }
 
 TEST_CASE("connecting to a port nobody listens on fails clearly within the connect timeout", "[endpoint][error]") {
-  for (bool error_handling : {true, false}) {
-    INFO("endpoint_error_handling=" << error_handling);
-    context ctx{{{"TLS", "tcp"}}};
+  for (auto mode : {error_handling::peer, error_handling::none, error_handling::automatic}) {
+    INFO("error_handling " << to_string(mode));
+    // automatic with shared memory available tries UCX mode none first.
+    context ctx = mode == error_handling::automatic ? context{} : context{{{"TLS", "tcp"}}};
     worker w{ctx};
-    endpoint_options o = client_options(error_handling);
+    endpoint_options o = client_options(mode);
     o.connect_timeout = 1500ms;
     const auto port = unused_port();
     const auto start = std::chrono::steady_clock::now();

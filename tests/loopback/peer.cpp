@@ -1,10 +1,17 @@
 // A peer for two-process tests: listens, prints "port N", and for its first
 // client does what --mode says, printing progress lines the test waits on.
-//   hang: receive one message, print "received", then never answer
-//   echo: like examples/echo (recv_obj, +1, send_obj, close)
-// Options: --tls LIST, --no-error-handling, --polling.
+//   hang:   receive one message, print "received", then never answer
+//   echo:   like examples/echo (recv_obj, +1, send_obj, close)
+//   idle:   print "connected", then do nothing
+//   stream: send --size byte messages to the client without end (print
+//           "streaming" after the first)
+//   sink:   receive --size byte messages without end (print "sinking"
+//           after the first)
+// Options: --tls LIST, --error-handling automatic|peer|none (or
+// --no-error-handling: none), --heartbeat MS, --polling, --size N.
 
 #include <ucoro/ucoro.hpp>
+#include <ucoro/host_memory.hpp>
 
 #include <cstdio>
 #include <map>
@@ -13,8 +20,18 @@
 
 using namespace std::chrono_literals;
 
+namespace {
+
+void say(const char* line) {
+  std::printf("%s\n", line);
+  std::fflush(stdout);
+}
+
+} // namespace
+
 int main(int argc, char** argv) {
   std::string mode = "hang";
+  std::size_t size = 4096;
   std::map<std::string, std::string> ucx;
   ucoro::listener_options options;
   auto progress = ucoro::progress_mode::blocking;
@@ -24,8 +41,14 @@ int main(int argc, char** argv) {
       mode = argv[++i];
     else if (a == "--tls" && i + 1 < argc)
       ucx["TLS"] = argv[++i];
+    else if (a == "--size" && i + 1 < argc)
+      size = std::stoull(argv[++i]);
     else if (a == "--no-error-handling")
-      options.endpoint.endpoint_error_handling = false;
+      options.endpoint.error_handling = ucoro::error_handling::none;
+    else if (a == "--error-handling" && i + 1 < argc)
+      options.endpoint.error_handling = ucoro::parse_error_handling(argv[++i]);
+    else if (a == "--heartbeat" && i + 1 < argc)
+      options.endpoint.heartbeat.interval = std::chrono::milliseconds(std::stoll(argv[++i]));
     else if (a == "--polling")
       progress = ucoro::progress_mode::polling;
   }
@@ -37,9 +60,21 @@ int main(int argc, char** argv) {
         if (mode == "hang") {
           std::vector<std::byte> buf(1 << 20);
           (void)co_await ep.recv(buf);
-          std::printf("received\n");
-          std::fflush(stdout);
+          say("received");
           co_await worker.sleep(3600s); // killed by the test before this ends
+        } else if (mode == "idle") {
+          say("connected");
+          co_await worker.sleep(3600s); // killed by the test before this ends
+        } else if (mode == "stream" || mode == "sink") {
+          ucoro::host_memory buf(size);
+          for (std::uint64_t n = 0;; ++n) { // ends when the test kills this process
+            if (mode == "stream")
+              co_await ep.send(buf);
+            else
+              (void)co_await ep.recv(buf);
+            if (n == 0)
+              say(mode == "stream" ? "streaming" : "sinking");
+          }
         } else {
           auto msg = co_await ep.recv_obj();
           for (auto& b : msg)

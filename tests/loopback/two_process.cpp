@@ -24,14 +24,13 @@ std::string binary(const char* variable) {
 
 TEST_CASE("echo as two processes: the client sees every byte incremented", "[two_process][echo]") {
   // tcp with peer error handling; shared memory (+ tcp for the connection
-  // manager) without it, which is what gives sysv + cma lanes.
+  // manager) with the default error handling, automatic, which gives sysv +
+  // cma lanes and watches the peer process.
   for (const bool shm : {false, true}) {
     const std::string tls = shm ? "sm,tcp" : "tcp";
     INFO("UCX_TLS=" << tls);
     const std::string echo = binary("UCORO_TEST_ECHO");
-    std::vector<std::string> extra;
-    if (shm)
-      extra.emplace_back("--no-error-handling");
+    std::vector<std::string> extra{"--error-handling", shm ? "automatic" : "peer"};
     std::vector<std::string> server_args{echo, "--server", "--tls", tls};
     server_args.insert(server_args.end(), extra.begin(), extra.end());
     test::child_process server{server_args};

@@ -148,6 +148,25 @@ protected:
 
   [[nodiscard]] bool pending() const noexcept { return m_request != nullptr; }
 
+  /// Gives up on a request UCX will never complete (its endpoint was
+  /// force-closed after a peer died without UCX error handling, which in
+  /// UCX 1.13 leaves rendezvous sends waiting for an answer): the awaiting
+  /// coroutine resumes with `status`, and a late completion only frees the
+  /// request.
+  void detach(ucs_status_t status) noexcept {
+    if (m_request == nullptr)
+      return;
+    void* request = std::exchange(m_request, nullptr);
+    // Released to UCX: it frees the request if it ever finishes, and calls
+    // nothing back.
+    slot_of(request) = request_slot{nullptr, nullptr};
+    ucp_request_free(request);
+    m_stop.disarm();
+    m_status = status;
+    derived().on_done(status);
+    m_engine->schedule(m_continuation);
+  }
+
   /// Fills the callback part of the parameters for a send- or recv-type op.
   void prepare_send(ucp_request_param_t& param) noexcept {
     param.op_attr_mask |= UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
