@@ -610,10 +610,16 @@ public:
     if (m_closed)
       return m_close_reason;
     const bool transport_failure = status == UCS_ERR_IO_ERROR || status == UCS_ERR_CONNECTION_RESET ||
-                                   status == UCS_ERR_ENDPOINT_TIMEOUT || status == UCS_ERR_UNREACHABLE;
+                                   status == UCS_ERR_ENDPOINT_TIMEOUT || status == UCS_ERR_UNREACHABLE ||
+                                   status == UCS_ERR_NOT_CONNECTED;
     if (!transport_failure)
       return make_error_code(status);
-    std::error_code reason = make_error_code(status);
+    // UCX's own reason when its error callback came first; "not connected"
+    // (UCX failing a request on an endpoint it marked failed) says only that
+    // the connection is gone.
+    std::error_code reason = make_error_code(m_peer_error != UCS_OK            ? m_peer_error
+                                             : status == UCS_ERR_NOT_CONNECTED ? UCS_ERR_CONNECTION_RESET
+                                                                               : status);
     if (m_pidfd) {
       pollfd exited{m_pidfd.get(), POLLIN, 0};
       if (::poll(&exited, 1, static_cast<int>(peer_exit_grace.count())) == 1)
@@ -1272,7 +1278,9 @@ inline endpoint worker::create_endpoint_from_worker_address(const std::vector<st
   auto state = detail::make_endpoint_state(*this, "worker address", options.guarantee_msg_order,
                                           options.error_handling, heartbeat_options{}, std::chrono::seconds(1),
                                           options.completion);
-  state->choose_error_mode(false); // no handshake: the peer's process is unknown
+  state->choose_error_mode(false);
+  if (options.error_handling == error_handling::automatic)
+    state->use_ucx_peer_mode("automatic: no handshake on an address endpoint, so the peer's process is unknown");
   // Both sides derive the data tag from the channel they agree on.
   const tag_t channel_tag = (options.channel * 0x9E3779B97F4A7C15ULL) & ~tag_layout::space_mask;
   state->set_recv_tags(channel_tag, 0);

@@ -1,0 +1,219 @@
+// failure_detection: how long after a peer process is SIGKILLed the
+// survivor's pending operation fails, per error-handling mode and per phase
+// (idle, eager messages arriving, 64 MiB rendezvous arriving or leaving).
+// Each kill is a fresh peer process (tests/loopback/peer.cpp); the table
+// gives the median and the range over --repeat kills, and the error seen.
+//
+//   failure_detection [--modes automatic,peer,none] [--repeat N] [--heartbeat MS] [--polling]
+//                     [--json FILE] [--peer PATH]
+//
+// Mode none runs with a heartbeat (default 100 ms, timeout 5 x): without one
+// nothing detects a dead peer (docs/failure.md).
+
+#include <ucoro/host_memory.hpp>
+#include <ucoro/ucoro.hpp>
+
+#include "process.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+struct phase {
+  const char* name;
+  const char* peer_mode;
+  std::size_t size;
+  bool survivor_sends;
+};
+
+const phase phases[] = {
+    {"idle", "idle", 8, false},
+    {"eager 4 KiB arriving", "stream", 4096, false},
+    {"64 MiB rndv arriving", "stream", 64 << 20, false},
+    {"64 MiB rndv leaving", "sink", 64 << 20, true},
+};
+
+struct options {
+  std::vector<std::string> modes{"automatic", "peer", "none"};
+  int repeat = 5;
+  long heartbeat_ms = 100;
+  ucoro::progress_mode progress = ucoro::progress_mode::blocking;
+  std::string json;
+  std::string peer = UCORO_FAILURE_PEER;
+};
+
+struct sample {
+  double ms = 0;
+  std::string error;
+};
+
+struct row {
+  std::string mode;
+  std::string phase;
+  std::vector<double> ms;
+  std::map<std::string, int> errors;
+};
+
+std::vector<std::string> split(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  for (std::string item; std::getline(ss, item, ',');)
+    out.push_back(item);
+  return out;
+}
+
+sample kill_once(ucoro::worker& w, const options& o, ucoro::error_handling mode, const phase& ph) {
+  std::vector<std::string> args{o.peer, "--mode", ph.peer_mode, "--size", std::to_string(ph.size),
+                                "--error-handling", ucoro::to_string(mode)};
+  ucoro::endpoint_options eo;
+  eo.error_handling = mode;
+  if (mode == ucoro::error_handling::none) {
+    args.emplace_back("--heartbeat");
+    args.push_back(std::to_string(o.heartbeat_ms));
+    eo.heartbeat.interval = std::chrono::milliseconds(o.heartbeat_ms);
+  }
+  ucoro::test::child_process peer{args};
+  const auto port = peer.expect("port ", 20s);
+  if (!port)
+    throw std::runtime_error("the peer did not start: " + o.peer);
+  std::chrono::steady_clock::time_point killed_at{};
+  const auto outcome = w.run(ucoro::with_timeout(
+      [&]() -> ucoro::task<ucoro::result<void>> {
+        ucoro::endpoint ep = co_await w.create_endpoint("127.0.0.1", static_cast<std::uint16_t>(std::stoi(*port)), eo);
+        ucoro::host_memory buf(ph.size);
+        auto work = [&]() -> ucoro::task<ucoro::result<void>> {
+          for (;;) { // ends with the failure being measured (or the timeout)
+            if (ph.survivor_sends) {
+              auto r = co_await ucoro::as_result(ep.send(buf));
+              if (!r)
+                co_return r;
+            } else {
+              auto r = co_await ucoro::as_result(ep.recv(buf));
+              if (!r)
+                co_return ucoro::result<void>{r.error};
+            }
+          }
+        };
+        auto killer = [&]() -> ucoro::task<void> {
+          while (!peer.read_line(0ms).has_value())
+            co_await w.sleep(2ms); // bounded by the with_timeout around all of this
+          co_await w.sleep(20ms);
+          peer.kill();
+          killed_at = std::chrono::steady_clock::now();
+        };
+        auto [r, unused] = co_await ucoro::when_all(work(), killer());
+        (void)unused;
+        co_return r;
+      }(),
+      60s));
+  sample s;
+  s.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - killed_at).count();
+  s.error = outcome ? "none (completed)" : outcome.error.message();
+  (void)peer.wait_exit(10s);
+  return s;
+}
+
+double percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  const double at = p * static_cast<double>(v.size() - 1);
+  const auto lo = static_cast<std::size_t>(at);
+  const auto hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (v[hi] - v[lo]) * (at - static_cast<double>(lo));
+}
+
+void print(const std::vector<row>& rows, const options& o) {
+  std::printf("\nfailure detection: ms from SIGKILL of the peer to the survivor's operation failing\n");
+  std::printf("(%d kills each, %s progress; none runs with a %ld ms heartbeat, timeout %ld ms)\n\n", o.repeat,
+              o.progress == ucoro::progress_mode::polling ? "polling" : "blocking", o.heartbeat_ms,
+              5 * o.heartbeat_ms);
+  std::printf("%-10s %-22s %9s %19s  %s\n", "mode", "phase", "median", "[min - max]", "error");
+  for (const auto& r : rows) {
+    std::string errors;
+    for (const auto& [text, n] : r.errors)
+      errors += (errors.empty() ? "" : ", ") + text + (n == o.repeat ? "" : " x" + std::to_string(n));
+    std::printf("%-10s %-22s %9.1f   [%6.1f - %7.1f]  %s\n", r.mode.c_str(), r.phase.c_str(), percentile(r.ms, 0.5),
+                percentile(r.ms, 0), percentile(r.ms, 1), errors.c_str());
+  }
+}
+
+void write_json(const std::vector<row>& rows, const std::string& path) {
+  std::ofstream out(path);
+  out << "{\"rows\": [\n";
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto& r = rows[i];
+    out << "  {\"mode\": \"" << r.mode << "\", \"phase\": \"" << r.phase << "\", \"median_ms\": "
+        << percentile(r.ms, 0.5) << ", \"min_ms\": " << percentile(r.ms, 0) << ", \"max_ms\": " << percentile(r.ms, 1)
+        << ", \"errors\": {";
+    bool first = true;
+    for (const auto& [text, n] : r.errors) {
+      out << (first ? "" : ", ") << "\"" << text << "\": " << n;
+      first = false;
+    }
+    out << "}}" << (i + 1 < rows.size() ? "," : "") << "\n";
+  }
+  out << "]}\n";
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  try {
+    options o;
+    for (int i = 1; i < argc; ++i) {
+      const std::string a = argv[i];
+      auto next = [&]() -> std::string {
+        if (i + 1 >= argc)
+          throw std::invalid_argument(a + " needs a value");
+        return argv[++i];
+      };
+      if (a == "--modes")
+        o.modes = split(next());
+      else if (a == "--repeat")
+        o.repeat = std::stoi(next());
+      else if (a == "--heartbeat")
+        o.heartbeat_ms = std::stol(next());
+      else if (a == "--polling")
+        o.progress = ucoro::progress_mode::polling;
+      else if (a == "--json")
+        o.json = next();
+      else if (a == "--peer")
+        o.peer = next();
+      else
+        throw std::invalid_argument("unknown option " + a);
+    }
+    if (o.repeat < 1 || o.heartbeat_ms < 1)
+      throw std::invalid_argument("--repeat and --heartbeat must be positive");
+    std::vector<row> rows;
+    for (const auto& name : o.modes) {
+      const auto mode = ucoro::parse_error_handling(name);
+      ucoro::context ctx;
+      ucoro::worker w{ctx, o.progress};
+      for (const auto& ph : phases) {
+        row r{name, ph.name, {}, {}};
+        for (int k = 0; k < o.repeat; ++k) {
+          std::fprintf(stderr, "\r%-10s %-22s kill %d/%d   ", name.c_str(), ph.name, k + 1, o.repeat);
+          const auto s = kill_once(w, o, mode, ph);
+          r.ms.push_back(s.ms);
+          ++r.errors[s.error];
+        }
+        rows.push_back(std::move(r));
+      }
+    }
+    std::fprintf(stderr, "\r%60s\r", "");
+    print(rows, o);
+    if (!o.json.empty())
+      write_json(rows, o.json);
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "failure_detection: %s\n", e.what());
+    return 1;
+  }
+}
