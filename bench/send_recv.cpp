@@ -24,6 +24,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -600,6 +602,9 @@ std::map<std::string, std::string> ucx_config(const options& o) {
 }
 
 int run_server(const options& o) {
+  // A launcher killed mid-run must not leave this server spinning a core
+  // (it would skew every later measurement on this 2-core machine).
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   pin(o.cpu_server);
   ucoro::context ctx{ucx_config(o)};
   ucoro::worker w{ctx, o.mode};

@@ -85,6 +85,10 @@ public:
   progress_engine(const progress_engine&) = delete;
   progress_engine& operator=(const progress_engine&) = delete;
 
+  /// How often polling mode looks at watched fds (blocking mode sleeps on
+  /// them): bounds the delay in noticing a peer's exit.
+  static constexpr std::chrono::microseconds fd_poll_interval{500};
+
   [[nodiscard]] progress_mode mode() const noexcept { return m_mode; }
 
   /// The memory types the context can move (ucp_context_query), recorded
@@ -139,14 +143,21 @@ public:
         active |= fire_timers();
       return active;
     }
-    // Polling: reading the clock (timers) or making a syscall (watched fds)
-    // on every spin would delay noticing each message; every 16th / 64th
-    // spin is still far finer than any timer's meaning here.
+    // Polling: reading the clock (timers) on every spin would delay noticing
+    // each message; every 16th spin is still far finer than any timer's
+    // meaning here. Watched fds (a peer's pidfd) cost an epoll_wait syscall:
+    // every 64th spin doubled 256 B latency on shared memory, so at most
+    // once per fd_poll_interval.
     const unsigned round = ++m_poll_round;
     if ((round & 15U) == 0 && !m_timers.empty())
       active |= fire_timers();
-    if ((round & 63U) == 0 && !m_watched.empty())
-      active |= poll_fds(0);
+    if ((round & 63U) == 0 && !m_watched.empty()) {
+      const auto now = detail::clock::now();
+      if (now - m_last_fd_poll >= fd_poll_interval) {
+        m_last_fd_poll = now;
+        active |= poll_fds(0);
+      }
+    }
     return active;
   }
 
@@ -359,6 +370,7 @@ private:
   int m_worker_fd = -1;
   std::thread::id m_owner;
   unsigned m_poll_round = 0;
+  detail::clock::time_point m_last_fd_poll{};
   std::uint64_t m_memory_types = UCS_BIT(UCS_MEMORY_TYPE_HOST);
 
   std::vector<std::coroutine_handle<>> m_ready;

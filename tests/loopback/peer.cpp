@@ -13,6 +13,9 @@
 #include <ucoro/ucoro.hpp>
 #include <ucoro/host_memory.hpp>
 
+#include <signal.h>
+#include <sys/prctl.h>
+
 #include <cstdio>
 #include <map>
 #include <string>
@@ -30,6 +33,7 @@ void say(const char* line) {
 } // namespace
 
 int main(int argc, char** argv) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL); // never outlive the test or benchmark that started it
   std::string mode = "hang";
   std::size_t size = 4096;
   std::map<std::string, std::string> ucx;

@@ -193,10 +193,12 @@ TEST_CASE("automatic uses shared-memory lanes for a same-host peer and says so i
   worker w{ctx};
   std::string info;
   failure_detection detection;
-  w.run(test::bounded([&]() -> task<void> {
-    endpoint ep = co_await w.create_endpoint("127.0.0.1", static_cast<std::uint16_t>(std::stoi(*port)));
-    info = ep.ucx_info();
-    detection = ep.failure_detection();
+  w.run(test::bounded([&, port = static_cast<std::uint16_t>(std::stoi(*port))]() -> task<void> {
+    // [snippet:failure_detection]
+    endpoint ep = co_await w.create_endpoint("127.0.0.1", port); // error_handling::automatic
+    info = ep.ucx_info();                // first line: how a failed peer is detected, and why
+    detection = ep.failure_detection();  // the same, as data
+    // [/snippet:failure_detection]
     ep.abort();
   }()));
   INFO(info);
@@ -277,9 +279,13 @@ TEST_CASE("a heartbeat detects a peer that stops (SIGSTOP) though its process li
   worker w{ctx};
   std::chrono::steady_clock::time_point stopped_at{};
   failure_detection detection;
+  // [snippet:heartbeat]
+  endpoint_options o;
+  o.error_handling = error_handling::none;
+  o.heartbeat.interval = 50ms; // the timeout defaults to 5 x interval
+  // [/snippet:heartbeat]
   const auto outcome = w.run(test::bounded([&]() -> task<result<std::size_t>> {
-    endpoint ep = co_await w.create_endpoint("127.0.0.1", static_cast<std::uint16_t>(std::stoi(*port)),
-                                             survivor_options(none));
+    endpoint ep = co_await w.create_endpoint("127.0.0.1", static_cast<std::uint16_t>(std::stoi(*port)), o);
     detection = ep.failure_detection();
     std::vector<std::byte> buf(8);
     auto waiter = [&]() -> task<result<std::size_t>> { co_return co_await as_result(ep.recv(buf)); };
