@@ -299,7 +299,7 @@ public:
             self->on_peer_exit();
         });
       } else {
-        m_detection.reason += "; " + why_not + ", so heartbeats instead";
+        m_detection.reason = "automatic: same host, UCX error handling none, but " + why_not + ", so heartbeats instead";
         if (m_heartbeat.interval.count() == 0)
           m_heartbeat = {fallback_heartbeat_interval, fallback_heartbeat_timeout};
       }
@@ -1026,7 +1026,8 @@ inline task<void> await_handshake(endpoint_state& state, std::chrono::millisecon
 [[nodiscard]] inline std::string error_mode_mismatch_hint(const endpoint_state& state) {
   return std::string(": on one host UCX cannot connect endpoints whose error handling differs (this side used ") +
          (state.ucx_peer_mode() ? "peer" : "none") +
-         "): give both sides the same error_handling, e.g. the default, automatic";
+         "): give both sides the same error_handling, e.g. the default, automatic; peers in different pid "
+         "namespaces cannot connect over sysv/cma without error handling either: use peer on both sides";
 }
 
 [[nodiscard]] inline std::string reject_text(std::uint32_t reason) {
