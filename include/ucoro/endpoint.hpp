@@ -21,10 +21,14 @@
 // pending and later operations fail with errc::closed_by_peer (equal to
 // std::errc::connection_reset). Operations on an endpoint closed locally fail
 // with errc::endpoint_closed (std::errc::not_connected). A peer that dies
-// fails pending operations with UCX's error (connection_reset or timed_out)
-// when error handling is on. UCX tag receives belong to the worker, not the
-// endpoint, so the endpoint tracks its pending receives and cancels them
-// itself when it closes: nothing is stranded.
+// fails pending operations: with errc::peer_failed when ucoro watches its
+// process (error_handling::automatic on one host), with UCX's error
+// (connection_reset or timed_out) in UCX peer mode, with
+// errc::peer_unresponsive when heartbeats stop (docs/failure.md). UCX tag
+// receives belong to the worker, not the endpoint, so the endpoint tracks
+// its pending receives and cancels them itself when it closes; sends that
+// UCX will never finish (mode none, dead peer) are detached: nothing is
+// stranded.
 
 #include <ucoro/concepts/buffer.hpp>
 #include <ucoro/detail/cma_guard.hpp>
