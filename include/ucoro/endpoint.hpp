@@ -610,20 +610,22 @@ public:
   /// endpoint fails now, with this reason, before the caller can drop it.
   /// When the peer's pidfd confirms its exit (within a few milliseconds: the
   /// peer may still be tearing down), the reason is errc::peer_failed.
-  [[nodiscard]] std::error_code operation_error(ucs_status_t status) noexcept {
+  /// `discarded`: UCX cancelled a posted send itself (it cannot cancel
+  /// sends on request), which it does when it fails the endpoint.
+  [[nodiscard]] std::error_code operation_error(ucs_status_t status, bool discarded = false) noexcept {
     if (m_closed)
       return m_close_reason;
-    const bool transport_failure = status == UCS_ERR_IO_ERROR || status == UCS_ERR_CONNECTION_RESET ||
+    const bool transport_failure = discarded || status == UCS_ERR_IO_ERROR || status == UCS_ERR_CONNECTION_RESET ||
                                    status == UCS_ERR_ENDPOINT_TIMEOUT || status == UCS_ERR_UNREACHABLE ||
                                    status == UCS_ERR_NOT_CONNECTED;
     if (!transport_failure)
       return make_error_code(status);
     // UCX's own reason when its error callback came first; "not connected"
-    // (UCX failing a request on an endpoint it marked failed) says only that
-    // the connection is gone.
-    std::error_code reason = make_error_code(m_peer_error != UCS_OK            ? m_peer_error
-                                             : status == UCS_ERR_NOT_CONNECTED ? UCS_ERR_CONNECTION_RESET
-                                                                               : status);
+    // or a discarded request says only that the connection is gone.
+    std::error_code reason = make_error_code(
+        m_peer_error != UCS_OK                          ? m_peer_error
+        : status == UCS_ERR_NOT_CONNECTED || discarded ? UCS_ERR_CONNECTION_RESET
+                                                        : status);
     if (m_pidfd) {
       pollfd exited{m_pidfd.get(), POLLIN, 0};
       if (::poll(&exited, 1, static_cast<int>(peer_exit_grace.count())) == 1)
@@ -828,6 +830,7 @@ private:
       param.op_attr_mask |= UCP_OP_ATTR_FLAG_FAST_CMPL;
     param.memory_type = to_ucs(m_view.memory);
     m_tag = m_state->next_send_tag();
+    m_posted = true;
     return ucp_tag_send_nbx(m_state->ucp_endpoint(), m_view.data, m_view.size, m_tag, &param);
   }
   void on_pending() noexcept {
@@ -844,7 +847,8 @@ private:
   [[nodiscard]] std::error_code error_code(ucs_status_t status) const noexcept {
     if (status == UCS_ERR_MESSAGE_TRUNCATED || status == UCS_ERR_UNSUPPORTED)
       return make_error_code(status);
-    return m_state->operation_error(status);
+    // Cancelled before posting: the caller's stop token. After: UCX's doing.
+    return m_state->operation_error(status, status == UCS_ERR_CANCELED && m_posted);
   }
   [[nodiscard]] std::string describe(ucs_status_t status) const {
     return "send of " + std::to_string(m_view.size) + " bytes of " + to_string(m_view.memory) + " memory to " +
@@ -855,6 +859,7 @@ private:
   state_ref m_state;
   buffer_view<const void> m_view;
   tag_t m_tag = 0;
+  bool m_posted = false;
   bool m_linked = false;
 };
 

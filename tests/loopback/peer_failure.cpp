@@ -72,6 +72,44 @@ endpoint_options survivor_options(const mode_case& m) {
   return o;
 }
 
+/// The port the peer listens on (it prints "port N" first).
+std::uint16_t listening_port(test::child_process& peer) {
+  const auto port = peer.expect("port ", 20s);
+  REQUIRE(port.has_value());
+  return static_cast<std::uint16_t>(std::stoi(*port));
+}
+
+/// A receive pending on `ep` while `action` (which stops or kills the peer)
+/// runs; the receive's outcome.
+task<result<std::size_t>> recv_during(endpoint& ep, task<void> action) {
+  std::vector<std::byte> buf(8);
+  auto waiter = [&]() -> task<result<std::size_t>> { co_return co_await as_result(ep.recv(buf)); };
+  auto [r, unused] = co_await when_all(waiter(), std::move(action));
+  (void)unused;
+  co_return r;
+}
+
+struct described {
+  std::string info;
+  failure_detection detection;
+};
+
+/// Connects with the default options and reports what failure detection
+/// was chosen.
+described connect_and_describe(worker& w, std::uint16_t port) {
+  described out;
+  w.run(test::bounded([&]() -> task<void> {
+    // [snippet:failure_detection]
+    endpoint ep = co_await w.create_endpoint("127.0.0.1", port); // error_handling::automatic
+    std::string info = ep.ucx_info();          // first line: how a failed peer is detected, and why
+    failure_detection detection = ep.failure_detection(); // the same, as data
+    // [/snippet:failure_detection]
+    out = {std::move(info), detection};
+    ep.abort();
+  }()));
+  return out;
+}
+
 /// Waits (bounded by the caller's timeout) for the child's next line.
 task<void> await_line(worker& w, test::child_process& child) {
   while (!child.read_line(0ms).has_value())
@@ -82,11 +120,10 @@ task<void> await_line(worker& w, test::child_process& child) {
 /// still usable after the failure.
 void check_new_peer_served(worker& w, const mode_case& m) {
   test::child_process echo{peer_args("echo", 0, m)};
-  const auto port = echo.expect("port ", 20s);
-  REQUIRE(port.has_value());
+  const std::uint16_t port = listening_port(echo);
   const auto sent = test::pattern(100000, 7);
   const auto reply = w.run(test::bounded([&]() -> task<std::vector<std::byte>> {
-    endpoint ep = co_await w.create_endpoint("127.0.0.1", static_cast<std::uint16_t>(std::stoi(*port)),
+    endpoint ep = co_await w.create_endpoint("127.0.0.1", port,
                                              survivor_options(m));
     co_await ep.send_obj(sent);
     auto back = co_await ep.recv_obj();
@@ -113,8 +150,7 @@ TEST_CASE("a peer killed with SIGKILL fails the survivor's pending operation in 
         INFO("error_handling " << to_string(m.mode) << ", " << test::mode_name(progress) << ", peer killed during "
                                << ph.name);
         test::child_process peer{peer_args(ph.peer_mode, ph.size, m)};
-        const auto port = peer.expect("port ", 20s);
-        REQUIRE(port.has_value());
+        const std::uint16_t port = listening_port(peer);
 
         std::chrono::steady_clock::time_point killed_at{};
         int callbacks = 0;
@@ -122,7 +158,7 @@ TEST_CASE("a peer killed with SIGKILL fails the survivor's pending operation in 
         std::string info;
         const auto outcome = w.run(test::bounded(
             [&]() -> task<result<void>> {
-              endpoint ep = co_await w.create_endpoint("127.0.0.1", static_cast<std::uint16_t>(std::stoi(*port)),
+              endpoint ep = co_await w.create_endpoint("127.0.0.1", port,
                                                        survivor_options(m));
               info = ep.ucx_info();
               ep.set_close_callback([&](std::error_code reason) {
@@ -187,20 +223,10 @@ TEST_CASE("automatic uses shared-memory lanes for a same-host peer and says so i
           "[failure][two_process][lanes]") {
   const mode_case automatic{error_handling::automatic, 0ms, 1s};
   test::child_process peer{peer_args("idle", 8, automatic)};
-  const auto port = peer.expect("port ", 20s);
-  REQUIRE(port.has_value());
+  const std::uint16_t port = listening_port(peer);
   context ctx;
   worker w{ctx};
-  std::string info;
-  failure_detection detection;
-  w.run(test::bounded([&, port = static_cast<std::uint16_t>(std::stoi(*port))]() -> task<void> {
-    // [snippet:failure_detection]
-    endpoint ep = co_await w.create_endpoint("127.0.0.1", port); // error_handling::automatic
-    info = ep.ucx_info();                // first line: how a failed peer is detected, and why
-    detection = ep.failure_detection();  // the same, as data
-    // [/snippet:failure_detection]
-    ep.abort();
-  }()));
+  const auto [info, detection] = connect_and_describe(w, port);
   INFO(info);
   CHECK(detection.ucx_mode == error_handling::none);
   CHECK(detection.process_watch);
@@ -219,18 +245,10 @@ TEST_CASE("without pidfds automatic falls back to UCX peer mode and ucx_info say
   } restore_env;
   const mode_case automatic{error_handling::automatic, 0ms, 10s};
   test::child_process peer{peer_args("idle", 8, automatic)};
-  const auto port = peer.expect("port ", 20s);
-  REQUIRE(port.has_value());
+  const std::uint16_t port = listening_port(peer);
   context ctx;
   worker w{ctx};
-  std::string info;
-  failure_detection detection;
-  w.run(test::bounded([&]() -> task<void> {
-    endpoint ep = co_await w.create_endpoint("127.0.0.1", static_cast<std::uint16_t>(std::stoi(*port)));
-    info = ep.ucx_info();
-    detection = ep.failure_detection();
-    ep.abort();
-  }()));
+  const auto [info, detection] = connect_and_describe(w, port);
   INFO(info);
   CHECK(detection.ucx_mode == error_handling::peer);
   CHECK_FALSE(detection.process_watch);
@@ -244,25 +262,18 @@ TEST_CASE("an automatic client reaches a listener that insists on peer mode; the
   worker w{ctx};
   {
     test::child_process peer{peer_args("idle", 8, {error_handling::peer, 0ms, 10s})};
-    const auto port = peer.expect("port ", 20s);
-    REQUIRE(port.has_value());
-    failure_detection detection;
-    w.run(test::bounded([&]() -> task<void> {
-      endpoint ep = co_await w.create_endpoint("127.0.0.1", static_cast<std::uint16_t>(std::stoi(*port)));
-      detection = ep.failure_detection();
-      ep.abort();
-    }()));
+    const std::uint16_t port = listening_port(peer);
+    const auto detection = connect_and_describe(w, port).detection;
     CHECK(detection.ucx_mode == error_handling::peer);
     CHECK_THAT(detection.reason, Catch::Contains("listener uses peer error handling"));
   }
   {
     test::child_process peer{peer_args("idle", 8, {error_handling::automatic, 0ms, 1s})};
-    const auto port = peer.expect("port ", 20s);
-    REQUIRE(port.has_value());
+    const std::uint16_t port = listening_port(peer);
     endpoint_options o;
     o.error_handling = error_handling::peer;
     try {
-      (void)w.run(test::bounded(w.create_endpoint("127.0.0.1", static_cast<std::uint16_t>(std::stoi(*port)), o)));
+      (void)w.run(test::bounded(w.create_endpoint("127.0.0.1", port, o)));
       FAIL("a peer-mode client connected to a listener that used none");
     } catch (const ucx_error& e) {
       CHECK_THAT(e.what(), Catch::Contains("error handling differs") && Catch::Contains("this side used peer"));
@@ -273,8 +284,7 @@ TEST_CASE("an automatic client reaches a listener that insists on peer mode; the
 TEST_CASE("a heartbeat detects a peer that stops (SIGSTOP) though its process lives", "[failure][two_process][heartbeat]") {
   const mode_case none{error_handling::none, 50ms, 2s};
   test::child_process peer{peer_args("idle", 8, none)};
-  const auto port = peer.expect("port ", 20s);
-  REQUIRE(port.has_value());
+  const std::uint16_t port = listening_port(peer);
   context ctx;
   worker w{ctx};
   std::chrono::steady_clock::time_point stopped_at{};
@@ -285,19 +295,14 @@ TEST_CASE("a heartbeat detects a peer that stops (SIGSTOP) though its process li
   o.heartbeat.interval = 50ms; // the timeout defaults to 5 x interval
   // [/snippet:heartbeat]
   const auto outcome = w.run(test::bounded([&]() -> task<result<std::size_t>> {
-    endpoint ep = co_await w.create_endpoint("127.0.0.1", static_cast<std::uint16_t>(std::stoi(*port)), o);
+    endpoint ep = co_await w.create_endpoint("127.0.0.1", port, o);
     detection = ep.failure_detection();
-    std::vector<std::byte> buf(8);
-    auto waiter = [&]() -> task<result<std::size_t>> { co_return co_await as_result(ep.recv(buf)); };
-    auto stopper = [&]() -> task<void> {
+    co_return co_await recv_during(ep, [&]() -> task<void> {
       co_await await_line(w, peer);
       co_await w.sleep(300ms); // heartbeats flow: no false alarm before the stop
       ::kill(peer.pid(), SIGSTOP);
       stopped_at = std::chrono::steady_clock::now();
-    };
-    auto [r, unused] = co_await when_all(waiter(), stopper());
-    (void)unused;
-    co_return r;
+    }());
   }()));
   const auto detection_time = std::chrono::steady_clock::now() - stopped_at;
   CHECK(detection.heartbeat_timeout == 250ms);
@@ -316,13 +321,12 @@ TEST_CASE("with error_handling none and no heartbeat a dead idle peer is not det
           "[failure][two_process][none]") {
   const mode_case none{error_handling::none, 0ms, 0ms};
   test::child_process peer{peer_args("idle", 8, none)};
-  const auto port = peer.expect("port ", 20s);
-  REQUIRE(port.has_value());
+  const std::uint16_t port = listening_port(peer);
   context ctx;
   worker w{ctx};
   std::error_code reason;
   w.run(test::bounded([&]() -> task<void> {
-    endpoint ep = co_await w.create_endpoint("127.0.0.1", static_cast<std::uint16_t>(std::stoi(*port)),
+    endpoint ep = co_await w.create_endpoint("127.0.0.1", port,
                                              survivor_options(none));
     co_await await_line(w, peer);
     peer.kill();
@@ -351,26 +355,20 @@ TEST_CASE("a same-host peer in another pid namespace gets heartbeats instead of 
   args.insert(args.begin(), {"/usr/bin/unshare", "--pid", "--fork", "--kill-child", "--mount-proc"});
   args.insert(args.end(), {"--tls", "posix,tcp"});
   test::child_process peer{args};
-  const auto port = peer.expect("port ", 20s);
-  REQUIRE(port.has_value());
+  const std::uint16_t port = listening_port(peer);
   context ctx{{{"TLS", "posix,tcp"}}};
   worker w{ctx};
   failure_detection detection;
   std::chrono::steady_clock::time_point killed_at{};
   const auto outcome = w.run(test::bounded([&]() -> task<result<std::size_t>> {
-    endpoint ep = co_await w.create_endpoint("127.0.0.1", static_cast<std::uint16_t>(std::stoi(*port)));
+    endpoint ep = co_await w.create_endpoint("127.0.0.1", port);
     detection = ep.failure_detection();
-    std::vector<std::byte> buf(8);
-    auto waiter = [&]() -> task<result<std::size_t>> { co_return co_await as_result(ep.recv(buf)); };
-    auto killer = [&]() -> task<void> {
+    co_return co_await recv_during(ep, [&]() -> task<void> {
       co_await await_line(w, peer);
       co_await w.sleep(500ms); // heartbeats flow: no false alarm while the peer lives
       peer.kill();
       killed_at = std::chrono::steady_clock::now();
-    };
-    auto [r, unused] = co_await when_all(waiter(), killer());
-    (void)unused;
-    co_return r;
+    }());
   }()));
   const auto detection_time = std::chrono::steady_clock::now() - killed_at;
   INFO(detection.reason);
