@@ -13,6 +13,7 @@
 #include <ucoro/host_memory.hpp>
 #include <ucoro/ucoro.hpp>
 
+#include "args.hpp"
 #include "process.hpp"
 
 #include <algorithm>
@@ -62,13 +63,6 @@ struct row {
   std::map<std::string, int> errors;
 };
 
-std::vector<std::string> split(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream ss(text);
-  for (std::string item; std::getline(ss, item, ',');)
-    out.push_back(item);
-  return out;
-}
 
 sample kill_once(ucoro::worker& w, const options& o, ucoro::error_handling mode, const phase& ph) {
   std::vector<std::string> args{o.peer, "--mode", ph.peer_mode, "--size", std::to_string(ph.size),
@@ -167,15 +161,11 @@ void write_json(const std::vector<row>& rows, const std::string& path) {
 int main(int argc, char** argv) {
   try {
     options o;
-    for (int i = 1; i < argc; ++i) {
-      const std::string a = argv[i];
-      auto next = [&]() -> std::string {
-        if (i + 1 >= argc)
-          throw std::invalid_argument(a + " needs a value");
-        return argv[++i];
-      };
+    for (bench::arguments args{argc, argv}; args.next();) {
+      const std::string a = args.flag();
+      auto next = [&] { return args.value(); };
       if (a == "--modes")
-        o.modes = split(next());
+        o.modes = bench::split(next());
       else if (a == "--repeat")
         o.repeat = std::stoi(next());
       else if (a == "--heartbeat")

@@ -14,6 +14,7 @@
 #include <ucoro/host_memory.hpp>
 #include <ucoro/ucoro.hpp>
 
+#include "args.hpp"
 #include "process.hpp"
 #include "socket_util.hpp"
 
@@ -353,13 +354,9 @@ int main(int argc, char** argv) {
   try {
     options o;
     std::vector<std::string> passthrough;
-    for (int i = 1; i < argc; ++i) {
-      const std::string a = argv[i];
-      auto next = [&]() -> std::string {
-        if (i + 1 >= argc)
-          throw std::invalid_argument(a + " needs a value");
-        return argv[++i];
-      };
+    for (bench::arguments args{argc, argv}; args.next();) {
+      const std::string a = args.flag();
+      auto next = [&] { return args.value(); };
       if (a == "--rank") {
         o.rank = std::stoi(next());
         continue;

@@ -17,6 +17,7 @@
 #include <ucoro/host_memory.hpp>
 #include <ucoro/ucoro.hpp>
 
+#include "args.hpp"
 #include "process.hpp"
 #include "socket_util.hpp"
 
@@ -113,13 +114,6 @@ std::vector<std::size_t> parse_sizes(const std::string& text) {
   return out;
 }
 
-std::vector<std::string> split(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream ss(text);
-  for (std::string item; std::getline(ss, item, ',');)
-    out.push_back(item);
-  return out;
-}
 
 std::string format_size(std::size_t size) {
   char buf[32];
@@ -763,13 +757,9 @@ void finish(std::vector<row> rows, const options& o) {
 options parse(int argc, char** argv) {
   options o;
   o.status = ::isatty(STDERR_FILENO) != 0;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc)
-        throw std::invalid_argument(a + " needs a value");
-      return argv[++i];
-    };
+  for (bench::arguments args{argc, argv}; args.next();) {
+    const std::string a = args.flag();
+    auto next = [&] { return args.value(); };
     if (a == "--server")
       o.role = options::server;
     else if (a == "--client") {
@@ -794,7 +784,7 @@ options parse(int argc, char** argv) {
     else if (a == "--tls")
       o.tls = next();
     else if (a == "--error-handling")
-      o.error_modes = split(next());
+      o.error_modes = bench::split(next());
     else if (a == "--no-reuse")
       o.reuse = false;
     else if (a == "--memory") {
