@@ -542,14 +542,17 @@ private:
     if (m_closed)
       return;
     local_close(make_error_code(errc::closed_by_peer));
-    if (m_closing)
-      return; // our own close() is waiting for the peer's ack and releases
+    // Acknowledge even when our own close() is under way: both sides closing
+    // at once each wait for the other's ack, and without it both would sit
+    // out close_timeout. That close() releases once the peer's ack arrives.
+    const bool release_after_ack = !m_closing;
     m_closing = true;
-    m_worker->spawn([](std::shared_ptr<endpoint_state> self) -> task<void> {
+    m_worker->spawn([](std::shared_ptr<endpoint_state> self, bool release_after_ack) -> task<void> {
       control_message ack{control_message::close_ack, 0, self->m_recv_count};
       (void)co_await as_result(with_timeout(self->send_control(ack), self->m_close_timeout));
-      self->release();
-    }(shared_from_this()));
+      if (release_after_ack)
+        self->release();
+    }(shared_from_this(), release_after_ack));
   }
 
   void local_close(std::error_code reason) {

@@ -392,6 +392,39 @@ TEST_CASE("close with the peer's recv pending fails that recv with closed_by_pee
   CHECK(callback_reason == errc::closed_by_peer);
 }
 
+TEST_CASE("both sides closing at once finish through each other's ack, not the close timeout", "[endpoint][close]") {
+  // Each close() waits for the peer's ack; with both under way each must
+  // still acknowledge the other's close. The close timeout is far beyond
+  // the test's bound, so only the acks can end this.
+  context ctx{{{"TLS", "tcp"}}};
+  worker w{ctx};
+  auto server_options = loopback_listener();
+  server_options.endpoint.close_timeout = 60s;
+  auto options = client_options();
+  options.close_timeout = 60s;
+  std::error_code server_reason;
+  bool server_closed = false;
+  auto lf = w.create_listener(
+      [&](endpoint ep) -> task<void> {
+        ep.set_close_callback([&](std::error_code reason) { server_reason = reason; });
+        auto msg = co_await ep.recv_obj();
+        co_await ep.send_obj(msg);
+        co_await ep.close(); // as the client closes too
+        server_closed = true;
+      },
+      0, server_options);
+  w.run(test::bounded([&]() -> task<void> {
+    endpoint ep = co_await w.create_endpoint("127.0.0.1", lf.port(), options);
+    co_await ep.send_obj(test::pattern(64));
+    (void)co_await ep.recv_obj();
+    co_await ep.close();
+    CHECK(ep.closed());
+    co_await until(w, [&] { return server_closed; });
+  }()));
+  CHECK(server_closed);
+  CHECK(server_reason == errc::closed_by_peer); // the client's close precedes its ack
+}
+
 TEST_CASE("close waits for the peer to receive everything sent before it", "[endpoint][close]") {
   context ctx{{{"TLS", "tcp"}}};
   worker w{ctx};
