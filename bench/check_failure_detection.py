@@ -29,6 +29,8 @@ with tempfile.TemporaryDirectory() as tmp:
         where = f"{r['mode']} / {r['phase']}"
         if not 0 <= r["min_ms"] <= r["median_ms"] <= r["max_ms"]:
             failures.append(f"{where}: median {r['median_ms']} outside [{r['min_ms']}, {r['max_ms']}]")
+        if not 0 <= r["unarmable"] <= 1:
+            failures.append(f"{where}: {r['unarmable']} unarmable workers in 1 kill")
         unexpected = set(r["errors"]) - expected[r["mode"]]
         if unexpected:
             failures.append(f"{where}: unexpected errors {sorted(unexpected)}")

@@ -2,7 +2,8 @@
 // survivor's pending operation fails, per error-handling mode and per phase
 // (idle, eager messages arriving, 64 MiB rendezvous arriving or leaving).
 // Each kill is a fresh peer process (tests/loopback/peer.cpp); the table
-// gives the median and the range over --repeat kills, and the error seen.
+// gives the median and the range over --repeat kills, the error seen, and
+// how many kills left the worker unarmable (a wedged shared-memory FIFO).
 //
 //   failure_detection [--modes automatic,peer,none] [--repeat N] [--heartbeat MS] [--polling]
 //                     [--json FILE] [--peer PATH]
@@ -54,6 +55,7 @@ struct options {
 struct sample {
   double ms = 0;
   std::string error;
+  bool unarmable = false; ///< the kill left the worker's shared-memory FIFO wedged
 };
 
 struct row {
@@ -61,8 +63,8 @@ struct row {
   std::string phase;
   std::vector<double> ms;
   std::map<std::string, int> errors;
+  int unarmable = 0;
 };
-
 
 sample kill_once(ucoro::worker& w, const options& o, ucoro::error_handling mode, const phase& ph) {
   std::vector<std::string> args{o.peer, "--mode", ph.peer_mode, "--size", std::to_string(ph.size),
@@ -111,6 +113,7 @@ sample kill_once(ucoro::worker& w, const options& o, ucoro::error_handling mode,
   sample s;
   s.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - killed_at).count();
   s.error = outcome ? "none (completed)" : outcome.error.message();
+  s.unarmable = w.engine().stuck_unarmable();
   (void)peer.wait_exit(10s);
   return s;
 }
@@ -128,13 +131,14 @@ void print(const std::vector<row>& rows, const options& o) {
   std::printf("(%d kills each, %s progress; none runs with a %ld ms heartbeat, timeout %ld ms)\n\n", o.repeat,
               o.progress == ucoro::progress_mode::polling ? "polling" : "blocking", o.heartbeat_ms,
               5 * o.heartbeat_ms);
-  std::printf("%-10s %-22s %9s %19s  %s\n", "mode", "phase", "median", "[min - max]", "error");
+  std::printf("%-10s %-22s %9s %19s %10s  %s\n", "mode", "phase", "median", "[min - max]", "unarmable", "error");
   for (const auto& r : rows) {
     std::string errors;
     for (const auto& [text, n] : r.errors)
       errors += (errors.empty() ? "" : ", ") + text + (n == o.repeat ? "" : " x" + std::to_string(n));
-    std::printf("%-10s %-22s %9.1f   [%6.1f - %7.1f]  %s\n", r.mode.c_str(), r.phase.c_str(), percentile(r.ms, 0.5),
-                percentile(r.ms, 0), percentile(r.ms, 1), errors.c_str());
+    const std::string unarmable = std::to_string(r.unarmable) + "/" + std::to_string(r.ms.size());
+    std::printf("%-10s %-22s %9.1f   [%6.1f - %7.1f] %10s  %s\n", r.mode.c_str(), r.phase.c_str(),
+                percentile(r.ms, 0.5), percentile(r.ms, 0), percentile(r.ms, 1), unarmable.c_str(), errors.c_str());
   }
 }
 
@@ -145,7 +149,7 @@ void write_json(const std::vector<row>& rows, const std::string& path) {
     const auto& r = rows[i];
     out << "  {\"mode\": \"" << r.mode << "\", \"phase\": \"" << r.phase << "\", \"median_ms\": "
         << percentile(r.ms, 0.5) << ", \"min_ms\": " << percentile(r.ms, 0) << ", \"max_ms\": " << percentile(r.ms, 1)
-        << ", \"errors\": {";
+        << ", \"unarmable\": " << r.unarmable << ", \"errors\": {";
     bool first = true;
     for (const auto& [text, n] : r.errors) {
       out << (first ? "" : ", ") << "\"" << text << "\": " << n;
@@ -185,14 +189,18 @@ int main(int argc, char** argv) {
     for (const auto& name : o.modes) {
       const auto mode = ucoro::parse_error_handling(name);
       ucoro::context ctx;
-      ucoro::worker w{ctx, o.progress};
       for (const auto& ph : phases) {
-        row r{name, ph.name, {}, {}};
+        row r{name, ph.name, {}, {}, 0};
         for (int k = 0; k < o.repeat; ++k) {
           std::fprintf(stderr, "\r%-10s %-22s kill %d/%d   ", name.c_str(), ph.name, k + 1, o.repeat);
+          // A fresh worker per kill: a peer killed while writing into the
+          // worker's shared-memory FIFO can stall it for later senders
+          // (docs/failure.md); samples stay independent.
+          ucoro::worker w{ctx, o.progress};
           const auto s = kill_once(w, o, mode, ph);
           r.ms.push_back(s.ms);
           ++r.errors[s.error];
+          r.unarmable += s.unarmable ? 1 : 0;
         }
         rows.push_back(std::move(r));
       }

@@ -24,11 +24,13 @@
 // fails pending operations: with errc::peer_failed when ucoro watches its
 // process (error_handling::automatic on one host), with UCX's error
 // (connection_reset or timed_out) in UCX peer mode, with
-// errc::peer_unresponsive when heartbeats stop (docs/failure.md). UCX tag
-// receives belong to the worker, not the endpoint, so the endpoint tracks
-// its pending receives and cancels them itself when it closes; sends that
-// UCX will never finish (mode none, dead peer) are detached: nothing is
-// stranded.
+// errc::peer_unresponsive when heartbeats stop (docs/failure.md). A
+// same-host peer killed mid-write can leave the worker's shared-memory
+// receive FIFO stuck for everyone: the worker's other shared-memory
+// endpoints then fail with errc::shared_memory_stuck. UCX tag receives
+// belong to the worker, not the endpoint, so the endpoint tracks its pending
+// receives and cancels them itself when it closes; sends that UCX will never
+// finish (mode none, dead peer) are detached: nothing is stranded.
 
 #include <ucoro/concepts/buffer.hpp>
 #include <ucoro/detail/cma_guard.hpp>
@@ -182,6 +184,17 @@ public:
   /// Worker shutdown: abort every live endpoint, failing what is pending.
   void shutdown();
 
+  /// After a same-host peer died (UCX mode none): if it left this worker's
+  /// shared-memory receive FIFO stuck, nothing more arrives over sysv/posix
+  /// from anyone, so every endpoint receiving that way fails with
+  /// errc::shared_memory_stuck instead of waiting forever, and new
+  /// same-host connections from this worker are refused at once.
+  void check_shared_memory(const std::string& dead_peer) noexcept;
+
+  /// Why new same-host shared-memory endpoints cannot work here; empty if
+  /// they can.
+  [[nodiscard]] const std::string& shared_memory_stuck() const noexcept { return m_shared_memory_stuck; }
+
   void add(ucp_ep_h ep, endpoint_state* state) { m_endpoints[ep] = state; }
   void remove(ucp_ep_h ep) noexcept { m_endpoints.erase(ep); }
 
@@ -209,6 +222,7 @@ private:
   worker* m_worker;
   std::unordered_map<ucp_ep_h, endpoint_state*> m_endpoints;
   std::size_t m_closing = 0;
+  std::string m_shared_memory_stuck;
 };
 
 /// Intrusive link of a pending endpoint operation.
@@ -471,6 +485,8 @@ public:
   [[nodiscard]] bool ordered() const noexcept { return m_ordered; }
   [[nodiscard]] send_completion completion() const noexcept { return m_completion; }
   [[nodiscard]] bool fast_completion() const noexcept { return m_fast_completion; }
+  /// Active messages travel over sysv/posix (known once connected).
+  [[nodiscard]] bool uses_shared_memory() const noexcept { return m_shared_memory; }
 
   /// Why an operation on `memory` must fail before posting (UCS_OK: it may
   /// be posted): the endpoint is closed, or this UCX cannot move that memory.
@@ -485,11 +501,8 @@ public:
   /// Settles send_completion::automatic from the lanes UCX chose: fast when
   /// active messages travel over shared memory. Call once connected.
   void resolve_completion() {
-    if (m_completion != send_completion::automatic) {
-      m_fast_completion = m_completion == send_completion::fast;
-      return;
-    }
-    m_fast_completion = false;
+    m_shared_memory = false;
+    m_fast_completion = m_completion == send_completion::fast;
     if (m_ep == nullptr)
       return;
     const std::string info = print_to_string([&](FILE* f) { ucp_ep_print_info(m_ep, f); });
@@ -499,9 +512,10 @@ public:
       const std::string_view text{info.data() + line, end - line};
       // e.g. "lane[1]:  1:sysv/memory.0 md[1] -> md[1]/sysv/sysdev[255] am am_bw#0"
       if (text.find("lane[") != std::string_view::npos && text.find(" am") != std::string_view::npos) {
-        m_fast_completion = text.find("sysv/") != std::string_view::npos ||
-                            text.find("posix/") != std::string_view::npos ||
-                            text.find("self/") != std::string_view::npos;
+        m_shared_memory = text.find("sysv/") != std::string_view::npos ||
+                          text.find("posix/") != std::string_view::npos;
+        if (m_completion == send_completion::automatic)
+          m_fast_completion = m_shared_memory || text.find("self/") != std::string_view::npos;
         return;
       }
       line = end + 1;
@@ -629,13 +643,18 @@ public:
         m_peer_error != UCS_OK                          ? m_peer_error
         : status == UCS_ERR_NOT_CONNECTED || discarded ? UCS_ERR_CONNECTION_RESET
                                                         : status);
+    bool exited_for_sure = false;
     if (m_pidfd) {
       pollfd exited{m_pidfd.get(), POLLIN, 0};
-      if (::poll(&exited, 1, static_cast<int>(peer_exit_grace.count())) == 1)
+      exited_for_sure = ::poll(&exited, 1, static_cast<int>(peer_exit_grace.count())) == 1;
+      if (exited_for_sure)
         reason = make_error_code(errc::peer_failed);
     }
     m_peer_gone = true;
+    auto keep_alive = shared_from_this();
     fail(reason);
+    if (exited_for_sure && m_shared_memory)
+      m_registry->check_shared_memory(m_peer);
     return reason;
   }
 
@@ -643,7 +662,10 @@ private:
   void on_peer_exit() {
     stop_process_watch(); // level-triggered: once is enough
     m_peer_gone = true;
+    auto keep_alive = shared_from_this();
     fail(make_error_code(errc::peer_failed));
+    if (m_shared_memory)
+      m_registry->check_shared_memory(m_peer);
   }
 
   /// Asks the peer for heartbeats and fails the endpoint when they stop.
@@ -738,6 +760,7 @@ private:
   std::chrono::milliseconds m_close_timeout;
   send_completion m_completion;
   bool m_fast_completion = false;
+  bool m_shared_memory = false;
   ucp_ep_h m_ep = nullptr;
 
   tag_t m_send_msg_base = 0;
@@ -967,6 +990,24 @@ inline void endpoint_registry::shutdown() {
     s->abort();
 }
 
+inline void endpoint_registry::check_shared_memory(const std::string& dead_peer) noexcept {
+  try {
+    if (!m_shared_memory_stuck.empty() || !m_worker->engine().stuck_unarmable())
+      return;
+    m_shared_memory_stuck = "the same-host peer " + dead_peer +
+                            " died while writing into this worker's shared-memory receive FIFO";
+    std::vector<std::shared_ptr<endpoint_state>> stranded;
+    for (auto& [ep, state] : m_endpoints)
+      if (state->uses_shared_memory())
+        if (auto s = state->weak_from_this().lock())
+          stranded.push_back(std::move(s));
+    for (auto& s : stranded)
+      s->fail(make_error_code(errc::shared_memory_stuck));
+  } catch (...) {
+    // Out of memory or epoll failing: the endpoints stay as they were.
+  }
+}
+
 inline ucs_status_t endpoint_registry::on_handshake(void* arg, const void* header, std::size_t header_length,
                                                     void* /*data*/, std::size_t /*length*/,
                                                     const ucp_am_recv_param_t* param) {
@@ -1175,6 +1216,9 @@ public:
   [[nodiscard]] std::uint64_t send_count() const { return state()->send_count(); }
   /// Whether sends use UCX's fast local completion (see send_completion).
   [[nodiscard]] bool fast_completion() const { return state()->fast_completion(); }
+  /// Whether messages travel over shared memory (sysv/posix): such
+  /// endpoints share the worker's receive FIFO (docs/failure.md).
+  [[nodiscard]] bool uses_shared_memory() const { return state()->uses_shared_memory(); }
   [[nodiscard]] std::uint64_t recv_count() const { return state()->recv_count(); }
 
 private:
@@ -1206,6 +1250,10 @@ private:
 
 // ---- worker members that need endpoint -------------------------------------------------
 
+namespace detail {
+inline constexpr std::chrono::milliseconds mismatch_retry_pause{100};
+} // namespace detail
+
 inline task<endpoint> worker::create_endpoint(std::string host, std::uint16_t port, endpoint_options options) {
   const std::string what = host + ":" + std::to_string(port);
   addrinfo hints{};
@@ -1232,6 +1280,12 @@ inline task<endpoint> worker::create_endpoint(std::string host, std::uint16_t po
     state->choose_error_mode(local);
     if (attempt > 0)
       state->use_ucx_peer_mode("automatic: same host, but the listener uses peer error handling");
+    if (const auto& stuck = use_service<detail::endpoint_registry>().shared_memory_stuck();
+        local && !state->ucx_peer_mode() && !stuck.empty())
+      throw ucx_error(make_error_code(errc::shared_memory_stuck),
+                      "create_endpoint to " + what + ": " + stuck +
+                          "; nothing can arrive here over shared memory any more: connect from a new worker (or "
+                          "use error_handling::peer, which goes over tcp)");
 
     ucp_ep_params_t params{};
     params.field_mask = UCP_EP_PARAM_FIELD_FLAGS | UCP_EP_PARAM_FIELD_SOCK_ADDR;
@@ -1276,8 +1330,13 @@ inline task<endpoint> worker::create_endpoint(std::string host, std::uint16_t po
     state->fail(make_error_code(errc::handshake_failed));
     const bool mode_mismatch = local && detail::may_be_error_mode_mismatch(failure_code);
     if (mode_mismatch && attempt == 0 && options.error_handling == error_handling::automatic &&
-        !state->ucx_peer_mode())
+        !state->ucx_peer_mode()) {
+      // Retrying at once made the listener process abort in about 3% of
+      // tries (UCX 1.13 asserts in tcp_sockcm_ep.c while it still tears
+      // down the connection that just failed); after a pause, 0 in 400.
+      co_await sleep(detail::mismatch_retry_pause);
       continue;
+    }
     if (mode_mismatch)
       throw ucx_error(failure_code, "create_endpoint to " + what + detail::error_mode_mismatch_hint(*state));
     std::rethrow_exception(failure);

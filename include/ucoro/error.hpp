@@ -74,6 +74,8 @@ enum class errc {
   peer_failed,          ///< the peer process died; std::errc::connection_reset
   listener_closed,      ///< the listener was closed; std::errc::not_connected
   peer_unresponsive,    ///< no heartbeat from the peer within its timeout; std::errc::timed_out
+  shared_memory_stuck,  ///< a dead same-host peer left this worker's shared-memory receive FIFO stuck;
+                        ///< std::errc::connection_aborted
 };
 
 namespace detail {
@@ -91,6 +93,9 @@ public:
     case errc::peer_failed: return "peer process exited";
     case errc::listener_closed: return "listener closed";
     case errc::peer_unresponsive: return "peer missed its heartbeat deadline";
+    case errc::shared_memory_stuck:
+      return "this worker's shared-memory receive FIFO is stuck (a same-host peer died mid-write); connect from a "
+             "new worker";
     }
     return "unknown ucoro error";
   }
@@ -104,6 +109,7 @@ public:
     case errc::handshake_failed:
     case errc::protocol_mismatch: return std::errc::protocol_error;
     case errc::peer_unresponsive: return std::errc::timed_out;
+    case errc::shared_memory_stuck: return std::errc::connection_aborted;
     }
     return {value, *this};
   }

@@ -20,6 +20,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -138,19 +139,20 @@ public:
     active |= drain_ready();
     if (m_has_foreign_work.load(std::memory_order_acquire))
       active |= run_foreign_work();
+    const unsigned round = ++m_poll_round;
     if (m_mode == progress_mode::blocking) {
       if (!m_timers.empty())
         active |= fire_timers();
-      return active;
-    }
-    // Polling: reading the clock (timers) on every spin would delay noticing
-    // each message; every 16th spin is still far finer than any timer's
-    // meaning here. Watched fds (a peer's pidfd) cost an epoll_wait syscall:
-    // every 64th spin doubled 256 B latency on shared memory, so at most
-    // once per fd_poll_interval.
-    const unsigned round = ++m_poll_round;
-    if ((round & 15U) == 0 && !m_timers.empty())
+    } else if ((round & 15U) == 0 && !m_timers.empty()) {
+      // Polling: reading the clock on every spin would delay noticing each
+      // message; every 16th spin is still far finer than any timer's meaning.
       active |= fire_timers();
+    }
+    // Watched fds (a peer's pidfd) cost an epoll_wait syscall: every 64th
+    // spin doubled 256 B latency on shared memory, so at most once per
+    // fd_poll_interval. Blocking mode needs this too: it only sleeps on
+    // them when UCX lets it arm, and a peer killed mid-write into a
+    // shared-memory FIFO leaves UCX busy (never armable) for good.
     if ((round & 63U) == 0 && !m_watched.empty()) {
       const auto now = detail::clock::now();
       if (now - m_last_fd_poll >= fd_poll_interval) {
@@ -172,7 +174,9 @@ public:
     } guard{this, previous_owner};
     while (!done()) {
       const bool active = progress();
-      if (m_mode == progress_mode::blocking && !active && !done())
+      if (active)
+        m_unarmable_rounds = 0;
+      else if (m_mode == progress_mode::blocking && !done())
         wait_for_events();
     }
   }
@@ -192,7 +196,31 @@ public:
     if (status == UCS_ERR_BUSY)
       return false;
     check(status, "arming the UCX worker for sleep");
+    mute_worker_fd(false); // muted while UCX could not be armed (wait_for_events)
     return true;
+  }
+
+  /// True if UCX keeps reporting events that progress never finds: over up
+  /// to 4 x `rounds` rounds of ucp_worker_progress, `rounds` in a row found
+  /// nothing while ucp_worker_arm answered BUSY. That is a shared-memory
+  /// receive FIFO with a slot a killed sender claimed and never filled
+  /// (docs/failure.md). Traffic that progress does find (a live peer over
+  /// tcp) restarts the count, so a busy worker is not taken for a stuck one.
+  /// Call outside UCX callbacks, on the worker's thread.
+  [[nodiscard]] bool stuck_unarmable(unsigned rounds = 1000) {
+    unsigned idle_busy = 0;
+    for (unsigned round = 0; round < 4 * rounds && idle_busy < rounds; ++round) {
+      if (ucp_worker_progress(m_worker) != 0) {
+        idle_busy = 0;
+        continue;
+      }
+      if (ucp_worker_arm(m_worker) != UCS_ERR_BUSY) {
+        mute_worker_fd(false);
+        return false;
+      }
+      ++idle_busy;
+    }
+    return idle_busy >= rounds;
   }
 
   /// Time until the next timer is due, for an external loop's sleep bound.
@@ -333,9 +361,32 @@ private:
       // Round up: waking early would spin until the deadline.
       timeout_ms = static_cast<int>((left->count() + 999'999) / 1'000'000);
     }
-    if (!arm())
+    if (!arm()) {
+      // UCX reports events, yet progress found none. Briefly that is a race;
+      // for good it is a shared-memory FIFO slot that a killed peer claimed
+      // and never wrote (docs/failure.md): arm() stays BUSY, the worker's fd
+      // stays readable, and a blocking worker would spin a core forever.
+      // After a run of such rounds, nap up to 1 ms between rounds on the
+      // other fds (wake-ups, watched fds), the worker's fd muted.
+      if (++m_unarmable_rounds >= unarmable_rounds_before_nap) {
+        mute_worker_fd(true);
+        poll_fds(timeout_ms < 0 ? 1 : std::min(timeout_ms, 1));
+      }
       return;
+    }
+    m_unarmable_rounds = 0;
     poll_fds(timeout_ms);
+  }
+
+  void mute_worker_fd(bool mute) {
+    if (mute == m_worker_fd_muted)
+      return;
+    epoll_event ev{};
+    ev.events = mute ? 0U : static_cast<std::uint32_t>(EPOLLIN);
+    ev.data.fd = m_worker_fd;
+    if (::epoll_ctl(m_epoll.get(), EPOLL_CTL_MOD, m_worker_fd, &ev) != 0)
+      throw detail::errno_error("muting or unmuting the UCX worker fd in the progress engine's epoll set");
+    m_worker_fd_muted = mute;
   }
 
   bool poll_fds(int timeout_ms) {
@@ -370,6 +421,9 @@ private:
   int m_worker_fd = -1;
   std::thread::id m_owner;
   unsigned m_poll_round = 0;
+  static constexpr unsigned unarmable_rounds_before_nap = 1000;
+  unsigned m_unarmable_rounds = 0;
+  bool m_worker_fd_muted = false;
   detail::clock::time_point m_last_fd_poll{};
   std::uint64_t m_memory_types = UCS_BIT(UCS_MEMORY_TYPE_HOST);
 

@@ -174,6 +174,9 @@ TEST_CASE("error_handling names parse and print; a bad one is named in the error
   CHECK(std::error_code(errc::peer_unresponsive) == std::errc::timed_out);
   CHECK(std::error_code(errc::peer_failed) == std::errc::connection_reset);
   CHECK(std::error_code(errc::peer_unresponsive).message() == "peer missed its heartbeat deadline");
+  CHECK(std::error_code(errc::shared_memory_stuck) == std::errc::connection_aborted);
+  CHECK_THAT(std::error_code(errc::shared_memory_stuck).message(),
+             Catch::Contains("shared-memory receive FIFO is stuck") && Catch::Contains("new worker"));
 }
 
 TEST_CASE("heartbeat options are checked before connecting", "[failure][unit]") {
