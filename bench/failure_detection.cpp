@@ -3,7 +3,7 @@
 // (idle, eager messages arriving, 64 MiB rendezvous arriving or leaving).
 // Each kill is a fresh peer process (tests/loopback/peer.cpp); the table
 // gives the median and the range over --repeat kills, the error seen, and
-// how many kills left the worker unarmable (a wedged shared-memory FIFO).
+// how many kills left the worker unarmable (a stuck shared-memory FIFO).
 //
 //   failure_detection [--modes automatic,peer,none] [--repeat N] [--heartbeat MS] [--polling]
 //                     [--json FILE] [--peer PATH]
@@ -15,6 +15,7 @@
 #include <ucoro/ucoro.hpp>
 
 #include "args.hpp"
+#include "peer_kill.hpp"
 #include "process.hpp"
 
 #include <algorithm>
@@ -29,19 +30,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct phase {
-  const char* name;
-  const char* peer_mode;
-  std::size_t size;
-  bool survivor_sends;
-};
-
-const phase phases[] = {
-    {"idle", "idle", 8, false},
-    {"eager 4 KiB arriving", "stream", 4096, false},
-    {"64 MiB rndv arriving", "stream", 64 << 20, false},
-    {"64 MiB rndv leaving", "sink", 64 << 20, true},
-};
+using ucoro::test::kill_phase;
 
 struct options {
   std::vector<std::string> modes{"automatic", "peer", "none"};
@@ -55,7 +44,7 @@ struct options {
 struct sample {
   double ms = 0;
   std::string error;
-  bool unarmable = false; ///< the kill left the worker's shared-memory FIFO wedged
+  bool unarmable = false; ///< the kill left the worker's shared-memory FIFO stuck
 };
 
 struct row {
@@ -66,7 +55,7 @@ struct row {
   int unarmable = 0;
 };
 
-sample kill_once(ucoro::worker& w, const options& o, ucoro::error_handling mode, const phase& ph) {
+sample kill_once(ucoro::worker& w, const options& o, ucoro::error_handling mode, const kill_phase& ph) {
   std::vector<std::string> args{o.peer, "--mode", ph.peer_mode, "--size", std::to_string(ph.size),
                                 "--error-handling", ucoro::to_string(mode)};
   ucoro::endpoint_options eo;
@@ -80,39 +69,11 @@ sample kill_once(ucoro::worker& w, const options& o, ucoro::error_handling mode,
   const auto port = peer.expect("port ", 20s);
   if (!port)
     throw std::runtime_error("the peer did not start: " + o.peer);
-  std::chrono::steady_clock::time_point killed_at{};
-  const auto outcome = w.run(ucoro::with_timeout(
-      [&]() -> ucoro::task<ucoro::result<void>> {
-        ucoro::endpoint ep = co_await w.create_endpoint("127.0.0.1", static_cast<std::uint16_t>(std::stoi(*port)), eo);
-        ucoro::host_memory buf(ph.size);
-        auto work = [&]() -> ucoro::task<ucoro::result<void>> {
-          for (;;) { // ends with the failure being measured (or the timeout)
-            if (ph.survivor_sends) {
-              auto r = co_await ucoro::as_result(ep.send(buf));
-              if (!r)
-                co_return r;
-            } else {
-              auto r = co_await ucoro::as_result(ep.recv(buf));
-              if (!r)
-                co_return ucoro::result<void>{r.error};
-            }
-          }
-        };
-        auto killer = [&]() -> ucoro::task<void> {
-          while (!peer.read_line(0ms).has_value())
-            co_await w.sleep(2ms); // bounded by the with_timeout around all of this
-          co_await w.sleep(20ms);
-          peer.kill();
-          killed_at = std::chrono::steady_clock::now();
-        };
-        auto [r, unused] = co_await ucoro::when_all(work(), killer());
-        (void)unused;
-        co_return r;
-      }(),
-      60s));
+  const auto killed =
+      ucoro::test::kill_during(w, peer, static_cast<std::uint16_t>(std::stoi(*port)), ph, eo, 60s);
   sample s;
-  s.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - killed_at).count();
-  s.error = outcome ? "none (completed)" : outcome.error.message();
+  s.ms = killed.detection.count();
+  s.error = killed.outcome ? "none (completed)" : killed.outcome.error.message();
   s.unarmable = w.engine().stuck_unarmable();
   (void)peer.wait_exit(10s);
   return s;
@@ -189,7 +150,7 @@ int main(int argc, char** argv) {
     for (const auto& name : o.modes) {
       const auto mode = ucoro::parse_error_handling(name);
       ucoro::context ctx;
-      for (const auto& ph : phases) {
+      for (const auto& ph : ucoro::test::kill_phases) {
         row r{name, ph.name, {}, {}, 0};
         for (int k = 0; k < o.repeat; ++k) {
           std::fprintf(stderr, "\r%-10s %-22s kill %d/%d   ", name.c_str(), ph.name, k + 1, o.repeat);

@@ -7,6 +7,7 @@
 // through UCORO_TEST_PEER.
 
 #include "../support/helpers.hpp"
+#include "../support/peer_kill.hpp"
 #include "../support/process.hpp"
 
 #include <ucoro/host_memory.hpp>
@@ -29,20 +30,8 @@ std::string peer_binary() {
   return path;
 }
 
-/// What the survivor is doing when the peer dies.
-struct phase {
-  const char* name;
-  const char* peer_mode; ///< tests/loopback/peer.cpp --mode
-  std::size_t size;
-  bool survivor_sends;
-};
-
-const phase phases[] = {
-    {"idle (a recv pending)", "idle", 0, false},
-    {"eager messages arriving", "stream", 4096, false},
-    {"64 MiB rendezvous arriving (CMA reads from the peer)", "stream", 64 << 20, false},
-    {"64 MiB rendezvous leaving", "sink", 64 << 20, true},
-};
+using test::kill_phase;
+const auto& phases = test::kill_phases;
 
 struct mode_case {
   error_handling mode;
@@ -139,57 +128,9 @@ void check_new_peer_served(worker& w, const mode_case& m) {
   CHECK(echo.wait_exit(10s) == 0);
 }
 
-/// What the survivor saw of a peer killed during a phase.
-struct kill_outcome {
-  result<void> outcome;
-  std::chrono::milliseconds detection{}; ///< from the kill to the failure
-  int callbacks = 0;
-  std::error_code callback_reason;
-  std::string info; ///< ep.ucx_info()
-};
-
-/// Connects `w` to `peer`, does what `ph` says until the peer, killed 20 ms
-/// into it, makes the pending operation fail (bounded at 30 s).
-kill_outcome kill_during(worker& w, test::child_process& peer, const phase& ph, const mode_case& m) {
-  const std::uint16_t port = listening_port(peer);
-  kill_outcome out;
-  std::chrono::steady_clock::time_point killed_at{};
-  out.outcome = w.run(test::bounded(
-      [&]() -> task<result<void>> {
-        endpoint ep = co_await w.create_endpoint("127.0.0.1", port,
-                                                 survivor_options(m));
-        out.info = ep.ucx_info();
-        ep.set_close_callback([&](std::error_code reason) {
-          ++out.callbacks;
-          out.callback_reason = reason;
-        });
-        host_memory buf(std::max<std::size_t>(ph.size, 8));
-        auto work = [&]() -> task<result<void>> {
-          for (;;) { // ends with the failure under test (or test::bounded)
-            if (ph.survivor_sends) {
-              auto r = co_await as_result(ep.send(buf));
-              if (!r)
-                co_return r;
-            } else {
-              auto r = co_await as_result(ep.recv(buf));
-              if (!r)
-                co_return result<void>{r.error};
-            }
-          }
-        };
-        auto killer = [&]() -> task<void> {
-          co_await await_line(w, peer); // connected / streaming / sinking
-          co_await w.sleep(20ms);       // well inside the stream of transfers
-          peer.kill();
-          killed_at = std::chrono::steady_clock::now();
-        };
-        auto [r, unused] = co_await when_all(work(), killer());
-        (void)unused;
-        co_return r;
-      }(),
-      30s));
-  out.detection = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - killed_at);
-  return out;
+/// A kill of `peer` (just started) during `ph`, the survivor using `m`.
+test::kill_outcome kill_during(worker& w, test::child_process& peer, const kill_phase& ph, const mode_case& m) {
+  return test::kill_during(w, peer, listening_port(peer), ph, survivor_options(m), 30s);
 }
 
 } // namespace
@@ -257,7 +198,7 @@ TEST_CASE("a blocking worker a killed peer left unarmable naps instead of spinni
   // slot claimed and never filled: ucp_worker_arm answers BUSY for good.
   // Not every kill lands mid-write, so this tries a few.
   const mode_case automatic{error_handling::automatic, 0ms, 1s};
-  const phase& eager = phases[1];
+  const kill_phase& eager = phases[1];
   context ctx;
   for (int attempt = 0; attempt < 8; ++attempt) {
     worker w{ctx, progress_mode::blocking};
@@ -452,7 +393,7 @@ TEST_CASE("a peer killed mid-write that leaves the shared-memory FIFO stuck fail
   // peer left stuck: a live peer's messages would wait forever. Where the
   // kill did not land mid-write, the live peer must be untouched.
   const mode_case automatic{error_handling::automatic, 0ms, 1s};
-  const phase& eager = phases[1];
+  const kill_phase& eager = phases[1];
   context ctx;
   int stuck_runs = 0;
   for (int attempt = 0; attempt < 12 && stuck_runs == 0; ++attempt) {
