@@ -189,6 +189,8 @@ public:
 
   /// True if it is safe to sleep on event_fd(); false means call progress()
   /// again first (UCX had events pending: ucp_worker_arm returned BUSY).
+  /// A worker whose shared-memory FIFO a dead peer left stuck answers false
+  /// for good: bound the spin and check stuck_unarmable() (docs/failure.md).
   [[nodiscard]] bool arm() {
     if (!m_ready.empty() || m_has_foreign_work.load(std::memory_order_acquire))
       return false;

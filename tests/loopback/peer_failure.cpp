@@ -212,7 +212,7 @@ TEST_CASE("a blocking worker a killed peer left unarmable naps instead of spinni
     if (!w.engine().stuck_unarmable())
       continue;
     const auto cpu_before = thread_cpu_time();
-    w.run(w.sleep(300ms));
+    w.run(w.sleep(300ms)); // the behaviour under test: an idle wait on a stuck worker
     const auto cpu = thread_cpu_time() - cpu_before;
     INFO("CPU time in a 300 ms sleep: " << cpu.count() << " us");
     CHECK(cpu < 150ms); // spinning takes all 300 ms
