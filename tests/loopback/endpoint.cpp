@@ -430,9 +430,10 @@ TEST_CASE("close waits for the peer to receive everything sent before it", "[end
   worker w{ctx};
   std::vector<std::size_t> sizes;
   std::error_code last_error;
+  bool client_closing = false;
   auto lf = w.create_listener(
       [&](endpoint ep) -> task<void> {
-        co_await w.sleep(50ms); // receives start only after the client has closed
+        co_await until(w, [&] { return client_closing; }); // receives start only after the client's close
         std::vector<std::byte> buf(1 << 20);
         for (;;) {
           auto r = co_await as_result(ep.recv(buf));
@@ -449,6 +450,7 @@ TEST_CASE("close waits for the peer to receive everything sent before it", "[end
     const auto big = test::pattern(1 << 20);
     for (int i = 0; i < 3; ++i)
       co_await ep.send(big, 1000U * static_cast<std::size_t>(i + 1));
+    client_closing = true; // seen by the listener only once close() below has suspended
     co_await ep.close();
     co_await until(w, [&] { return static_cast<bool>(last_error); });
   }()));
