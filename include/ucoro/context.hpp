@@ -3,6 +3,7 @@
 // UCX_ prefix, like UCX-Py's ucp.init(options); the UCX_* environment still
 // applies underneath.
 
+#include <ucoro/detail/ucx_info.hpp>
 #include <ucoro/error.hpp>
 
 #include <ucp/api/ucp.h>
@@ -20,21 +21,6 @@
 namespace ucoro {
 
 namespace detail {
-
-/// Captures what a UCX print function writes to a FILE*.
-template <class Print>
-[[nodiscard]] std::string print_to_string(Print&& print) {
-  char* data = nullptr;
-  std::size_t size = 0;
-  FILE* stream = open_memstream(&data, &size);
-  if (stream == nullptr)
-    return {};
-  print(stream);
-  std::fclose(stream);
-  std::string out(data, size);
-  std::free(data);
-  return out;
-}
 
 /// Bytes ucoro reserves in every UCX request (see detail/request_op.hpp).
 inline constexpr std::size_t request_reserved_size = 2 * sizeof(void*);
@@ -198,14 +184,9 @@ public:
 
 private:
   [[nodiscard]] bool find_shared_memory_transport() const {
-    // e.g. "#      resource 3  :  md 2  dev 3  flags -- sysv/memory"
-    const std::string info = ucx_info();
-    for (std::size_t at = info.find("resource"); at != std::string::npos; at = info.find("resource", at + 1)) {
-      const std::size_t end = std::min(info.find('\n', at), info.size());
-      const std::string_view line{info.data() + at, end - at};
-      if (line.find(" sysv/") != std::string_view::npos || line.find(" posix/") != std::string_view::npos)
+    for (const std::string& transport : detail::parse_context_transports(ucx_info()))
+      if (transport == "sysv" || transport == "posix")
         return true;
-    }
     return false;
   }
 

@@ -70,7 +70,7 @@ enum class errc {
   closed_by_peer = 1,   ///< the peer closed the endpoint; equal to std::errc::connection_reset
   endpoint_closed,      ///< the local side closed or aborted the endpoint; std::errc::not_connected
   handshake_failed,     ///< malformed handshake (bad magic or checksum); std::errc::protocol_error
-  protocol_mismatch,    ///< version or guarantee_msg_order differ; std::errc::protocol_error
+  protocol_mismatch,    ///< version, guarantee_msg_order or error handling differ; std::errc::protocol_error
   peer_failed,          ///< the peer process died; std::errc::connection_reset
   listener_closed,      ///< the listener was closed; std::errc::not_connected
   peer_unresponsive,    ///< no heartbeat from the peer within its timeout; std::errc::timed_out

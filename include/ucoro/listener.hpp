@@ -1,34 +1,39 @@
 #pragma once
-// A UCX sockaddr listener that hands each connected, handshaken endpoint to
-// a handler coroutine (UCX-Py's create_listener).
+// A listener that hands each connected, handshaken endpoint to a handler
+// coroutine (UCX-Py's create_listener).
 //
 //   auto lf = worker.create_listener([](ucoro::endpoint ep) -> ucoro::task<void> {
 //     ...
 //   }, 0);                      // port 0: any free port; lf.port() tells which
 //
-// Each connection request is accepted on the worker's thread: the endpoint
-// is created, the client's handshake awaited (bounded by connect_timeout)
-// and checked, the reply sent, and the handler spawned on the worker. A
-// client that sends garbage, or nothing, is closed and counted in
-// rejected(); the listener keeps serving. Handler exceptions go to the
-// options' on_error, or else to the worker's spawned-task errors.
+// The port is ucoro's own TCP socket, watched by the worker's progress
+// engine (no thread): untrusted bytes meet ucoro's bounded, checksummed
+// handshake (detail/hello.hpp), never UCX's connection manager. A
+// connection that sends garbage, too much, too little or nothing is closed
+// within connect_timeout and counted in rejected(), each reported to
+// on_error; at most max_pending_connections handshake at once (past it the
+// oldest is dropped). Handler exceptions go to on_error, or else to the
+// worker's spawned-task errors.
 
+#include <ucoro/detail/connection.hpp>
+#include <ucoro/detail/handshake.hpp>
+#include <ucoro/detail/socket.hpp>
 #include <ucoro/endpoint.hpp>
 #include <ucoro/error.hpp>
 #include <ucoro/task.hpp>
+#include <ucoro/timer.hpp>
 #include <ucoro/worker.hpp>
 
-#include <ucp/api/ucp.h>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cstdint>
-#include <cstring>
 #include <exception>
 #include <functional>
+#include <list>
 #include <memory>
+#include <stop_token>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 namespace ucoro {
@@ -47,135 +52,141 @@ public:
   ~listener_state() { close(); }
 
   void open(std::uint16_t port) {
-    sockaddr_storage address{};
-    socklen_t length = 0;
-    if (inet_pton(AF_INET, m_options.bind_address.c_str(), &reinterpret_cast<sockaddr_in&>(address).sin_addr) == 1) {
-      auto& in = reinterpret_cast<sockaddr_in&>(address);
-      in.sin_family = AF_INET;
-      in.sin_port = htons(port);
-      length = sizeof(sockaddr_in);
-    } else if (inet_pton(AF_INET6, m_options.bind_address.c_str(),
-                         &reinterpret_cast<sockaddr_in6&>(address).sin6_addr) == 1) {
-      auto& in6 = reinterpret_cast<sockaddr_in6&>(address);
-      in6.sin6_family = AF_INET6;
-      in6.sin6_port = htons(port);
-      length = sizeof(sockaddr_in6);
-    } else {
-      throw_error(std::make_error_code(std::errc::invalid_argument),
-                  "create_listener: bind address '" + m_options.bind_address + "' is not an IPv4 or IPv6 address");
-    }
-
-    ucp_listener_params_t params{};
-    params.field_mask = UCP_LISTENER_PARAM_FIELD_SOCK_ADDR | UCP_LISTENER_PARAM_FIELD_CONN_HANDLER;
-    params.sockaddr.addr = reinterpret_cast<const sockaddr*>(&address);
-    params.sockaddr.addrlen = length;
-    params.conn_handler.cb = &on_connection;
-    params.conn_handler.arg = this;
-    const ucs_status_t status = ucp_listener_create(m_worker->ucp_worker(), &params, &m_handle);
     const std::string where = m_options.bind_address + ":" + std::to_string(port);
-    if (status == UCS_ERR_BUSY || status == UCS_ERR_ALREADY_EXISTS)
-      throw ucx_error(std::make_error_code(std::errc::address_in_use),
-                      "create_listener on " + where + ": port already in use (" + ucs_status_string(status) + ")");
-    check(status, [&] { return "create_listener on " + where; });
-
-    ucp_listener_attr_t attr{};
-    attr.field_mask = UCP_LISTENER_ATTR_FIELD_SOCKADDR;
-    check(ucp_listener_query(m_handle, &attr), "querying the listener's port");
-    m_port = attr.sockaddr.ss_family == AF_INET ? ntohs(reinterpret_cast<const sockaddr_in&>(attr.sockaddr).sin_port)
-                                                : ntohs(reinterpret_cast<const sockaddr_in6&>(attr.sockaddr).sin6_port);
-  }
-
-  void close() noexcept {
-    if (m_handle != nullptr)
-      ucp_listener_destroy(std::exchange(m_handle, nullptr));
-  }
-
-  [[nodiscard]] bool closed() const noexcept { return m_handle == nullptr; }
-  [[nodiscard]] std::uint16_t port() const noexcept { return m_port; }
-  [[nodiscard]] std::size_t accepted() const noexcept { return m_accepted; }
-  [[nodiscard]] std::size_t rejected() const noexcept { return m_rejected; }
-
-private:
-  static void on_connection(ucp_conn_request_h request, void* arg) {
-    auto* self = static_cast<listener_state*>(arg);
-    // Inside UCX's progress: create the endpoint from the loop instead.
-    self->m_worker->post([weak = self->weak_from_this(), request] {
-      auto s = weak.lock();
-      if (!s || s->closed())
-        return; // the listener is gone; UCX dropped its requests with it
-      s->m_worker->spawn(accept(std::move(s), request));
+    if (m_options.max_pending_connections == 0)
+      throw_error(std::make_error_code(std::errc::invalid_argument),
+                  "create_listener on " + where + ": max_pending_connections must be at least 1");
+    (void)checked_heartbeat(m_options.endpoint.heartbeat, "clients of " + where);
+    const socket_address address = numeric_address(m_options.bind_address, port, "create_listener on " + where);
+    m_socket = listen_socket(address, 1024, "create_listener on " + where);
+    m_port = local_port(m_socket.get());
+    m_worker->engine().watch_fd(m_socket.get(), [weak = weak_from_this()] {
+      if (auto self = weak.lock())
+        self->accept_ready();
     });
   }
 
-  static task<void> accept(std::shared_ptr<listener_state> self, ucp_conn_request_h request) {
-    worker& w = *self->m_worker;
-    const endpoint_options& options = self->m_options.endpoint;
+  void close() noexcept {
+    if (!m_socket)
+      return;
+    m_worker->engine().unwatch_fd(m_socket.get());
+    m_socket.reset();
+    for (auto& pending : m_pending)
+      pending.stop.request_stop();
+  }
 
-    std::string peer = "client";
-    bool local = false;
-    ucp_conn_request_attr_t attr{};
-    attr.field_mask = UCP_CONN_REQUEST_ATTR_FIELD_CLIENT_ADDR;
-    if (ucp_conn_request_query(request, &attr) == UCS_OK) {
-      peer = sockaddr_label(attr.client_address);
-      local = is_local_address(reinterpret_cast<const sockaddr*>(&attr.client_address));
-    }
+  [[nodiscard]] bool closed() const noexcept { return !m_socket; }
+  [[nodiscard]] std::uint16_t port() const noexcept { return m_port; }
+  [[nodiscard]] std::size_t accepted() const noexcept { return m_accepted; }
+  [[nodiscard]] std::size_t rejected() const noexcept { return m_rejected; }
+  [[nodiscard]] std::size_t pending() const noexcept { return m_pending.size(); }
 
-    auto state = make_endpoint_state(w, peer, options.guarantee_msg_order, options.error_handling, options.heartbeat,
-                                     options.close_timeout, options.completion);
-    state->set_recv_tags(random_tag_base(), random_tag_base());
-    state->choose_error_mode(local);
-    ucp_ep_params_t params{};
-    params.field_mask = UCP_EP_PARAM_FIELD_CONN_REQUEST;
-    params.conn_request = request;
-    state->fill_error_handling(params);
-    ucp_ep_h ep = nullptr;
-    if (const ucs_status_t status = ucp_ep_create(w.ucp_worker(), &params, &ep); status != UCS_OK) {
-      self->reject(std::make_exception_ptr(ucx_error(status, "accepting " + peer)));
-      co_return;
-    }
-    state->attach(ep);
+private:
+  struct pending_connection {
+    std::stop_source stop;
+  };
 
-    std::exception_ptr failure;
-    try {
-      co_await await_handshake(*state, options.connect_timeout, "accepting");
-      const auto& hello = state->handshake();
-      if (!state->handshake_well_formed())
-        throw ucx_error(make_error_code(errc::handshake_failed),
-                        "accepting " + peer + ": malformed handshake (bad size, magic or checksum)");
-      std::uint32_t reason = handshake_message::none;
-      if (hello.version != protocol_version)
-        reason = handshake_message::version_mismatch;
-      else if (((hello.flags & handshake_message::ordered) != 0) != options.guarantee_msg_order)
-        reason = handshake_message::order_mismatch;
-      if (reason != handshake_message::none) {
-        auto rejection = make_handshake(*state, handshake_message::reject | handshake_message::reply);
-        rejection.reason = reason;
-        rejection.seal();
-        // Tell the client why before closing, so it fails clearly, not by timeout.
-        (void)co_await as_result(with_timeout(handshake_send_op(w.engine(), ep, rejection, state->peer()),
-                                              options.connect_timeout));
-        throw ucx_error(make_error_code(errc::protocol_mismatch), "accepting " + peer + ": " + reject_text(reason));
+  void accept_ready() {
+    for (int round = 0; round < 64 && m_socket; ++round) {
+      sockaddr_storage peer{};
+      socklen_t length = sizeof peer;
+      unique_fd fd(::accept4(m_socket.get(), reinterpret_cast<sockaddr*>(&peer), &length,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC));
+      if (!fd) {
+        if (errno == EMFILE || errno == ENFILE)
+          evict_oldest(); // frees a descriptor for the next round; the kernel keeps the rest queued
+        return;           // EAGAIN: drained (level-triggered: we are called again if not)
       }
-      state->set_send_tags(hello.msg_tag, hello.ctrl_tag);
-      co_await with_timeout(handshake_send_op(w.engine(), ep, make_handshake(*state, handshake_message::reply),
-                                              state->peer()),
-                            options.connect_timeout);
-      state->resolve_completion();
-      state->start_control();
-      state->start_failure_detection(hello.process);
-    } catch (const std::system_error& e) {
-      failure = std::current_exception();
-      if (local && may_be_error_mode_mismatch(e.code()))
-        failure = std::make_exception_ptr(ucx_error(e.code(), "accepting " + peer + error_mode_mismatch_hint(*state)));
-    } catch (...) {
-      failure = std::current_exception();
+      if (m_pending.size() >= m_options.max_pending_connections)
+        evict_oldest();
+      m_pending.emplace_back();
+      auto entry = std::prev(m_pending.end());
+      auto t = accept(shared_from_this(), std::move(fd), sockaddr_label(peer), entry);
+      t.set_stop_token(entry->stop.get_token());
+      m_worker->spawn(std::move(t));
     }
+  }
+
+  void evict_oldest() noexcept {
+    for (auto& pending : m_pending)
+      if (!pending.stop.stop_requested()) {
+        pending.stop.request_stop();
+        return;
+      }
+  }
+
+  /// The listener's half of the front door.
+  task<std::shared_ptr<endpoint_state>> handshake(int fd, std::string peer, process_identity& peer_identity) {
+    auto& registry = m_worker->use_service<connection_registry>();
+    progress_engine& engine = m_worker->engine();
+    const std::string what = "accepting " + peer;
+    const hello::message greeting = co_await read_hello(engine, fd, what);
+    if (greeting.type != hello::kind::hello)
+      throw ucx_error(make_error_code(errc::handshake_failed), what + ": expected a hello");
+    auto refuse = [&](hello::reject_reason reason, std::string text) -> task<void> {
+      co_await write_hello(engine, fd, make_reject(reason, text));
+      throw ucx_error(reject_code(reason), what + ": refused: " + text);
+    };
+    const endpoint_options& options = m_options.endpoint;
+    if (greeting.sender_version != hello::version)
+      co_await refuse(hello::reject_reason::version_mismatch,
+                      "protocol version " + std::to_string(greeting.sender_version) + ", the listener speaks " +
+                          std::to_string(hello::version));
+    if (!options.token.empty() && !same_token(options.token.view(), greeting.token))
+      co_await refuse(hello::reject_reason::bad_token,
+                      greeting.token.empty() ? "the listener requires a token and the client sent none"
+                                          : "wrong token");
+    if (((greeting.flags & hello::ordered) != 0) != options.guarantee_msg_order)
+      co_await refuse(hello::reject_reason::order_mismatch, "guarantee_msg_order differs between the peers");
+    const error_mode_resolution mode = resolve_error_mode(side_of(registry, options), side_of(greeting));
+    if (!mode.agreed)
+      co_await refuse(hello::reject_reason::error_mode_mismatch, mode.reason);
+    const bool ucx_peer = mode.ucx_mode == error_handling::peer;
+    if (!ucx_peer && !registry.shared_memory_stuck().empty() && greeting.identity.same_host_as(this_process()))
+      co_await refuse(hello::reject_reason::shared_memory_stuck, registry.shared_memory_stuck());
+
+    auto state = make_endpoint_state(*m_worker, peer, options);
+    state->attach(registry.get(greeting.worker_address, ucx_peer, peer), greeting.msg_tag, greeting.ctrl_tag, mode.reason);
+    auto accept = make_hello(hello::kind::accept, registry, *state, options, {});
+    accept.resolved_mode = static_cast<std::uint8_t>(mode.ucx_mode);
+    co_await write_hello(engine, fd, std::move(accept));
+    control_message attach{};
+    (void)co_await tag_recv_op(engine, &attach, sizeof attach, state->recv_ctrl_tag(), tag_layout::full_mask,
+                               UCS_MEMORY_TYPE_HOST, peer_label{&state->peer()});
+    if (attach.type != control_message::attach)
+      throw ucx_error(make_error_code(errc::handshake_failed), what + ": expected the client's attach over UCX");
+    hello::message ready;
+    ready.type = hello::kind::ready;
+    co_await write_hello(engine, fd, std::move(ready));
+    peer_identity = greeting.identity;
+    co_return state;
+  }
+
+  static task<void> accept(std::shared_ptr<listener_state> self, unique_fd fd, std::string peer,
+                           std::list<pending_connection>::iterator entry) {
+    const auto timeout = self->m_options.endpoint.connect_timeout;
+    std::shared_ptr<endpoint_state> state;
+    std::exception_ptr failure;
+    process_identity identity{};
+    try {
+      state = co_await with_timeout(self->handshake(fd.get(), peer, identity), timeout);
+    } catch (const std::system_error& e) {
+      failure = e.code() == std::errc::timed_out
+                    ? std::make_exception_ptr(ucx_error(e.code(), "accepting " + peer + ": no handshake within " +
+                                                                      format_duration(timeout)))
+                : e.code() == std::errc::operation_canceled
+                    ? std::make_exception_ptr(ucx_error(e.code(), "accepting " + peer +
+                                                                      ": dropped (listener closed, or more than "
+                                                                      "max_pending_connections handshaking)"))
+                    : std::current_exception();
+    }
+    fd.reset();
+    self->m_pending.erase(entry);
     if (failure) {
-      state->fail(make_error_code(errc::handshake_failed));
       self->reject(failure);
       co_return;
     }
-
+    state->start(identity);
     ++self->m_accepted;
     auto handler = self->m_handler;
     auto on_error = self->m_options.on_error;
@@ -200,20 +211,40 @@ private:
   worker* m_worker;
   handler_type m_handler;
   listener_options m_options;
-  ucp_listener_h m_handle = nullptr;
+  unique_fd m_socket;
   std::uint16_t m_port = 0;
   std::size_t m_accepted = 0;
   std::size_t m_rejected = 0;
+  std::list<pending_connection> m_pending;
 };
 
 } // namespace detail
 
-/// Owns the UCX listener; destroying or close()-ing it stops accepting.
-/// Endpoints already accepted stay open.
+/// Owns the listening socket; destroying or close()-ing it stops accepting
+/// and drops handshakes in progress. Endpoints already accepted stay open.
 class listener {
 public:
   listener() = default;
   explicit listener(std::shared_ptr<detail::listener_state> state) noexcept : m_state(std::move(state)) {}
+  listener(listener&&) noexcept = default;
+  listener& operator=(listener&& other) noexcept {
+    if (this != &other) {
+      close();
+      m_state = std::move(other.m_state);
+    }
+    return *this;
+  }
+  ~listener() { close(); }
+
+  /// worker.create_listener(handler, port, options).
+  template <class Handler>
+  [[nodiscard]] static listener open(worker& w, Handler handler, std::uint16_t port, listener_options options) {
+    static_assert(std::is_invocable_r_v<task<void>, Handler&, endpoint>,
+                  "a listener handler is callable as (ucoro::endpoint) -> ucoro::task<void>");
+    auto state = std::make_shared<detail::listener_state>(w, std::move(handler), std::move(options));
+    state->open(port);
+    return listener{std::move(state)};
+  }
 
   [[nodiscard]] std::uint16_t port() const noexcept { return m_state ? m_state->port() : 0; }
   [[nodiscard]] bool closed() const noexcept { return !m_state || m_state->closed(); }
@@ -221,21 +252,14 @@ public:
     if (m_state)
       m_state->close();
   }
-  /// Connections handed to the handler / refused for a bad handshake.
+  /// Connections handed to the handler / refused or dropped in the handshake.
   [[nodiscard]] std::size_t accepted() const noexcept { return m_state ? m_state->accepted() : 0; }
   [[nodiscard]] std::size_t rejected() const noexcept { return m_state ? m_state->rejected() : 0; }
+  /// Connections handshaking now.
+  [[nodiscard]] std::size_t pending() const noexcept { return m_state ? m_state->pending() : 0; }
 
 private:
   std::shared_ptr<detail::listener_state> m_state;
 };
-
-template <class Handler>
-listener worker::create_listener(Handler handler, std::uint16_t port, listener_options options) {
-  static_assert(std::is_invocable_r_v<task<void>, Handler&, endpoint>,
-                "a listener handler is callable as (ucoro::endpoint) -> ucoro::task<void>");
-  auto state = std::make_shared<detail::listener_state>(*this, std::move(handler), std::move(options));
-  state->open(port);
-  return listener{std::move(state)};
-}
 
 } // namespace ucoro

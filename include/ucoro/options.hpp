@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 namespace ucoro {
 
@@ -99,6 +100,38 @@ struct heartbeat_options {
   std::chrono::milliseconds timeout{0};
 };
 
+/// The shared secret of endpoint_options::token: at most 128 bytes, stored
+/// inline. Inline on purpose: endpoint_options stays trivially copyable and
+/// trivially destructible, because GCC 12 destroys an aggregate temporary
+/// twice when its full-expression contains co_await (as in
+/// `co_await w.create_endpoint(host, port, {.token = "..."})`); with a
+/// std::string member that double destruction frees a bad pointer.
+class handshake_token {
+public:
+  static constexpr std::size_t max_size = 128;
+
+  constexpr handshake_token() noexcept = default;
+  constexpr handshake_token(const char* text) : handshake_token(std::string_view{text}) {}
+  constexpr handshake_token(std::string_view text) { assign(text); }
+  handshake_token(const std::string& text) : handshake_token(std::string_view{text}) {}
+
+  constexpr void assign(std::string_view text) {
+    if (text.size() > max_size)
+      throw std::length_error("ucoro::handshake_token: " + std::to_string(text.size()) +
+                              " bytes, at most " + std::to_string(max_size));
+    size_ = static_cast<std::uint8_t>(text.size());
+    for (std::size_t i = 0; i < text.size(); ++i)
+      bytes_[i] = text[i];
+  }
+  [[nodiscard]] constexpr std::string_view view() const noexcept { return {bytes_, size_}; }
+  [[nodiscard]] constexpr bool empty() const noexcept { return size_ == 0; }
+  [[nodiscard]] constexpr std::size_t size() const noexcept { return size_; }
+
+private:
+  char bytes_[max_size]{};
+  std::uint8_t size_ = 0;
+};
+
 struct endpoint_options {
   /// Match the n-th recv with the n-th send, whatever UCX's delivery order.
   /// Both sides must agree; a mismatch fails the handshake.
@@ -111,7 +144,14 @@ struct endpoint_options {
   /// Bound on close(): past it, the endpoint is force-closed.
   std::chrono::milliseconds close_timeout{5000};
   send_completion completion = send_completion::automatic;
+  /// A shared secret the listener must know (listener_options::endpoint.token):
+  /// without the same token the listener refuses the connection. It travels
+  /// in clear text: it keeps out strangers and other jobs, not eavesdroppers
+  /// (docs/security.md).
+  handshake_token token;
 };
+static_assert(std::is_trivially_copyable_v<endpoint_options> && std::is_trivially_destructible_v<endpoint_options>,
+              "see handshake_token: GCC 12 double-destroys aggregate temporaries in co_await expressions");
 
 /// For create_endpoint_from_worker_address: no handshake, so both sides
 /// name the channel their messages travel on.
@@ -127,9 +167,14 @@ struct address_endpoint_options {
 struct listener_options {
   /// Address to bind; all interfaces by default, like UCX-Py.
   std::string bind_address = "0.0.0.0";
-  /// For the endpoints it accepts (guarantee_msg_order must match clients').
+  /// For the endpoints it accepts (guarantee_msg_order must match clients';
+  /// a non-empty endpoint.token is required of every client).
   endpoint_options endpoint;
-  /// Rejected handshakes and handler exceptions; called on the worker's thread.
+  /// Connections still handshaking at once; past it the oldest is dropped,
+  /// so a flood of silent sockets cannot exhaust file descriptors.
+  std::size_t max_pending_connections = 128;
+  /// Rejected handshakes (garbage, silence, a wrong token, ...) and handler
+  /// exceptions; called on the worker's thread.
   std::function<void(std::exception_ptr)> on_error;
 };
 

@@ -121,10 +121,12 @@ public:
     }
   }
 
-  /// Calls `on_readable` on the worker's thread whenever `fd` is readable.
-  void watch_fd(int fd, std::function<void()> on_readable) {
-    add_to_epoll(fd);
-    m_watched[fd] = std::move(on_readable);
+  /// Calls `on_ready` on the worker's thread whenever `fd` has one of
+  /// `events` (level-triggered epoll events; errors and hang-ups always
+  /// count). One watch per fd.
+  void watch_fd(int fd, std::function<void()> on_ready, std::uint32_t events = EPOLLIN) {
+    add_to_epoll(fd, events);
+    m_watched[fd] = std::move(on_ready);
   }
 
   void unwatch_fd(int fd) noexcept {
@@ -283,9 +285,9 @@ public:
   }
 
 private:
-  void add_to_epoll(int fd) {
+  void add_to_epoll(int fd, std::uint32_t events = EPOLLIN) {
     epoll_event ev{};
-    ev.events = EPOLLIN;
+    ev.events = events;
     ev.data.fd = fd;
     if (::epoll_ctl(m_epoll.get(), EPOLL_CTL_ADD, fd, &ev) != 0)
       throw detail::errno_error("adding an fd to the progress engine's epoll set");

@@ -155,20 +155,36 @@ public:
 
   [[nodiscard]] auto sleep(std::chrono::nanoseconds duration) { return sleep_for(*m_engine, duration); }
 
-  // ---- point-to-point (defined in endpoint.hpp / listener.hpp) ----------------
+  // ---- point-to-point ----------------------------------------------------------
+  // The worker does not know endpoints: these forward to the endpoint and
+  // listener classes, which the call site has (<ucoro/endpoint.hpp>,
+  // <ucoro/listener.hpp> or <ucoro/ucoro.hpp>). The template parameter only
+  // defers the lookup to that point.
 
   /// Connects to a listener and handshakes; bounded by connect_timeout.
-  [[nodiscard]] task<endpoint> create_endpoint(std::string host, std::uint16_t port, endpoint_options options = {});
+  /// A coroutine itself, not a forwarding call: GCC 12 relocates by-value
+  /// arguments of a plain function awaited in a co_await expression by
+  /// copying their bytes, which breaks the std::string in options.
+  template <class Endpoint = endpoint>
+  [[nodiscard]] task<Endpoint> create_endpoint(std::string host, std::uint16_t port, endpoint_options options = {}) {
+    Endpoint ep = co_await Endpoint::connect(*this, std::move(host), port, std::move(options));
+    co_return ep;
+  }
 
   /// An endpoint to a worker address, without handshake: both sides agree
   /// on the channel. No close protocol (close() just releases).
-  [[nodiscard]] endpoint create_endpoint_from_worker_address(const std::vector<std::byte>& address,
-                                                             address_endpoint_options options = {});
+  template <class Endpoint = endpoint>
+  [[nodiscard]] auto create_endpoint_from_worker_address(const std::vector<std::byte>& address,
+                                                         address_endpoint_options options = {}) {
+    return Endpoint::from_worker_address(*this, address, options);
+  }
 
   /// Listens on `port` (0: any free port) and runs `handler(endpoint)` as a
   /// spawned task for each connection.
-  template <class Handler>
-  [[nodiscard]] listener create_listener(Handler handler, std::uint16_t port = 0, listener_options options = {});
+  template <class Handler, class Listener = listener>
+  [[nodiscard]] auto create_listener(Handler handler, std::uint16_t port = 0, listener_options options = {}) {
+    return Listener::open(*this, std::move(handler), port, std::move(options));
+  }
 
   /// Worker-level receive from any sender whose (user-space) tag matches
   /// under `mask`; returns the length and the sender's tag.
@@ -202,7 +218,7 @@ public:
 
   /// A per-worker object of type Service, created on first use with
   /// `Service(worker&)` and destroyed with the worker (asio's use_service).
-  /// Layers on top keep their worker-wide state here: the endpoint registry.
+  /// Layers on top keep their worker-wide state here: the connection registry.
   /// A service may have `void shutdown()`, called first in ~worker, before
   /// spawned tasks are drained.
   template <class Service>
@@ -256,8 +272,3 @@ private:
 };
 
 } // namespace ucoro
-
-// The point-to-point layer completes worker's declarations above; included
-// here so that worker.hpp alone gives the whole worker API (endpoint.hpp in
-// turn ends by including listener.hpp).
-#include <ucoro/endpoint.hpp>

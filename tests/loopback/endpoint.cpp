@@ -2,7 +2,7 @@
 // worker (tcp or shared memory), every wait bounded.
 
 #include "../support/helpers.hpp"
-#include "../support/raw_endpoint.hpp"
+#include "../support/raw_socket.hpp"
 
 #include <ucp/api/ucp.h>
 
@@ -645,19 +645,13 @@ TEST_CASE("a client sending a garbage handshake is rejected and the listener kee
       },
       0, lopts);
 
-  // A raw UCX client: connects, then sends junk as the handshake message.
+  // A plain TCP client: connects, then sends junk where the hello belongs.
   {
-    test::raw_endpoint raw{w, lf.port()};
+    auto raw = test::raw_connect(lf.port());
     std::array<std::byte, 64> junk{};
     junk.fill(std::byte{0xAB});
-    ucp_request_param_t send{};
-    send.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
-    send.flags = UCP_AM_SEND_FLAG_REPLY;
-    void* request = ucp_am_send_nbx(raw.get(), detail::handshake_am_id, junk.data(), junk.size(), nullptr, 0, &send);
-    REQUIRE_FALSE(UCS_PTR_IS_ERR(request));
+    test::raw_send(raw.get(), junk);
     w.run(test::bounded(until(w, [&] { return lf.rejected() == 1; })));
-    if (UCS_PTR_IS_PTR(request))
-      ucp_request_free(request);
   }
 
   // ...and a well-behaved client is served.
@@ -679,7 +673,7 @@ TEST_CASE("a client that never handshakes is dropped after the connect timeout",
   auto lopts = loopback_listener();
   lopts.endpoint.connect_timeout = 300ms;
   auto lf = w.create_listener([](endpoint) -> task<void> { co_return; }, 0, lopts);
-  test::raw_endpoint silent{w, lf.port()};
+  auto silent = test::raw_connect(lf.port());
   w.run(test::bounded(until(w, [&] { return lf.rejected() == 1; })));
   CHECK(lf.accepted() == 0);
 }

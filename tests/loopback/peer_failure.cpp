@@ -258,7 +258,7 @@ TEST_CASE("without pidfds automatic falls back to UCX peer mode and ucx_info say
   CHECK_THAT(info, Catch::Contains("tcp/"));
 }
 
-TEST_CASE("an automatic client reaches a listener that insists on peer mode; the reverse fails naming the cause",
+TEST_CASE("automatic follows the other side's explicit error handling; peer against none fails naming both",
           "[failure][two_process][mismatch]") {
   context ctx;
   worker w{ctx};
@@ -267,18 +267,33 @@ TEST_CASE("an automatic client reaches a listener that insists on peer mode; the
     const std::uint16_t port = listening_port(peer);
     const auto detection = connect_and_describe(w, port).detection;
     CHECK(detection.ucx_mode == error_handling::peer);
-    CHECK_THAT(detection.reason, Catch::Contains("listener uses peer error handling"));
+    CHECK_THAT(detection.reason, Catch::Contains("the listener uses peer error handling"));
   }
   {
     test::child_process peer{peer_args("idle", 8, {error_handling::automatic, 0ms, 1s})};
     const std::uint16_t port = listening_port(peer);
     endpoint_options o;
     o.error_handling = error_handling::peer;
+    const auto detection = w.run(test::bounded([&]() -> task<failure_detection> {
+      endpoint ep = co_await w.create_endpoint("127.0.0.1", port, o);
+      auto d = ep.failure_detection();
+      co_await ep.close();
+      co_return d;
+    }()));
+    CHECK(detection.ucx_mode == error_handling::peer);
+    CHECK_THAT(detection.reason, Catch::Contains("the client uses peer error handling"));
+  }
+  {
+    test::child_process peer{peer_args("idle", 8, {error_handling::none, 0ms, 1s})};
+    const std::uint16_t port = listening_port(peer);
+    endpoint_options o;
+    o.error_handling = error_handling::peer;
     try {
       (void)w.run(test::bounded(w.create_endpoint("127.0.0.1", port, o)));
-      FAIL("a peer-mode client connected to a listener that used none");
+      FAIL("a peer-mode client connected to a listener that uses none");
     } catch (const ucx_error& e) {
-      CHECK_THAT(e.what(), Catch::Contains("error handling differs") && Catch::Contains("this side used peer"));
+      CHECK(e.code() == errc::protocol_mismatch);
+      CHECK_THAT(e.what(), Catch::Contains("error handling differs: the listener uses none and the client peer"));
     }
   }
 }
@@ -342,16 +357,15 @@ TEST_CASE("with error_handling none and no heartbeat a dead idle peer is not det
   CHECK(peer.wait_exit(10s) == 128 + SIGKILL);
 }
 
-TEST_CASE("a same-host peer in another pid namespace gets heartbeats instead of a pidfd", "[failure][two_process][pidns]") {
+TEST_CASE("a same-host peer in another pid namespace is watched by UCX (peer mode), not by a pidfd", "[failure][two_process][pidns]") {
   // unshare --kill-child: SIGKILL of unshare (our child) reaches the peer.
   if (std::system("unshare --pid --fork --kill-child true >/dev/null 2>&1") != 0) {
     WARN("skipped: cannot create a pid namespace here (unshare --pid needs privileges)");
     return;
   }
-  // UCX 1.13 connects no mode-none endpoint across pid namespaces over sysv
-  // or cma (docs/failure.md), so shared memory here is posix, which is then
-  // unreachable too: the endpoint runs over tcp, in mode none, as automatic
-  // chose before it knew better.
+  // The hellos carry each side's pid namespace, so automatic knows before
+  // it connects that no pidfd can watch the peer and CMA cannot reach it:
+  // UCX peer mode (tcp) it is.
   const mode_case automatic{error_handling::automatic, 0ms, 1s};
   auto args = peer_args("idle", 8, automatic);
   args.insert(args.begin(), {"/usr/bin/unshare", "--pid", "--fork", "--kill-child", "--mount-proc"});
@@ -374,14 +388,13 @@ TEST_CASE("a same-host peer in another pid namespace gets heartbeats instead of 
   }()));
   const auto detection_time = std::chrono::steady_clock::now() - killed_at;
   INFO(detection.reason);
-  CHECK(detection.ucx_mode == error_handling::none);
+  CHECK(detection.ucx_mode == error_handling::peer);
   CHECK_FALSE(detection.process_watch);
-  CHECK(detection.heartbeat_timeout == detail::fallback_heartbeat_timeout);
-  CHECK_THAT(detection.reason, Catch::Contains("another pid namespace") && Catch::Contains("heartbeats instead"));
+  CHECK_THAT(detection.reason, Catch::Contains("another pid namespace"));
   REQUIRE_FALSE(outcome);
   CHECK(killed_at != std::chrono::steady_clock::time_point{});
-  CHECK((outcome.error == errc::peer_unresponsive || outcome.error == std::errc::connection_reset ||
-         outcome.error == std::errc::io_error));
+  CHECK((outcome.error == std::errc::connection_reset || outcome.error == std::errc::io_error ||
+         outcome.error == std::errc::timed_out));
   CHECK(detection_time < detail::fallback_heartbeat_timeout + 1500ms);
 }
 

@@ -1,13 +1,10 @@
 #pragma once
-// A bare UCX endpoint - to a worker address, or as a client of a listener on
-// 127.0.0.1 - for tests below ucoro::endpoint (worker-level tag operations,
-// clients that misbehave during the handshake). Force-closed on destruction.
+// A bare UCX endpoint to a worker address, for tests below ucoro::endpoint
+// (worker-level tag operations). Force-closed on destruction.
 
 #include <ucoro/ucoro.hpp>
 
 #include <ucp/api/ucp.h>
-
-#include <netinet/in.h>
 
 #include <cstddef>
 #include <utility>
@@ -22,21 +19,6 @@ public:
     params.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS;
     params.address = reinterpret_cast<const ucp_address_t*>(address.data());
     check(ucp_ep_create(w.ucp_worker(), &params, &m_ep), "creating test endpoint");
-  }
-  /// A client of the listener on 127.0.0.1:`port`, peer error handling on.
-  raw_endpoint(worker& w, std::uint16_t port) : m_worker(&w) {
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ucp_ep_params_t params{};
-    params.field_mask =
-        UCP_EP_PARAM_FIELD_FLAGS | UCP_EP_PARAM_FIELD_SOCK_ADDR | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE;
-    params.flags = UCP_EP_PARAMS_FLAGS_CLIENT_SERVER;
-    params.sockaddr.addr = reinterpret_cast<const sockaddr*>(&address);
-    params.sockaddr.addrlen = sizeof address;
-    params.err_mode = UCP_ERR_HANDLING_MODE_PEER;
-    check(ucp_ep_create(w.ucp_worker(), &params, &m_ep), "creating raw test client");
   }
   raw_endpoint(const raw_endpoint&) = delete;
   raw_endpoint& operator=(const raw_endpoint&) = delete;
