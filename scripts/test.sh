@@ -1,15 +1,43 @@
 #!/usr/bin/env bash
 # Builds ucoro and runs the whole test suite. `--sanitize` does the same in a
 # separate ASan+UBSan build; `--tsan` runs the tests that use threads (posts
-# and stop requests from other threads) under ThreadSanitizer. Installs its
-# own dependencies.
+# and stop requests from other threads) under ThreadSanitizer; `--fuzz` runs
+# every libFuzzer target (tests/fuzz: decoders of bytes from the network)
+# under ASan+UBSan for UCORO_FUZZ_SECONDS (60) each. Installs its own
+# dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = "--fuzz" ]; then
+  bash scripts/install-deps.sh clang libclang-rt-14-dev
+  seconds=${UCORO_FUZZ_SECONDS:-60}
+  mkdir -p build-fuzz
+  status=0
+  for source in tests/fuzz/*.cpp; do
+    name=$(basename "$source" .cpp)
+    clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+      -Iinclude "$source" -o "build-fuzz/fuzz_$name"
+    # Seeds and past crashes stay in git; what the fuzzer learns stays in the build.
+    mkdir -p "build-fuzz/corpus_$name" "build-fuzz/crashes_$name"
+    echo "fuzz $name: ${seconds}s"
+    if ! "build-fuzz/fuzz_$name" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+      -artifact_prefix="build-fuzz/crashes_$name/" "build-fuzz/corpus_$name" "tests/fuzz/corpus/$name" \
+      >"build-fuzz/fuzz_$name.log" 2>&1; then
+      tail -40 "build-fuzz/fuzz_$name.log"
+      echo "fuzz $name: FAILED (inputs in build-fuzz/crashes_$name; add them to tests/fuzz/corpus/$name once fixed)"
+      status=1
+    else
+      grep -E '^Done' "build-fuzz/fuzz_$name.log" || true
+    fi
+  done
+  exit $status
+fi
+
 bash scripts/install-deps.sh
 
 builddir=build
 opts=(-Dwerror=true)
-threaded_tests=(timer worker task_scope when_all)
+threaded_tests=(timer worker task_scope when_all event)
 case "${1:-}" in
 --sanitize)
   builddir=build-asan

@@ -26,6 +26,8 @@
 
 #include <sys/socket.h>
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -150,10 +152,12 @@ private:
     auto accept = make_hello(hello::kind::accept, registry, *state, options, {});
     accept.resolved_mode = static_cast<std::uint8_t>(mode.ucx_mode);
     co_await write_hello(engine, fd, std::move(accept));
-    control_message attach{};
-    (void)co_await tag_recv_op(engine, &attach, sizeof attach, state->recv_ctrl_tag(), tag_layout::full_mask,
-                               UCS_MEMORY_TYPE_HOST, peer_label{&state->peer()});
-    if (attach.type != control_message::attach)
+    std::array<std::byte, control_message::wire_size> wire{};
+    const tag_recv_info got = co_await tag_recv_op(engine, wire.data(), wire.size(), state->recv_ctrl_tag(),
+                                                   tag_layout::full_mask, UCS_MEMORY_TYPE_HOST,
+                                                   peer_label{&state->peer()});
+    const auto attach = control_message::decode(std::span(wire).first(got.length));
+    if (!attach || attach->type != control_message::attach)
       throw ucx_error(make_error_code(errc::handshake_failed), what + ": expected the client's attach over UCX");
     hello::message ready;
     ready.type = hello::kind::ready;

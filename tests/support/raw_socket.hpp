@@ -12,7 +12,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstddef>
+#include <cstring>
 #include <cstdint>
 #include <span>
 
@@ -25,7 +27,9 @@ namespace ucoro::test {
   in.sin_family = AF_INET;
   in.sin_port = htons(port);
   in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd.get(), reinterpret_cast<const sockaddr*>(&in), sizeof in) == 0);
+  const int rc = ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&in), sizeof in);
+  INFO("connect to 127.0.0.1:" << port << ": " << std::strerror(errno));
+  REQUIRE(rc == 0);
   return fd;
 }
 

@@ -13,7 +13,8 @@
 // destructor.
 
 #include <ucoro/detail/connection.hpp>
-#include <ucoro/detail/event.hpp>
+#include <ucoro/detail/control.hpp>
+#include <ucoro/event.hpp>
 #include <ucoro/detail/intrusive_list.hpp>
 #include <ucoro/detail/request_op.hpp>
 #include <ucoro/error.hpp>
@@ -24,6 +25,8 @@
 
 #include <ucp/api/ucp.h>
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -57,13 +60,6 @@ inline constexpr std::chrono::milliseconds fallback_heartbeat_interval{200};
 inline constexpr std::chrono::milliseconds fallback_heartbeat_timeout{2000};
 /// How long a transport error waits for the peer's pidfd to confirm its exit.
 inline constexpr std::chrono::milliseconds peer_exit_grace{50};
-
-struct control_message {
-  enum kind : std::uint32_t { close = 1, close_ack = 2, heartbeat_request = 3, heartbeat = 4, attach = 5 };
-  std::uint32_t type = 0;
-  std::uint32_t reserved = 0;
-  std::uint64_t count = 0;
-};
 
 [[nodiscard]] inline tag_t random_tag_base() {
   static thread_local std::mt19937_64 rng{std::random_device{}() ^
@@ -131,6 +127,16 @@ public:
   /// automatic) and start heartbeats where asked or where the process
   /// cannot be watched; then the control channel.
   void start(const process_identity& peer) {
+    watch_process(peer);
+    m_has_control = true;
+    spawn_controlled(control_loop(shared_from_this()));
+    if (m_heartbeat.interval.count() > 0)
+      start_heartbeat();
+  }
+
+  /// Under automatic with UCX mode none: the peer's process is the failure
+  /// signal (its pidfd), or else heartbeats are.
+  void watch_process(const process_identity& peer) {
     if (!m_conn->ucx_peer_mode() && m_requested_mode == error_handling::automatic) {
       std::string why_not = m_conn->process_watched() ? std::string{} : m_conn->watch(*m_worker, peer);
       if (why_not.empty()) {
@@ -142,10 +148,6 @@ public:
           m_heartbeat = {fallback_heartbeat_interval, fallback_heartbeat_timeout};
       }
     }
-    m_has_control = true;
-    spawn_controlled(control_loop(shared_from_this()));
-    if (m_heartbeat.interval.count() > 0)
-      start_heartbeat();
   }
 
   [[nodiscard]] const failure_detection& detection() const noexcept { return m_detection; }
@@ -422,30 +424,34 @@ public:
   task<void> send_control(control_message msg) {
     if (ucp_endpoint() == nullptr)
       throw ucx_error(make_error_code(errc::endpoint_closed), "control message to " + m_peer + ": not connected");
-    co_await tag_send_op(m_worker->engine(), ucp_endpoint(), &msg, sizeof msg, m_send_ctrl_tag, UCS_MEMORY_TYPE_HOST,
-                         peer_label{&m_peer});
+    const auto wire = msg.encode();
+    co_await tag_send_op(m_worker->engine(), ucp_endpoint(), wire.data(), wire.size(), m_send_ctrl_tag,
+                         UCS_MEMORY_TYPE_HOST, peer_label{&m_peer});
   }
 
 private:
   static task<void> control_loop(std::shared_ptr<endpoint_state> self) {
-    control_message msg{};
+    std::array<std::byte, control_message::wire_size> wire{};
     while (!self->m_control_stop.stop_requested()) {
-      auto r = co_await tag_recv_op(self->m_worker->engine(), &msg, sizeof msg, self->m_recv_ctrl_tag,
+      auto r = co_await tag_recv_op(self->m_worker->engine(), wire.data(), wire.size(), self->m_recv_ctrl_tag,
                                     tag_layout::full_mask, UCS_MEMORY_TYPE_HOST, peer_label{&self->m_peer})
                    .nothrow();
       if (!r)
         co_return; // stopped or failed: the endpoint is closing
-      if (msg.type == control_message::close) {
+      const auto msg = control_message::decode(std::span(wire).first(std::min(r.value.length, wire.size())));
+      if (!msg)
+        continue; // not a control message of ours: ignored, as UDP-style noise
+      if (msg->type == control_message::close) {
         self->m_close_after_from_peer = true;
-        self->m_close_after = msg.count;
-        if (self->m_recv_count >= msg.count)
+        self->m_close_after = msg->count;
+        if (self->m_recv_count >= msg->count)
           self->peer_close_complete();
-      } else if (msg.type == control_message::close_ack) {
+      } else if (msg->type == control_message::close_ack) {
         self->m_close_ack.set();
-      } else if (msg.type == control_message::heartbeat) {
+      } else if (msg->type == control_message::heartbeat) {
         self->m_last_heard = std::chrono::steady_clock::now();
-      } else if (msg.type == control_message::heartbeat_request) {
-        self->start_heartbeat_sender(std::chrono::milliseconds(static_cast<std::int64_t>(msg.count)));
+      } else if (msg->type == control_message::heartbeat_request) {
+        self->start_heartbeat_sender(std::chrono::milliseconds(static_cast<std::int64_t>(msg->count)));
       }
     }
   }
@@ -484,7 +490,7 @@ private:
   intrusive_list m_pending_recvs;
   intrusive_list m_pending_sends;
   std::stop_source m_control_stop;
-  oneshot_event m_close_ack;
+  event m_close_ack;
 
   friend class state_ref;
   template <class... Args>
