@@ -154,11 +154,14 @@ int run_ucx_worker(const options& o) {
   lo.endpoint = eo;
 
   std::map<int, ucoro::endpoint> peers;
+  ucoro::event all_connected{w}; // every other rank has an endpoint here
   auto lf = w.create_listener(
       [&](ucoro::endpoint ep) -> ucoro::task<void> {
         std::int64_t rank = -1;
         (void)co_await ep.recv(ucoro::as_writable_bytes(&rank, sizeof rank));
         peers.emplace(static_cast<int>(rank), std::move(ep));
+        if (peers.size() == static_cast<std::size_t>(o.workers - 1))
+          all_connected.set();
       },
       o.ports[static_cast<std::size_t>(o.rank)], lo);
   std::printf("ready\n");
@@ -185,8 +188,9 @@ int run_ucx_worker(const options& o) {
           co_await ep.send(ucoro::as_bytes(&me, sizeof me));
           peers.emplace(j, std::move(ep));
         }
-        while (peers.size() < static_cast<std::size_t>(o.workers - 1))
-          co_await w.sleep(1ms);
+        if (peers.size() == static_cast<std::size_t>(o.workers - 1))
+          all_connected.set();
+        co_await all_connected.wait();
 
         std::vector<ucoro::host_memory> outs, ins;
         for (std::size_t i = 0; i < peers.size(); ++i) {

@@ -608,7 +608,7 @@ int run_server(const options& o) {
     const int tcp_fd = bench::listen_loopback(tcp_port);
     tcp_thread = std::thread{[tcp_fd] { tcp_serve(tcp_fd); }};
   }
-  std::size_t finished = 0;
+  ucoro::event finished{w};
   ucoro::listener_options lo;
   lo.bind_address = "127.0.0.1";
   lo.endpoint.error_handling = ucoro::parse_error_handling(o.error_modes[0]);
@@ -617,17 +617,12 @@ int run_server(const options& o) {
       [&](ucoro::endpoint ep) -> ucoro::task<void> {
         bool quit = false;
         co_await serve(w, std::move(ep), quit);
-        ++finished;
+        finished.set();
       },
       o.port, lo);
   std::printf("ports %u tcp %u\n", lf.port(), tcp_port);
   std::fflush(stdout);
-  w.run(ucoro::with_timeout(
-      [&]() -> ucoro::task<void> {
-        while (finished == 0)
-          co_await w.sleep(1ms);
-      }(),
-      3600s));
+  w.run(ucoro::with_timeout(finished.wait(), 3600s));
   if (tcp_thread.joinable())
     tcp_thread.join();
   return 0;

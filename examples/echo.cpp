@@ -117,10 +117,12 @@ int main(int argc, char** argv) {
     }
 
     std::size_t served = 0;
+    ucoro::event first_served{worker};
     auto lf = worker.create_listener(
         [&](ucoro::endpoint ep) -> ucoro::task<void> {
           co_await serve(std::move(ep));
           ++served;
+          first_served.set();
         },
         o.port, listener_options);
 
@@ -128,12 +130,7 @@ int main(int argc, char** argv) {
       std::printf("listening on %u\n", lf.port());
       std::fflush(stdout);
       // Serve one client, then exit (bounded: a test's client may never come).
-      worker.run(ucoro::with_timeout(
-          [&]() -> ucoro::task<void> {
-            while (served == 0)
-              co_await worker.sleep(1ms);
-          }(),
-          120s));
+      worker.run(ucoro::with_timeout(first_served.wait(), 120s));
       std::printf("echo server: served %zu client(s)\n", served);
       return 0;
     }

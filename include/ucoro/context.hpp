@@ -3,6 +3,7 @@
 // UCX_ prefix, like UCX-Py's ucp.init(options); the UCX_* environment still
 // applies underneath.
 
+#include <ucoro/detail/ucx_config.hpp>
 #include <ucoro/detail/ucx_info.hpp>
 #include <ucoro/error.hpp>
 
@@ -32,39 +33,6 @@ inline void clear_request_space(void* request) noexcept {
   words[1] = nullptr;
 }
 
-/// Every configuration name UCX knows once its transport modules are
-/// loaded, as printed ("UCX_TCP_RX_SEG_SIZE=64K" lines).
-[[nodiscard]] inline std::string all_ucx_config_names() {
-  return print_to_string([](FILE* f) {
-    ucs_config_parser_print_all_opts(f, "UCX_",
-                                     static_cast<ucs_config_print_flags_t>(UCS_CONFIG_PRINT_CONFIG |
-                                                                           UCS_CONFIG_PRINT_HIDDEN),
-                                     &ucs_config_global_list);
-  });
-}
-
-/// True if `name` (no prefix) is an option of UCP or of any transport.
-/// Transport options match also with a family prefix in front
-/// ("RX_SEG_SIZE" is not one, "TCP_RX_SEG_SIZE" is).
-[[nodiscard]] inline bool is_known_ucx_option(const std::string& all_names, const std::string& name) {
-  const std::string exact = "UCX_" + name + "=";
-  const std::string tail = "_" + name + "=";
-  std::size_t line = 0;
-  while (line < all_names.size()) {
-    const std::size_t end = std::min(all_names.find('\n', line), all_names.size());
-    const std::string_view text{all_names.data() + line, end - line};
-    if (text.starts_with(exact))
-      return true;
-    if (text.starts_with("UCX_")) {
-      const std::size_t eq = text.find('=');
-      if (eq != std::string_view::npos && eq + 1 >= tail.size() && text.substr(0, eq + 1).ends_with(tail))
-        return true;
-    }
-    line = end + 1;
-  }
-  return false;
-}
-
 struct config_deleter {
   void operator()(ucp_config_t* c) const noexcept { ucp_config_release(c); }
 };
@@ -88,20 +56,28 @@ public:
     check(ucp_config_read(nullptr, nullptr, &raw_config), "reading UCX configuration");
     std::unique_ptr<ucp_config_t, detail::config_deleter> config{raw_config};
 
-    for (const auto& [key, value] : ucx_config) {
-      std::string_view name = key;
-      // Accept "UCX_TLS" as well as "TLS": the prefix is what users see in docs.
-      if (name.starts_with("UCX_"))
-        name.remove_prefix(4);
-      const std::string option{name};
-      const ucs_status_t status = ucp_config_modify(config.get(), option.c_str(), value.c_str());
-      if (status == UCS_ERR_NO_ELEM)
-        throw_error(make_error_code(status),
-                    "UCX option '" + option + "' (UCX_" + option + "): unknown option");
-      check(status, [&] {
-        return "UCX option '" + option + "' (UCX_" + option + "): invalid value '" + value + "'";
-      });
-      m_config.emplace(option, value);
+    if (!ucx_config.empty()) {
+      detail::load_transport_tables();
+      const std::string ucp_names = detail::print_to_string(
+          [&](FILE* f) { ucp_config_print(config.get(), f, nullptr, UCS_CONFIG_PRINT_CONFIG); });
+      const std::string all_names = detail::all_ucx_config_names();
+      const auto prefixes = detail::config_table_prefixes();
+      for (const auto& [key, value] : ucx_config) {
+        std::string_view name = key;
+        // Accept "UCX_TLS" as well as "TLS": the prefix is what users see in docs.
+        if (name.starts_with("UCX_"))
+          name.remove_prefix(4);
+        const std::string option{name};
+        const auto resolved = detail::resolve_ucx_option(option, ucp_names, all_names, prefixes);
+        if (resolved.ucx_name.empty())
+          throw_error(make_error_code(UCS_ERR_NO_ELEM),
+                      "UCX option '" + option + "' (UCX_" + option + "): " + resolved.error);
+        const ucs_status_t status = ucp_config_modify(config.get(), resolved.ucx_name.c_str(), value.c_str());
+        check(status, [&] {
+          return "UCX option '" + option + "' (UCX_" + option + "): invalid value '" + value + "'";
+        });
+        m_config.emplace(option, value);
+      }
     }
 
     ucp_params_t params{};
@@ -121,19 +97,6 @@ public:
     check(ucp_init(&params, config.get(), &handle), [&] { return describe("creating UCX context"); });
     m_handle = handle;
 
-    // ucp_config_modify keeps names it does not know for the transports to
-    // pick up, so a typo passes silently. Now that the transport modules are
-    // loaded, every name must be known to some UCX configuration table.
-    if (!m_config.empty()) {
-      const std::string known = detail::all_ucx_config_names();
-      for (const auto& [option, value] : m_config) {
-        if (!detail::is_known_ucx_option(known, option)) {
-          reset();
-          throw_error(make_error_code(UCS_ERR_NO_ELEM),
-                      "UCX option '" + option + "' (UCX_" + option + "): unknown option");
-        }
-      }
-    }
     m_shared_memory = find_shared_memory_transport();
   }
 

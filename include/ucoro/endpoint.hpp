@@ -319,11 +319,27 @@ inline endpoint endpoint::from_worker_address(worker& w, const std::vector<std::
   auto state = detail::make_endpoint_state(w, "worker address", o);
   // No handshake: both sides derive the data tag from the channel they agree on.
   state->use_channel((options.channel * 0x9E3779B97F4A7C15ULL) & ~tag_layout::space_mask);
-  const bool none = options.error_handling == error_handling::none;
   auto& registry = w.use_service<detail::connection_registry>();
+  if (options.error_handling == error_handling::automatic && options.peer) {
+    // Both sides hold both peer_infos, and the resolution is symmetric in
+    // its mode, so they reach the same one without talking.
+    const peer_info local = w.local_peer_info();
+    const auto mode = detail::resolve_error_mode(detail::error_mode_side{error_handling::automatic, local.pidfd,
+                                                                         local.shared_memory, local.identity},
+                                                 detail::error_mode_side{error_handling::automatic,
+                                                                         options.peer->pidfd,
+                                                                         options.peer->shared_memory,
+                                                                         options.peer->identity});
+    const bool ucx_peer = mode.ucx_mode == error_handling::peer;
+    state->attach(registry.get(address, ucx_peer, state->peer()), state->recv_msg_base(), 0, mode.reason);
+    state->watch_process(options.peer->identity);
+    return endpoint{std::move(state)};
+  }
+  const bool none = options.error_handling == error_handling::none;
   state->attach(registry.get(address, !none, state->peer()), state->recv_msg_base(), 0,
                 options.error_handling == error_handling::automatic
-                    ? "automatic: no handshake on an address endpoint, so the peer's process is unknown"
+                    ? "automatic: no handshake on an address endpoint and no peer_info, so the peer's process "
+                      "is unknown"
                     : "requested");
   return endpoint{std::move(state)};
 }

@@ -2,6 +2,8 @@
 // Choices are enums, options are aggregates: read at the call site as
 // `worker w{ctx, {.mode = progress_mode::polling}}`.
 
+#include <ucoro/detail/peer_process.hpp>
+
 #include <ucp/api/ucp.h>
 
 #include <chrono>
@@ -9,6 +11,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -153,15 +156,29 @@ struct endpoint_options {
 static_assert(std::is_trivially_copyable_v<endpoint_options> && std::is_trivially_destructible_v<endpoint_options>,
               "see handshake_token: GCC 12 double-destroys aggregate temporaries in co_await expressions");
 
+/// What error_handling::automatic needs to know of the process behind a
+/// worker address: `worker.local_peer_info()` on that side, carried over any
+/// channel (a launcher's key-value store, a socket). Trivially copyable, so
+/// it travels as bytes; both sides of the same build read it alike.
+struct peer_info {
+  detail::process_identity identity{};
+  bool pidfd = false;         ///< that process can watch a same-host peer's process
+  bool shared_memory = false; ///< its UCX context has sysv or posix
+};
+static_assert(std::is_trivially_copyable_v<peer_info>);
+
 /// For create_endpoint_from_worker_address: no handshake, so both sides
 /// name the channel their messages travel on.
 struct address_endpoint_options {
   ucp_tag_t channel = 0;
   bool guarantee_msg_order = true;
-  /// There is no handshake to learn the peer's process from, so automatic
-  /// means peer here.
+  /// Without `peer`, there is no way to learn the peer's process, so
+  /// automatic means UCX peer mode (tcp on one host). With it, both sides
+  /// resolve automatic as a handshake would: a same-host peer keeps shared
+  /// memory and its process is watched. Both sides must pass each other's.
   ucoro::error_handling error_handling = ucoro::error_handling::automatic;
   send_completion completion = send_completion::automatic;
+  std::optional<peer_info> peer{};
 };
 
 struct listener_options {

@@ -137,6 +137,7 @@ public:
   /// One non-blocking round: UCX progress, resumptions, posted work,
   /// cancellations, expired timers and watched fds. True if anything happened.
   bool progress() {
+    ++m_stats.rounds;
     bool active = ucp_worker_progress(m_worker) != 0;
     active |= drain_ready();
     if (m_has_foreign_work.load(std::memory_order_acquire))
@@ -226,6 +227,16 @@ public:
     }
     return idle_busy >= rounds;
   }
+
+  /// What the loop did so far, to tell a sleeping engine from a spinning
+  /// one without timing it (tests, diagnostics). Counted on the worker's
+  /// thread; read there.
+  struct statistics {
+    std::uint64_t rounds = 0; ///< progress() calls
+    std::uint64_t sleeps = 0; ///< blocking mode: armed waits in epoll_wait
+    std::uint64_t naps = 0;   ///< blocking mode: bounded naps while UCX could not be armed
+  };
+  [[nodiscard]] const statistics& stats() const noexcept { return m_stats; }
 
   /// Time until the next timer is due, for an external loop's sleep bound.
   [[nodiscard]] std::optional<std::chrono::nanoseconds> time_to_next_timer() const {
@@ -373,12 +384,14 @@ private:
       // After a run of such rounds, nap up to 1 ms between rounds on the
       // other fds (wake-ups, watched fds), the worker's fd muted.
       if (++m_unarmable_rounds >= unarmable_rounds_before_nap) {
+        ++m_stats.naps;
         mute_worker_fd(true);
         poll_fds(timeout_ms < 0 ? 1 : std::min(timeout_ms, 1));
       }
       return;
     }
     m_unarmable_rounds = 0;
+    ++m_stats.sleeps;
     poll_fds(timeout_ms);
   }
 
@@ -427,6 +440,7 @@ private:
   unsigned m_poll_round = 0;
   static constexpr unsigned unarmable_rounds_before_nap = 1000;
   unsigned m_unarmable_rounds = 0;
+  statistics m_stats;
   bool m_worker_fd_muted = false;
   detail::clock::time_point m_last_fd_poll{};
   std::uint64_t m_memory_types = UCS_BIT(UCS_MEMORY_TYPE_HOST);

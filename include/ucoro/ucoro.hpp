@@ -8,6 +8,7 @@
 #include <ucoro/context.hpp>
 #include <ucoro/endpoint.hpp>
 #include <ucoro/error.hpp>
+#include <ucoro/event.hpp>
 #include <ucoro/listener.hpp>
 #include <ucoro/options.hpp>
 #include <ucoro/progress_engine.hpp>

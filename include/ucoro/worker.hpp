@@ -211,6 +211,12 @@ public:
     return out;
   }
 
+  /// This process and worker as create_endpoint_from_worker_address's
+  /// `peer` option on the other side needs them.
+  [[nodiscard]] peer_info local_peer_info() const {
+    return {detail::this_process(), detail::pidfd_available(), m_context->has_shared_memory_transport()};
+  }
+
   /// ucp_worker_print_info.
   [[nodiscard]] std::string ucx_info() const {
     return detail::print_to_string([&](FILE* f) { ucp_worker_print_info(m_handle, f); });
@@ -241,7 +247,15 @@ private:
     params.field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE;
     params.thread_mode = UCS_THREAD_MODE_SINGLE;
     ucp_worker_h handle = nullptr;
-    check(ucp_worker_create(ctx.handle(), &params, &handle), "creating UCX worker");
+    ucs_status_t status = UCS_OK;
+    const std::string rejected = detail::transport_option_rejections::while_running(
+        [&] { status = ucp_worker_create(ctx.handle(), &params, &handle); });
+    check(status, "creating UCX worker");
+    if (!rejected.empty()) {
+      ucp_worker_destroy(handle);
+      throw_error(make_error_code(UCS_ERR_INVALID_PARAM),
+                  "creating UCX worker: the transports rejected an option (" + rejected + ")");
+    }
     return handle;
   }
 

@@ -7,11 +7,17 @@
 //           "streaming" after the first)
 //   sink:   receive --size byte messages without end (print "sinking"
 //           after the first)
+//   address: no listener; given --peer-address HEX and --peer-info HEX (the
+//           test's worker), print "address HEX info HEX" (this worker's),
+//           connect by worker address under automatic, echo one message
+//           (recv_obj, +1, send_obj), print "echoed", then wait to be killed
 // Options: --tls LIST, --error-handling automatic|peer|none (or
 // --no-error-handling: none), --heartbeat MS, --polling, --size N.
 
 #include <ucoro/ucoro.hpp>
 #include <ucoro/host_memory.hpp>
+
+#include "../support/hex.hpp"
 
 #include <signal.h>
 #include <sys/prctl.h>
@@ -30,6 +36,28 @@ void say(const char* line) {
   std::fflush(stdout);
 }
 
+int echo_by_address(ucoro::worker& worker, const std::string& address_hex, const std::string& info_hex) {
+  const auto mine = worker.address();
+  const auto info = worker.local_peer_info();
+  std::printf("address %s info %s\n", ucoro::test::to_hex(mine.data(), mine.size()).c_str(),
+              ucoro::test::to_hex(&info, sizeof info).c_str());
+  std::fflush(stdout);
+  ucoro::address_endpoint_options o;
+  o.peer = ucoro::test::from_hex_as<ucoro::peer_info>(info_hex);
+  ucoro::endpoint ep = worker.create_endpoint_from_worker_address(ucoro::test::from_hex(address_hex), o);
+  worker.run(ucoro::with_timeout(
+      [&]() -> ucoro::task<void> {
+        auto msg = co_await ep.recv_obj();
+        for (auto& b : msg)
+          b = static_cast<std::byte>(static_cast<unsigned char>(b) + 1);
+        co_await ep.send_obj(msg);
+        say("echoed");
+        co_await worker.sleep(3600s); // killed by the test before this ends
+      }(),
+      120s));
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -37,6 +65,7 @@ int main(int argc, char** argv) {
   std::string mode = "hang";
   std::size_t size = 4096;
   std::map<std::string, std::string> ucx;
+  std::string peer_address, peer_info;
   ucoro::listener_options options;
   auto progress = ucoro::progress_mode::blocking;
   for (int i = 1; i < argc; ++i) {
@@ -55,10 +84,16 @@ int main(int argc, char** argv) {
       options.endpoint.heartbeat.interval = std::chrono::milliseconds(std::stoll(argv[++i]));
     else if (a == "--polling")
       progress = ucoro::progress_mode::polling;
+    else if (a == "--peer-address" && i + 1 < argc)
+      peer_address = argv[++i];
+    else if (a == "--peer-info" && i + 1 < argc)
+      peer_info = argv[++i];
   }
   ucoro::context ctx{ucx};
   ucoro::worker worker{ctx, progress};
-  bool done = false;
+  if (mode == "address")
+    return echo_by_address(worker, peer_address, peer_info);
+  ucoro::event done{worker};
   auto lf = worker.create_listener(
       [&](ucoro::endpoint ep) -> ucoro::task<void> {
         if (mode == "hang") {
@@ -86,16 +121,11 @@ int main(int argc, char** argv) {
           co_await ep.send_obj(msg);
           co_await ep.close();
         }
-        done = true;
+        done.set();
       },
       0, options);
   std::printf("port %u\n", lf.port());
   std::fflush(stdout);
-  worker.run(ucoro::with_timeout(
-      [&]() -> ucoro::task<void> {
-        while (!done)
-          co_await worker.sleep(1ms); // bounded poll: with_timeout below
-      }(),
-      120s));
+  worker.run(ucoro::with_timeout(done.wait(), 120s));
   return 0;
 }

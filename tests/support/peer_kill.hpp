@@ -40,8 +40,9 @@ struct kill_outcome {
 };
 
 /// Connects `w` to `peer` (listening on `port`) with `options`, does what
-/// `phase` says until the peer, killed 20 ms after its progress line, makes
-/// the pending operation fail. The whole run is bounded by `limit`.
+/// `phase` says until the peer, killed once it said it is connected
+/// (idle) or once two transfers went through with a third in flight
+/// (streaming, sinking), makes the pending operation fail. The whole run is bounded by `limit`.
 inline kill_outcome kill_during(worker& w, child_process& peer, std::uint16_t port, const kill_phase& phase,
                                 const endpoint_options& options, std::chrono::milliseconds limit) {
   using namespace std::chrono_literals;
@@ -56,6 +57,8 @@ inline kill_outcome kill_during(worker& w, child_process& peer, std::uint16_t po
           out.callback_reason = reason;
         });
         host_memory buf(phase.size);
+        event in_flight{w}; // two transfers done; the next one is posted before the killer runs
+        int done = 0;
         auto work = [&]() -> task<result<void>> {
           for (;;) { // ends with the failure under test (or the bound)
             if (phase.survivor_sends) {
@@ -67,12 +70,14 @@ inline kill_outcome kill_during(worker& w, child_process& peer, std::uint16_t po
               if (!r)
                 co_return result<void>{r.error};
             }
+            if (++done == 2)
+              in_flight.set();
           }
         };
         auto killer = [&]() -> task<void> {
-          while (!peer.read_line(0ms).has_value())
-            co_await w.sleep(2ms); // connected / streaming / sinking; bounded by `limit`
-          co_await w.sleep(20ms);  // well inside the stream of transfers
+          (void)co_await peer.next_line(w); // connected / streaming / sinking
+          if (std::string_view(phase.peer_mode) != "idle")
+            co_await in_flight.wait();
           peer.kill();
           killed_at = std::chrono::steady_clock::now();
         };

@@ -3,10 +3,15 @@
 // read line by line with a deadline, killed and reaped with a bound. The
 // destructor kills it, so a failing test never leaves one behind.
 
+#include <ucoro/detail/socket.hpp>
+#include <ucoro/task.hpp>
+#include <ucoro/worker.hpp>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/epoll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -79,6 +84,20 @@ public:
       if (n <= 0)
         return std::nullopt;
       m_buffer.append(chunk, static_cast<std::size_t>(n));
+    }
+  }
+
+  /// The next line, awaited on the worker's loop (the pipe sleeps in its
+  /// epoll set): bounded by the awaiting coroutine's timeout. Throws
+  /// runtime_error at EOF.
+  ucoro::task<std::string> next_line(ucoro::worker& w) {
+    for (;;) {
+      if (auto line = read_line(std::chrono::milliseconds(0)))
+        co_return std::move(*line);
+      pollfd p{m_out, POLLIN, 0};
+      if (::poll(&p, 1, 0) == 1 && (p.revents & POLLIN) == 0)
+        throw std::runtime_error("the child closed its output");
+      co_await ucoro::detail::fd_wait{w.engine(), m_out, EPOLLIN};
     }
   }
 

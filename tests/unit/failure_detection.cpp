@@ -3,6 +3,7 @@
 // CMA fatal guard, option parsing and validation.
 
 #include "../support/helpers.hpp"
+#include "../support/skip.hpp"
 
 #include <ucoro/detail/cma_guard.hpp>
 #include <ucoro/detail/peer_process.hpp>
@@ -67,11 +68,9 @@ TEST_CASE("this process describes itself by boot id, pid namespace, pid and star
   CHECK(self.same_host_as(self));
 }
 
-TEST_CASE("a watched process's pidfd becomes readable when it exits, and only then", "[failure][unit]") {
-  if (!detail::pidfd_available()) {
-    WARN("skipped: pidfd unavailable on this kernel");
-    return;
-  }
+TEST_CASE("a watched process's pidfd becomes readable when it exits, and only then", "[failure][unit][.pidfd]") {
+  if (!detail::pidfd_available())
+    UCORO_SKIP("pidfd unavailable on this kernel");
   pid_t child = 0;
   char sleep_bin[] = "/bin/sleep", duration[] = "0.3";
   char* argv[] = {sleep_bin, duration, nullptr};
@@ -89,11 +88,9 @@ TEST_CASE("a watched process's pidfd becomes readable when it exits, and only th
   CHECK(::waitpid(child, &status, 0) == child);
 }
 
-TEST_CASE("a claimed identity that is not the process behind the pid is refused with the reason", "[failure][unit]") {
-  if (!detail::pidfd_available()) {
-    WARN("skipped: pidfd unavailable on this kernel");
-    return;
-  }
+TEST_CASE("a claimed identity that is not the process behind the pid is refused with the reason", "[failure][unit][.pidfd]") {
+  if (!detail::pidfd_available())
+    UCORO_SKIP("pidfd unavailable on this kernel");
   std::string why_not;
   auto wrong_start = detail::this_process();
   wrong_start.start_time += 1; // the pid was reused since the peer described itself
