@@ -36,17 +36,6 @@ std::vector<transport> transports() {
           {"automatic", {}, error_handling::automatic}};
 }
 
-/// Waits (bounded) until `done()` holds.
-template <class Done>
-task<void> until(worker& w, Done done, std::chrono::milliseconds limit = test::test_timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline)
-      throw ucx_error(UCS_ERR_TIMED_OUT, "test condition not reached in time");
-    co_await w.sleep(1ms); // bounded poll: deadline above
-  }
-}
-
 std::uint16_t unused_port() {
   // Bind to port 0, read the port, close: nobody listens there afterwards.
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -82,7 +71,7 @@ TEST_CASE("send/recv carry every size intact over tcp and shared memory in both 
       INFO(t.name << " " << test::mode_name(mode));
       context ctx{t.ucx};
       worker w{ctx, mode};
-      std::size_t served = 0;
+      event served{w};
       auto lf = w.create_listener(
           [&](endpoint ep) -> task<void> {
             // Echo each message back, sized by the client's announcement.
@@ -92,7 +81,7 @@ TEST_CASE("send/recv carry every size intact over tcp and shared memory in both 
               CHECK(n == size);
               co_await ep.send(buf);
             }
-            ++served;
+            served.set();
           },
           0, loopback_listener(t.error_handling));
       auto client = [&]() -> task<void> {
@@ -106,11 +95,11 @@ TEST_CASE("send/recv carry every size intact over tcp and shared memory in both 
           CHECK(n == size);
           CHECK(back == sent);
         }
-        co_await until(w, [&] { return served == 1; });
+        co_await served.wait();
         co_await ep.close();
       };
       w.run(test::bounded(client(), 60s));
-      CHECK(served == 1);
+      CHECK(served.is_set());
     }
   }
 }
@@ -156,12 +145,12 @@ TEST_CASE("the endpoint's lanes are the transports asked for", "[endpoint][trans
     INFO(t.name);
     context ctx{t.ucx};
     worker w{ctx};
-    bool release = false;
+    event release{w};
     std::vector<bool> fast;
     auto lf = w.create_listener(
         [&](endpoint ep) -> task<void> {
           fast.push_back(ep.fast_completion());
-          co_await until(w, [&] { return release; }); // keep the server's end open
+          co_await release.wait(); // keep the server's end open
           (void)ep;
         },
         0, loopback_listener(t.error_handling));
@@ -169,7 +158,7 @@ TEST_CASE("the endpoint's lanes are the transports asked for", "[endpoint][trans
       endpoint ep = co_await w.create_endpoint("127.0.0.1", lf.port(), client_options(t.error_handling));
       std::string text = ep.ucx_info();
       fast.push_back(ep.fast_completion());
-      release = true;
+      release.set();
       co_await ep.close();
       co_return text;
     }()));
@@ -191,6 +180,7 @@ TEST_CASE("1000 messages in flight on one endpoint arrive in send order", "[endp
   worker w{ctx};
   constexpr int count = 1000;
   std::vector<std::uint32_t> received;
+  event all_received{w};
   auto lf = w.create_listener(
       [&](endpoint ep) -> task<void> {
         std::vector<std::array<std::uint32_t, 16>> bufs(count);
@@ -202,6 +192,7 @@ TEST_CASE("1000 messages in flight on one endpoint arrive in send order", "[endp
         (void)co_await when_all(std::move(recvs));
         for (auto& b : bufs)
           received.push_back(b[0]);
+        all_received.set();
       },
       0, loopback_listener());
   auto client = [&]() -> task<void> {
@@ -215,7 +206,7 @@ TEST_CASE("1000 messages in flight on one endpoint arrive in send order", "[endp
       }(ep, msgs[static_cast<std::size_t>(i)]));
     }
     co_await when_all(std::move(sends));
-    co_await until(w, [&] { return received.size() == count; });
+    co_await all_received.wait();
     co_await ep.close();
   };
   w.run(test::bounded(client(), 30s));
@@ -306,13 +297,18 @@ TEST_CASE("send_obj and recv_obj carry the size, and recv_obj allocates exactly"
   context ctx{{{"TLS", "tcp"}}};
   worker w{ctx};
   std::vector<std::byte> got;
-  auto lf = w.create_listener([&](endpoint ep) -> task<void> { got = co_await ep.recv_obj(); }, 0,
-                              loopback_listener());
+  event arrived{w};
+  auto lf = w.create_listener(
+      [&](endpoint ep) -> task<void> {
+        got = co_await ep.recv_obj();
+        arrived.set();
+      },
+      0, loopback_listener());
   const auto sent = test::pattern(12345);
   w.run(test::bounded([&]() -> task<void> {
     endpoint ep = co_await w.create_endpoint("127.0.0.1", lf.port());
     co_await ep.send_obj(sent);
-    co_await until(w, [&] { return !got.empty(); });
+    co_await arrived.wait();
     co_await ep.close();
   }()));
   CHECK(got == sent);
@@ -362,7 +358,7 @@ TEST_CASE("close with the peer's recv pending fails that recv with closed_by_pee
   std::error_code server_error;
   int callbacks = 0;
   std::error_code callback_reason;
-  bool server_done = false;
+  event server_done{w};
   auto lf = w.create_listener(
       [&](endpoint ep) -> task<void> {
         ep.set_close_callback([&](std::error_code reason) {
@@ -376,7 +372,7 @@ TEST_CASE("close with the peer's recv pending fails that recv with closed_by_pee
         } catch (const ucx_error& e) {
           server_error = e.code();
         }
-        server_done = true;
+        server_done.set();
       },
       0, loopback_listener());
   w.run(test::bounded([&]() -> task<void> {
@@ -384,7 +380,7 @@ TEST_CASE("close with the peer's recv pending fails that recv with closed_by_pee
     co_await ep.send(test::pattern(64));
     co_await ep.close();
     CHECK(ep.closed());
-    co_await until(w, [&] { return server_done; });
+    co_await server_done.wait();
   }()));
   CHECK(server_error == errc::closed_by_peer);
   CHECK(server_error == std::errc::connection_reset);
@@ -403,14 +399,14 @@ TEST_CASE("both sides closing at once finish through each other's ack, not the c
   auto options = client_options();
   options.close_timeout = 60s;
   std::error_code server_reason;
-  bool server_closed = false;
+  event server_closed{w};
   auto lf = w.create_listener(
       [&](endpoint ep) -> task<void> {
         ep.set_close_callback([&](std::error_code reason) { server_reason = reason; });
         auto msg = co_await ep.recv_obj();
         co_await ep.send_obj(msg);
         co_await ep.close(); // as the client closes too
-        server_closed = true;
+        server_closed.set();
       },
       0, server_options);
   w.run(test::bounded([&]() -> task<void> {
@@ -419,9 +415,9 @@ TEST_CASE("both sides closing at once finish through each other's ack, not the c
     (void)co_await ep.recv_obj();
     co_await ep.close();
     CHECK(ep.closed());
-    co_await until(w, [&] { return server_closed; });
+    co_await server_closed.wait();
   }()));
-  CHECK(server_closed);
+  CHECK(server_closed.is_set());
   CHECK(server_reason == errc::closed_by_peer); // the client's close precedes its ack
 }
 
@@ -430,15 +426,17 @@ TEST_CASE("close waits for the peer to receive everything sent before it", "[end
   worker w{ctx};
   std::vector<std::size_t> sizes;
   std::error_code last_error;
-  bool client_closing = false;
+  event client_closing{w};
+  event server_failed{w};
   auto lf = w.create_listener(
       [&](endpoint ep) -> task<void> {
-        co_await until(w, [&] { return client_closing; }); // receives start only after the client's close
+        co_await client_closing.wait(); // receives start only after the client's close
         std::vector<std::byte> buf(1 << 20);
         for (;;) {
           auto r = co_await as_result(ep.recv(buf));
           if (!r) {
             last_error = r.error;
+            server_failed.set();
             break;
           }
           sizes.push_back(r.value);
@@ -450,9 +448,9 @@ TEST_CASE("close waits for the peer to receive everything sent before it", "[end
     const auto big = test::pattern(1 << 20);
     for (int i = 0; i < 3; ++i)
       co_await ep.send(big, 1000U * static_cast<std::size_t>(i + 1));
-    client_closing = true; // seen by the listener only once close() below has suspended
+    client_closing.set(); // the listener runs only once close() below has suspended
     co_await ep.close();
-    co_await until(w, [&] { return static_cast<bool>(last_error); });
+    co_await server_failed.wait();
   }()));
   CHECK(sizes == std::vector<std::size_t>{1000, 2000, 3000});
   CHECK(last_error == errc::closed_by_peer);
@@ -465,7 +463,7 @@ TEST_CASE("close_after_n_recv closes after the n-th receive, counted from now or
     worker w{ctx};
     std::error_code after;
     std::size_t got = 0;
-    bool done = false;
+    event done{w};
     auto lf = w.create_listener(
         [&](endpoint ep) -> task<void> {
           std::vector<std::byte> buf(8);
@@ -480,14 +478,14 @@ TEST_CASE("close_after_n_recv closes after the n-th receive, counted from now or
           }
           auto r = co_await as_result(ep.recv(buf));
           after = r.error;
-          done = true;
+          done.set();
         },
         0, loopback_listener());
     w.run(test::bounded([&]() -> task<void> {
       endpoint ep = co_await w.create_endpoint("127.0.0.1", lf.port());
       for (int i = 0; i < 3; ++i)
         co_await ep.send(test::pattern(8, static_cast<std::uint32_t>(i)));
-      co_await until(w, [&] { return done; });
+      co_await done.wait();
       ep.abort();
     }()));
     CHECK(got == 3);
@@ -498,7 +496,7 @@ TEST_CASE("close_after_n_recv closes after the n-th receive, counted from now or
 TEST_CASE("close_after_n_recv below the count already received is an error", "[endpoint][close][error]") {
   context ctx{{{"TLS", "tcp"}}};
   worker w{ctx};
-  bool checked = false;
+  event checked{w};
   auto lf = w.create_listener(
       [&](endpoint ep) -> task<void> {
         std::vector<std::byte> buf(8);
@@ -510,24 +508,29 @@ TEST_CASE("close_after_n_recv below the count already received is an error", "[e
                                       std::string(e.what()).find("2 messages were already received") !=
                                           std::string::npos;
                              }));
-        checked = true;
+        checked.set();
       },
       0, loopback_listener());
   w.run(test::bounded([&]() -> task<void> {
     endpoint ep = co_await w.create_endpoint("127.0.0.1", lf.port());
     co_await ep.send(test::pattern(8));
     co_await ep.send(test::pattern(8));
-    co_await until(w, [&] { return checked; });
+    co_await checked.wait();
     ep.abort();
   }()));
-  CHECK(checked);
+  CHECK(checked.is_set());
 }
 
 TEST_CASE("abort fails pending operations with endpoint_closed at once", "[endpoint][close]") {
   context ctx{{{"TLS", "tcp"}}};
   worker w{ctx};
-  auto lf = w.create_listener([&](endpoint ep) -> task<void> { co_await w.sleep(200ms); (void)ep; } /* holds its end open while the client aborts */, 0,
-                              loopback_listener());
+  event client_done{w};
+  auto lf = w.create_listener(
+      [&](endpoint ep) -> task<void> {
+        co_await client_done.wait(); // holds its end open while the client aborts
+        (void)ep;
+      },
+      0, loopback_listener());
   std::error_code pending_error;
   int callbacks = 0;
   w.run(test::bounded([&]() -> task<void> {
@@ -538,14 +541,17 @@ TEST_CASE("abort fails pending operations with endpoint_closed at once", "[endpo
       auto r = co_await as_result(ep.recv(buf));
       pending_error = r.error;
     };
+    // when_all starts the waiter first: its recv is posted and pending when
+    // the aborter runs.
     auto aborter = [&]() -> task<void> {
-      co_await w.sleep(10ms); // the order under test: the recv is pending when abort comes
       ep.abort();
+      co_return;
     };
     co_await when_all(waiter(), aborter());
     CHECK(ep.closed());
     auto later = co_await as_result(ep.send(buf));
     CHECK(later.error == errc::endpoint_closed);
+    client_done.set();
   }()));
   CHECK(pending_error == errc::endpoint_closed);
   CHECK(pending_error == std::errc::not_connected);
@@ -605,6 +611,7 @@ TEST_CASE("a client with the other guarantee_msg_order is rejected on both sides
   context ctx{{{"TLS", "tcp"}}};
   worker w{ctx};
   std::vector<std::string> server_errors;
+  event rejected{w};
   auto lopts = loopback_listener();
   lopts.on_error = [&](std::exception_ptr e) {
     try {
@@ -612,6 +619,7 @@ TEST_CASE("a client with the other guarantee_msg_order is rejected on both sides
     } catch (const std::exception& ex) {
       server_errors.emplace_back(ex.what());
     }
+    rejected.set();
   };
   auto lf = w.create_listener([](endpoint) -> task<void> { co_return; }, 0, lopts);
   endpoint_options o;
@@ -623,7 +631,8 @@ TEST_CASE("a client with the other guarantee_msg_order is rejected on both sides
     CHECK(e.code() == errc::protocol_mismatch);
     CHECK_THAT(e.what(), Catch::Contains("guarantee_msg_order"));
   }
-  w.run(test::bounded(until(w, [&] { return lf.rejected() == 1; })));
+  w.run(test::bounded(rejected.wait()));
+  CHECK(lf.rejected() == 1);
   REQUIRE(server_errors.size() == 1);
   CHECK_THAT(server_errors[0], Catch::Contains("guarantee_msg_order"));
 }
@@ -634,6 +643,8 @@ TEST_CASE("a client sending a garbage handshake is rejected and the listener kee
   worker w{ctx};
   auto lopts = loopback_listener();
   lopts.endpoint.connect_timeout = 1s;
+  event rejected{w};
+  lopts.on_error = [&](std::exception_ptr) { rejected.set(); };
   int served = 0;
   auto lf = w.create_listener(
       [&](endpoint ep) -> task<void> {
@@ -651,7 +662,7 @@ TEST_CASE("a client sending a garbage handshake is rejected and the listener kee
     std::array<std::byte, 64> junk{};
     junk.fill(std::byte{0xAB});
     test::raw_send(raw.get(), junk);
-    w.run(test::bounded(until(w, [&] { return lf.rejected() == 1; })));
+    w.run(test::bounded(rejected.wait()));
   }
 
   // ...and a well-behaved client is served.
@@ -672,10 +683,22 @@ TEST_CASE("a client that never handshakes is dropped after the connect timeout",
   worker w{ctx};
   auto lopts = loopback_listener();
   lopts.endpoint.connect_timeout = 300ms;
+  std::string reason;
+  event rejected{w};
+  lopts.on_error = [&](std::exception_ptr e) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      reason = ex.what();
+    }
+    rejected.set();
+  };
   auto lf = w.create_listener([](endpoint) -> task<void> { co_return; }, 0, lopts);
   auto silent = test::raw_connect(lf.port());
-  w.run(test::bounded(until(w, [&] { return lf.rejected() == 1; })));
+  w.run(test::bounded(rejected.wait()));
+  CHECK(lf.rejected() == 1);
   CHECK(lf.accepted() == 0);
+  CHECK_THAT(reason, Catch::Contains("no handshake within 300 ms"));
 }
 
 TEST_CASE("an endpoint from a worker address exchanges messages on its channel", "[endpoint][address]") {
