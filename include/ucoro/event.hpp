@@ -8,6 +8,7 @@
 //   ... co_await ready.wait();   // elsewhere: ready.set();
 
 #include <ucoro/detail/env.hpp>
+#include <ucoro/detail/intrusive_list.hpp>
 #include <ucoro/detail/promise_env.hpp>
 #include <ucoro/error.hpp>
 #include <ucoro/progress_engine.hpp>
@@ -35,8 +36,8 @@ public:
   /// Resumes every waiter (on the worker's thread, after this returns).
   void set() noexcept {
     m_set = true;
-    while (m_waiters != nullptr) {
-      awaiter* w = m_waiters;
+    while (!m_waiters.empty()) {
+      auto* w = static_cast<awaiter*>(m_waiters.front());
       unlink(*w);
       w->m_woken = true;
       m_engine->schedule(w->m_handle);
@@ -45,7 +46,7 @@ public:
 
   void reset() noexcept { m_set = false; }
 
-  class [[nodiscard]] awaiter : private detail::cancel_node {
+  class [[nodiscard]] awaiter : private detail::cancel_node, private detail::list_node {
   public:
     explicit awaiter(event& e) noexcept : m_event(&e) {}
     awaiter(awaiter&& other) noexcept : m_event(other.m_event) {} // only before it starts
@@ -89,8 +90,6 @@ public:
 
     event* m_event;
     std::coroutine_handle<> m_handle;
-    awaiter* m_prev = nullptr;
-    awaiter* m_next = nullptr;
     bool m_linked = false;
     bool m_woken = false; ///< resumed by set(), even if reset() came before it ran
     detail::stop_link m_stop;
@@ -101,27 +100,17 @@ public:
 
 private:
   void link(awaiter& w) noexcept {
-    w.m_prev = nullptr;
-    w.m_next = m_waiters;
-    if (m_waiters != nullptr)
-      m_waiters->m_prev = &w;
-    m_waiters = &w;
+    m_waiters.push_front(w);
     w.m_linked = true;
   }
   void unlink(awaiter& w) noexcept {
-    if (w.m_prev != nullptr)
-      w.m_prev->m_next = w.m_next;
-    else
-      m_waiters = w.m_next;
-    if (w.m_next != nullptr)
-      w.m_next->m_prev = w.m_prev;
-    w.m_prev = w.m_next = nullptr;
+    m_waiters.erase(w);
     w.m_linked = false;
   }
 
   progress_engine* m_engine;
   bool m_set = false;
-  awaiter* m_waiters = nullptr;
+  detail::intrusive_list m_waiters;
 };
 
 } // namespace ucoro

@@ -156,6 +156,20 @@ struct endpoint_options {
 static_assert(std::is_trivially_copyable_v<endpoint_options> && std::is_trivially_destructible_v<endpoint_options>,
               "see handshake_token: GCC 12 double-destroys aggregate temporaries in co_await expressions");
 
+/// How an endpoint detects that its peer failed: what error_handling
+/// resolved to when it connected.
+struct failure_detection {
+  /// What UCX was given: peer (UCX detects failures) or none.
+  ucoro::error_handling ucx_mode = ucoro::error_handling::peer;
+  /// The peer's process is watched through a pidfd (same host).
+  bool process_watch = false;
+  std::uint32_t peer_pid = 0;
+  /// Heartbeats on the control channel, with this timeout (zero: off).
+  std::chrono::milliseconds heartbeat_timeout{0};
+  /// Why: the choice automatic made, or "requested".
+  std::string reason;
+};
+
 /// What error_handling::automatic needs to know of the process behind a
 /// worker address: `worker.local_peer_info()` on that side, carried over any
 /// channel (a launcher's key-value store, a socket). Trivially copyable, so

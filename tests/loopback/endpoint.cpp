@@ -28,11 +28,11 @@ struct transport {
 
 // tcp with UCX peer error handling; shared memory (sysv + cma) without it,
 // and through automatic, which picks it for a same-host peer (UCX 1.13's
-// sysv/posix refuse PEER mode: docs/failure.md). A sockaddr connection needs
-// tcp in UCX_TLS for UCX's connection manager.
+// sysv/posix refuse PEER mode: docs/failure.md). "shm" has no tcp at all:
+// the front door is ucoro's own socket, so UCX needs no connection manager.
 std::vector<transport> transports() {
   return {{"tcp", {{"TLS", "tcp"}}, error_handling::peer},
-          {"shm", {{"TLS", "sm,tcp"}}, error_handling::none},
+          {"shm", {{"TLS", "sm,self"}}, error_handling::none},
           {"automatic", {}, error_handling::automatic}};
 }
 
@@ -110,7 +110,7 @@ TEST_CASE("both send completion modes deliver intact data on either side of UCX'
   const std::array<std::size_t, 5> sizes{9000, 65536, 200000, 300000, 2 << 20};
   for (auto completion : {send_completion::fast, send_completion::standard, send_completion::automatic}) {
     INFO(static_cast<int>(completion));
-    context ctx{{{"TLS", "sm,tcp"}}};
+    context ctx{{{"TLS", "sm,self"}}};
     worker w{ctx};
     auto lopts = loopback_listener(error_handling::none);
     lopts.endpoint.completion = completion;
@@ -137,6 +137,55 @@ TEST_CASE("both send completion modes deliver intact data on either side of UCX'
       }
       co_await ep.close();
     }()));
+  }
+}
+
+TEST_CASE("send completion modes take effect: fast completes a 64 KiB send before the peer receives, standard "
+          "only after",
+          "[endpoint][data]") {
+  // Over shared memory, fast lets UCX copy 64 KiB eagerly (the send is done
+  // once the buffer is free), standard makes it a rendezvous (done once the
+  // peer has the data), so the order of "send done" and "peer posted its
+  // receive" tells the modes apart.
+  for (auto completion : {send_completion::fast, send_completion::standard}) {
+    const bool fast = completion == send_completion::fast;
+    INFO((fast ? "fast" : "standard"));
+    context ctx{{{"TLS", "sm,self"}}};
+    worker w{ctx};
+    event release{w}; // the server posts its receive only then
+    std::vector<std::byte> got(65536);
+    auto lopts = loopback_listener(error_handling::none);
+    lopts.endpoint.completion = completion;
+    auto lf = w.create_listener(
+        [&](endpoint ep) -> task<void> {
+          co_await release.wait();
+          (void)co_await ep.recv(got);
+          co_await ep.send(got, 1); // done: the client may close
+        },
+        0, lopts);
+    bool send_done_before_release = false;
+    const auto sent = test::pattern(65536);
+    w.run(test::bounded([&]() -> task<void> {
+      auto eo = client_options(error_handling::none);
+      eo.completion = completion;
+      endpoint ep = co_await w.create_endpoint("127.0.0.1", lf.port(), eo);
+      REQUIRE(ep.fast_completion() == fast);
+      auto sender = [&]() -> task<void> {
+        co_await ep.send(sent);
+        send_done_before_release = !release.is_set();
+      };
+      auto releaser = [&]() -> task<void> {
+        if (!fast)
+          co_await w.sleep(300ms); // a rendezvous cannot finish meanwhile: nobody receives
+        release.set();
+      };
+      co_await when_all(sender(), releaser());
+      std::array<std::byte, 1> ack{};
+      (void)co_await ep.recv(ack);
+      co_await ep.close();
+    }()));
+    CHECK(send_done_before_release == fast);
+    CHECK(got == sent);
   }
 }
 

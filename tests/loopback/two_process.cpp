@@ -23,11 +23,11 @@ std::string binary(const char* variable) {
 } // namespace
 
 TEST_CASE("echo as two processes: the client sees every byte incremented", "[two_process][echo]") {
-  // tcp with peer error handling; shared memory (+ tcp for the connection
-  // manager) with the default error handling, automatic, which gives sysv +
-  // cma lanes and watches the peer process.
+  // tcp with peer error handling; shared memory alone (ucoro's front door
+  // needs no tcp) with the default error handling, automatic, which gives
+  // sysv + cma lanes and watches the peer process.
   for (const bool shm : {false, true}) {
-    const std::string tls = shm ? "sm,tcp" : "tcp";
+    const std::string tls = shm ? "sm,self" : "tcp";
     INFO("UCX_TLS=" << tls);
     const std::string echo = binary("UCORO_TEST_ECHO");
     std::vector<std::string> extra{"--error-handling", shm ? "automatic" : "peer"};

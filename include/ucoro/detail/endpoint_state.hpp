@@ -39,20 +39,6 @@
 
 namespace ucoro {
 
-/// How an endpoint detects that its peer failed: what error_handling
-/// resolved to when it connected.
-struct failure_detection {
-  /// What UCX was given: peer (UCX detects failures) or none.
-  ucoro::error_handling ucx_mode = ucoro::error_handling::peer;
-  /// The peer's process is watched through a pidfd (same host).
-  bool process_watch = false;
-  std::uint32_t peer_pid = 0;
-  /// Heartbeats on the control channel, with this timeout (zero: off).
-  std::chrono::milliseconds heartbeat_timeout{0};
-  /// Why: the choice automatic made, or "requested".
-  std::string reason;
-};
-
 namespace detail {
 
 /// Heartbeats for a same-host peer whose process cannot be watched.

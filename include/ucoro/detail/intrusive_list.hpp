@@ -1,6 +1,7 @@
 #pragma once
 // A doubly linked list of nodes that live elsewhere (in an awaiting frame):
-// an endpoint's pending operations. No allocation on the hot path.
+// an endpoint's pending operations, an event's waiters. No allocation on
+// the hot path.
 
 #include <vector>
 
@@ -36,6 +37,7 @@ public:
   }
 
   [[nodiscard]] bool empty() const noexcept { return m_head == nullptr; }
+  [[nodiscard]] list_node* front() const noexcept { return m_head; }
 
   /// The nodes as they are now, for a walk whose steps unlink nodes.
   template <class Node>
