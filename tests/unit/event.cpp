@@ -12,12 +12,14 @@ TEST_CASE("set resumes every waiter once, and a set event lets later waits throu
     INFO(test::mode_name(mode));
     context ctx;
     worker w{ctx, mode};
-    event e{w};
+    // [snippet:event]
+    event e{w}; // on the worker's thread; post() to set it from another
     int resumed = 0;
     auto waiter = [&]() -> task<void> {
-      co_await e.wait();
+      co_await e.wait(); // any number may wait; with_timeout bounds each
       ++resumed;
     };
+    // [/snippet:event]
     auto setter = [&]() -> task<void> {
       CHECK(resumed == 0); // all three are waiting: when_all started them first
       e.set();
