@@ -24,7 +24,8 @@ bool same(const hello::message& a, const hello::message& b) {
          a.identity.start_time == b.identity.start_time && a.host == b.host &&
          a.worker_address == b.worker_address && a.flags == b.flags && a.requested_mode == b.requested_mode &&
          a.resolved_mode == b.resolved_mode && a.msg_tag == b.msg_tag && a.ctrl_tag == b.ctrl_tag &&
-         a.token == b.token && a.reason == b.reason && a.reason_text == b.reason_text;
+         a.token == b.token && a.reason == b.reason && a.reason_text == b.reason_text && a.rank == b.rank &&
+         a.size == b.size && a.table == b.table;
 }
 
 } // namespace
@@ -34,7 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string why;
   // As read_hello does: the header first, then exactly the body it announces.
   if (const auto h = hello::parse_header(bytes, why)) {
-    if (h->body_length > hello::max_body)
+    if (h->body_length > (h->type == hello::kind::table ? hello::max_table_body : hello::max_body))
       std::abort();
     (void)hello::decode(bytes.first(std::min(bytes.size(), hello::header_size + h->body_length)), why);
   }
@@ -42,8 +43,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!m)
     return 0;
   if (m->host.size() > 255 || m->worker_address.size() > hello::max_worker_address ||
-      m->token.size() > hello::max_token || m->reason_text.size() > hello::max_text)
+      m->token.size() > hello::max_token || m->reason_text.size() > hello::max_text || m->table.size() > hello::max_ranks)
     std::abort();
+  for (const auto& e : m->table)
+    if (e.host.size() > 255 || e.worker_address.empty() || e.worker_address.size() > hello::max_worker_address)
+      std::abort();
   // Unknown fields are dropped on re-encoding; what is known survives.
   const auto again = hello::decode(hello::encode(*m), why);
   if (!again || !same(*m, *again))

@@ -10,11 +10,15 @@
 // All integers little-endian. Unknown field types are skipped (a later
 // version may add fields); a known field of the wrong size, a duplicate, a
 // length past the end, a bad checksum or a body over max_body is malformed.
+// The communicator's TCP rendezvous speaks the same format: a rank's join
+// (its entry, rank, size, job token) and the root's table of all entries
+// (the only kind allowed a body up to max_table_body).
 // The header layout and the reject message never change, so any version
 // can tell any other why it refused.
 
 #include <ucoro/detail/peer_process.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -36,13 +40,20 @@ inline constexpr std::size_t max_body = 64 * 1024;
 inline constexpr std::size_t max_worker_address = 32 * 1024;
 inline constexpr std::size_t max_token = 1024;
 inline constexpr std::size_t max_text = 1024;
+/// A table of every rank's entry: a few hundred bytes each.
+inline constexpr std::size_t max_table_body = 64 * 1024 * 1024;
+/// Ranks fit the communicator's 20-bit tag field.
+inline constexpr std::uint32_t max_ranks = 1U << 20;
 
 enum class kind : std::uint16_t {
   hello = 1,  ///< client -> listener: who I am, what I want
   accept = 2, ///< listener -> client: who I am, the resolved error mode
   reject = 3, ///< either way: why not (a reason code and text)
   ready = 4,  ///< listener -> client: the client's first UCX message arrived
+  join = 5,   ///< rank -> rendezvous root: my entry, rank, size, job token
+  table = 6,  ///< rendezvous root -> rank: every rank's entry
 };
+inline constexpr std::uint16_t last_kind = 6;
 
 enum class reject_reason : std::uint32_t {
   none = 0,
@@ -52,12 +63,23 @@ enum class reject_reason : std::uint32_t {
   bad_token = 4,
   shared_memory_stuck = 5,
   internal = 6,
+  bad_rank = 7,  ///< rendezvous: a rank out of range, taken twice, or a size that differs
+  timed_out = 8, ///< rendezvous: not every rank joined in time
 };
 
 enum flag : std::uint32_t {
   ordered = 1,       ///< guarantee_msg_order
   pidfd = 2,         ///< the sender can watch a same-host peer's process
   shared_memory = 4, ///< the sender's context has sysv/posix
+};
+
+/// One rank as the rendezvous table carries it.
+struct table_entry {
+  process_identity identity{};
+  std::uint32_t flags = 0; ///< hello::flag bits
+  std::string host;
+  std::vector<std::byte> worker_address;
+  friend bool operator==(const table_entry&, const table_entry&) = default;
 };
 
 struct message {
@@ -74,6 +96,9 @@ struct message {
   std::string token;
   reject_reason reason = reject_reason::none;
   std::string reason_text;
+  std::uint32_t rank = 0; ///< join, table
+  std::uint32_t size = 0; ///< join, table
+  std::vector<table_entry> table;
 };
 
 enum class field : std::uint16_t {
@@ -84,7 +109,10 @@ enum class field : std::uint16_t {
   tags = 5,
   token = 6,
   reason = 7,
+  rank = 8,
+  table = 9,
 };
+inline constexpr std::uint16_t last_field = 9;
 inline constexpr std::size_t identity_size = 36 + 4 + 8 + 8;
 
 [[nodiscard]] inline std::uint64_t fnv1a(std::span<const std::byte> bytes) noexcept {
@@ -138,18 +166,96 @@ private:
   std::span<const std::byte> m_in;
 };
 
+inline void put_identity(writer& w, const process_identity& id) {
+  w.bytes(id.boot_id.data(), id.boot_id.size());
+  w.integer(id.pid);
+  w.integer(id.pid_namespace);
+  w.integer(id.start_time);
+}
+
+/// `r` holds at least identity_size bytes.
+[[nodiscard]] inline process_identity get_identity(reader& r) noexcept {
+  process_identity id;
+  std::memcpy(id.boot_id.data(), r.take(id.boot_id.size()).data(), id.boot_id.size());
+  id.pid = r.integer<std::uint32_t>();
+  id.pid_namespace = r.integer<std::uint64_t>();
+  id.start_time = r.integer<std::uint64_t>();
+  return id;
+}
+
+/// The table field: u32 count, then per entry identity | u32 flags |
+/// u16 host length | host | u32 address length | address.
+inline void put_table(writer& w, const std::vector<table_entry>& table) {
+  std::size_t length = 4;
+  for (const auto& e : table)
+    length += identity_size + 4 + 2 + std::min<std::size_t>(e.host.size(), 255) + 4 + e.worker_address.size();
+  w.begin_field(field::table, length);
+  w.integer(static_cast<std::uint32_t>(table.size()));
+  for (const auto& e : table) {
+    put_identity(w, e.identity);
+    w.integer(e.flags);
+    const std::string_view host = std::string_view(e.host).substr(0, 255);
+    w.integer(static_cast<std::uint16_t>(host.size()));
+    w.bytes(host.data(), host.size());
+    w.integer(static_cast<std::uint32_t>(e.worker_address.size()));
+    w.bytes(e.worker_address.data(), e.worker_address.size());
+  }
+}
+
+[[nodiscard]] inline std::optional<std::vector<table_entry>> get_table(std::span<const std::byte> value,
+                                                                      std::string& why) {
+  reader r(value);
+  if (r.left() < 4) {
+    why = "table: no count";
+    return std::nullopt;
+  }
+  const auto count = r.integer<std::uint32_t>();
+  if (count == 0 || count > max_ranks) {
+    why = "table: " + std::to_string(count) + " entries";
+    return std::nullopt;
+  }
+  std::vector<table_entry> out;
+  for (std::uint32_t i = 0; i < count; ++i) {
+    if (r.left() < identity_size + 4 + 2) {
+      why = "table: entry " + std::to_string(i) + " truncated";
+      return std::nullopt;
+    }
+    table_entry e;
+    e.identity = get_identity(r);
+    e.flags = r.integer<std::uint32_t>();
+    const auto host = r.integer<std::uint16_t>();
+    if (host > 255 || r.left() < host + 4U) {
+      why = "table: entry " + std::to_string(i) + " has a bad host";
+      return std::nullopt;
+    }
+    const auto host_bytes = r.take(host);
+    e.host.assign(reinterpret_cast<const char*>(host_bytes.data()), host_bytes.size());
+    const auto address = r.integer<std::uint32_t>();
+    if (address == 0 || address > max_worker_address || r.left() < address) {
+      why = "table: entry " + std::to_string(i) + " has a bad worker address length";
+      return std::nullopt;
+    }
+    const auto address_bytes = r.take(address);
+    e.worker_address.assign(address_bytes.begin(), address_bytes.end());
+    out.push_back(std::move(e));
+  }
+  if (r.left() != 0) {
+    why = "table: bytes after the last entry";
+    return std::nullopt;
+  }
+  return out;
+}
+
 [[nodiscard]] inline std::vector<std::byte> encode(const message& m) {
   writer w;
   w.bytes(magic.data(), magic.size());
   w.integer(m.sender_version);
   w.integer(static_cast<std::uint16_t>(m.type));
   w.integer(std::uint32_t{0}); // body length, patched below
-  if (m.type == kind::hello || m.type == kind::accept) {
+  const bool describes_sender = m.type == kind::hello || m.type == kind::accept || m.type == kind::join;
+  if (describes_sender) {
     w.begin_field(field::identity, identity_size);
-    w.bytes(m.identity.boot_id.data(), m.identity.boot_id.size());
-    w.integer(m.identity.pid);
-    w.integer(m.identity.pid_namespace);
-    w.integer(m.identity.start_time);
+    put_identity(w, m.identity);
     const std::string_view host = std::string_view(m.host).substr(0, 255);
     w.begin_field(field::host, host.size());
     w.bytes(host.data(), host.size());
@@ -168,6 +274,13 @@ private:
       w.bytes(m.token.data(), m.token.size());
     }
   }
+  if (m.type == kind::join || m.type == kind::table) {
+    w.begin_field(field::rank, 8);
+    w.integer(m.rank);
+    w.integer(m.size);
+  }
+  if (m.type == kind::table)
+    put_table(w, m.table);
   if (m.type == kind::reject) {
     const std::string_view text = std::string_view(m.reason_text).substr(0, max_text);
     w.begin_field(field::reason, 4 + text.size());
@@ -203,14 +316,15 @@ struct header {
   h.sender_version = r.integer<std::uint16_t>();
   const auto type = r.integer<std::uint16_t>();
   h.body_length = r.integer<std::uint32_t>();
-  if (type < 1 || type > 4) {
+  if (type < 1 || type > last_kind) {
     why = "unknown message kind " + std::to_string(type);
     return std::nullopt;
   }
   h.type = static_cast<kind>(type);
-  if (h.body_length < trailer_size || h.body_length > max_body) {
+  const std::size_t limit = h.type == kind::table ? max_table_body : max_body;
+  if (h.body_length < trailer_size || h.body_length > limit) {
     why = "body length " + std::to_string(h.body_length) + " outside [" + std::to_string(trailer_size) + ", " +
-          std::to_string(max_body) + "]";
+          std::to_string(limit) + "]";
     return std::nullopt;
   }
   return h;
@@ -251,7 +365,7 @@ struct header {
       return std::nullopt;
     }
     auto value = r.take(length);
-    if (type < 1 || type > 7)
+    if (type < 1 || type > last_field)
       continue; // a later version's field
     if ((seen & (1U << type)) != 0) {
       why = "field " + std::to_string(type) + " twice";
@@ -267,10 +381,7 @@ struct header {
     case field::identity:
       if (length != identity_size)
         return wrong_size();
-      std::memcpy(m.identity.boot_id.data(), v.take(m.identity.boot_id.size()).data(), m.identity.boot_id.size());
-      m.identity.pid = v.integer<std::uint32_t>();
-      m.identity.pid_namespace = v.integer<std::uint64_t>();
-      m.identity.start_time = v.integer<std::uint64_t>();
+      m.identity = get_identity(v);
       break;
     case field::host:
       if (length > 255)
@@ -306,10 +417,29 @@ struct header {
       m.reason = static_cast<reject_reason>(v.integer<std::uint32_t>());
       m.reason_text.assign(reinterpret_cast<const char*>(value.data()) + 4, value.size() - 4);
       break;
+    case field::rank:
+      if (length != 8)
+        return wrong_size();
+      m.rank = v.integer<std::uint32_t>();
+      m.size = v.integer<std::uint32_t>();
+      if (m.size == 0 || m.size > max_ranks || m.rank >= m.size) {
+        why = "rank " + std::to_string(m.rank) + " of " + std::to_string(m.size);
+        return std::nullopt;
+      }
+      break;
+    case field::table: {
+      auto table = get_table(value, why);
+      if (!table)
+        return std::nullopt;
+      m.table = std::move(*table);
+      break;
+    }
     }
   }
   const std::uint32_t required = (m.type == kind::hello || m.type == kind::accept)
                                      ? (1U << 1) | (1U << 3) | (1U << 4) | (1U << 5)
+                                 : m.type == kind::join  ? (1U << 1) | (1U << 3) | (1U << 4) | (1U << 8)
+                                 : m.type == kind::table ? (1U << 8) | (1U << 9)
                                  : m.type == kind::reject ? (1U << 7)
                                                           : 0U;
   if ((seen & required) != required) {

@@ -40,6 +40,8 @@ struct process_identity {
   std::uint64_t pid_namespace = 0; ///< inode of /proc/self/ns/pid
   std::uint64_t start_time = 0;    ///< clock ticks after boot
 
+  friend bool operator==(const process_identity&, const process_identity&) = default;
+
   [[nodiscard]] bool same_host_as(const process_identity& other) const noexcept {
     return boot_id[0] != '\0' && boot_id == other.boot_id;
   }
