@@ -22,6 +22,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -233,13 +234,16 @@ inline task<std::vector<hello::table_entry>> rendezvous_join(worker& w, std::str
   };
   // Awaited outside the try, then returned: GCC 12 mishandles a co_return
   // of a co_await inside one.
+  // The root's own timeout names the missing ranks: wait a little longer
+  // than it, so that its verdict, not ours, reaches the user.
+  const auto bound = timeout + std::max<std::chrono::milliseconds>(std::chrono::seconds(1), timeout / 10);
   std::optional<std::vector<hello::table_entry>> table;
   try {
-    table.emplace(co_await with_timeout(exchange(), timeout));
+    table.emplace(co_await with_timeout(exchange(), bound));
   } catch (const std::system_error& e) {
     if (e.code() != std::errc::timed_out || refused)
       throw;
-    throw ucx_error(e.code(), what + ": no table within " + format_duration(timeout));
+    throw ucx_error(e.code(), what + ": no table within " + format_duration(bound));
   }
   co_return std::move(*table);
 }

@@ -1,0 +1,402 @@
+#pragma once
+// N ranks that know each other by number, on top of the point-to-point
+// layer: rank-to-rank tagged messages and small collectives.
+//
+//   ucoro::communicator comm = co_await ucoro::communicator::bootstrap(worker);
+//   co_await comm.send(dst, buffer, tag);
+//   std::size_t n = co_await comm.recv(src, buffer, tag);
+//   int total = co_await comm.all_reduce(mine, std::plus<>{});
+//
+// Bootstrap, in this order: explicit bootstrap_options; the TCP rendezvous
+// from UCORO_RANK, UCORO_SIZE, UCORO_ROOT=host:port (and UCORO_JOB, a token
+// every rank must present); else a singleton (size 1). Every rank's worker
+// address and identity come from the rendezvous table; each peer is an
+// endpoint from its worker address with its peer_info, so a same-host rank
+// keeps shared memory with its process watched and a remote one gets UCX's
+// peer mode (error_handling::automatic).
+//
+// Messages use the communicator tag space of tag.hpp (user tag | source
+// rank), so they never meet endpoint or worker-level traffic; between one
+// pair of ranks with one tag, order is send order (one UCX endpoint, tag
+// matching in order). A rank that fails fails every pending and later
+// receive from it, and every send to it, with errc::peer_failed naming it.
+
+#include <ucoro/concepts/buffer.hpp>
+#include <ucoro/detail/rendezvous.hpp>
+#include <ucoro/endpoint.hpp>
+#include <ucoro/error.hpp>
+#include <ucoro/tag.hpp>
+#include <ucoro/task.hpp>
+#include <ucoro/timer.hpp>
+#include <ucoro/when_all.hpp>
+#include <ucoro/worker.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace ucoro {
+
+struct bootstrap_options {
+  /// Explicit: set all three, or none (then the environment decides).
+  std::optional<std::uint32_t> rank;
+  std::optional<std::uint32_t> size;
+  std::string root; ///< "host:port" of rank 0's rendezvous
+  /// A token every rank must present (UCORO_JOB): two jobs never mix.
+  std::string job;
+  /// Bound on the whole bootstrap; on expiry the error names missing ranks.
+  std::chrono::milliseconds timeout{30'000};
+  /// Address rank 0 binds its rendezvous to.
+  std::string bind_address = "0.0.0.0";
+};
+
+enum class bootstrap_method { explicit_options, tcp_rendezvous, singleton };
+
+[[nodiscard]] constexpr const char* to_string(bootstrap_method m) noexcept {
+  switch (m) {
+  case bootstrap_method::explicit_options: return "explicit options";
+  case bootstrap_method::tcp_rendezvous: return "TCP rendezvous (UCORO_*)";
+  case bootstrap_method::singleton: return "singleton";
+  }
+  return "?";
+}
+
+/// What recv_any received.
+struct recv_any_info {
+  std::uint32_t source = 0;
+  std::size_t size = 0;
+};
+
+namespace detail {
+
+/// Stops the awaitable when the awaiting coroutine is stopped or `extra` is.
+template <awaitable A>
+[[nodiscard]] task<await_result_t<A>> with_extra_stop(A awaitable, std::stop_token extra) {
+  promise_env* env = co_await current_env{};
+  std::stop_source source;
+  struct forward {
+    std::stop_source* source;
+    void operator()() const noexcept { source->request_stop(); }
+  };
+  std::optional<std::stop_callback<forward>> parent;
+  if (env != nullptr && env->stop_token().stop_possible())
+    parent.emplace(env->stop_token(), forward{&source});
+  std::stop_callback<forward> other(extra, forward{&source});
+  auto inner = as_task(std::move(awaitable));
+  inner.set_stop_token(source.get_token());
+  co_return co_await std::move(inner);
+}
+
+struct communicator_state {
+  worker* w = nullptr;
+  std::uint32_t rank = 0;
+  std::uint32_t size = 1;
+  bootstrap_method method = bootstrap_method::singleton;
+  std::vector<endpoint> peers;             ///< indexed by rank (self included)
+  std::vector<std::stop_source> failed;    ///< stop requested: that rank failed
+  std::vector<std::uint32_t> failed_ranks; ///< in the order they failed
+  std::uint32_t collective_round = 0;      ///< batch field of collective tags
+};
+
+/// Collective traffic uses the top user tag, which user calls cannot name.
+inline constexpr std::uint32_t collective_tag = (1U << tag_layout::comm_user_bits) - 1;
+
+} // namespace detail
+
+class communicator {
+public:
+  /// From the launcher's environment (see the top of this file).
+  [[nodiscard]] static task<communicator> bootstrap(worker& w, bootstrap_options options = {});
+
+  [[nodiscard]] std::uint32_t rank() const noexcept { return m_state->rank; }
+  [[nodiscard]] std::uint32_t size() const noexcept { return m_state->size; }
+  [[nodiscard]] bootstrap_method bootstrap_info() const noexcept { return m_state->method; }
+  [[nodiscard]] const std::vector<std::uint32_t>& failed_ranks() const noexcept { return m_state->failed_ranks; }
+  /// The endpoint to `rank` (its ucx_info(), failure_detection()).
+  [[nodiscard]] const endpoint& peer(std::uint32_t rank) const { return m_state->peers.at(check_rank(rank, "peer")); }
+
+  /// Largest user tag: 2^24 - 2 (the top value is the collectives').
+  static constexpr std::uint32_t max_tag = detail::collective_tag - 1;
+
+  template <buffer B>
+  [[nodiscard]] task<void> send(std::uint32_t dst, const B& buf, std::uint32_t tag) {
+    check_tag(tag, "send");
+    const auto view = view_of(buf);
+    co_await send_raw(check_rank(dst, "send"), view.data, view.size, to_ucs(view.memory),
+                      tag_layout::communicator_tag(tag, m_state->rank, 0));
+  }
+
+  /// Returns the size received; errc::message_size if it did not fit.
+  template <writable_buffer B>
+  [[nodiscard]] task<std::size_t> recv(std::uint32_t src, B&& buf, std::uint32_t tag) {
+    check_tag(tag, "recv");
+    const auto view = writable_view_of(buf);
+    const auto info = co_await recv_raw(check_rank(src, "recv"), view.data, view.size, to_ucs(view.memory),
+                                        tag_layout::communicator_tag(tag, src, 0), tag_layout::full_mask);
+    co_return info.length;
+  }
+
+  /// From whichever rank sends first with `tag`.
+  template <writable_buffer B>
+  [[nodiscard]] task<recv_any_info> recv_any(B&& buf, std::uint32_t tag) {
+    check_tag(tag, "recv_any");
+    const auto view = writable_view_of(buf);
+    const tag_t mask = ~(((tag_t{1} << tag_layout::comm_rank_bits) - 1) << tag_layout::comm_rank_shift);
+    const tag_recv_info info =
+        co_await detail::tag_recv_op(m_state->w->engine(), view.data, view.size,
+                                     tag_layout::communicator_tag(tag, 0, 0), mask, to_ucs(view.memory));
+    co_return recv_any_info{source_of(info.sender_tag), info.length};
+  }
+
+  /// Every rank has arrived (dissemination: log2(size) rounds).
+  [[nodiscard]] task<void> barrier() {
+    const std::uint32_t round = next_round();
+    std::byte token{};
+    for (std::uint32_t step = 1; step < size(); step <<= 1) {
+      const std::uint32_t to = (rank() + step) % size(), from = (rank() + size() - step) % size();
+      std::byte got{};
+      (void)co_await when_all(collective_send(to, &token, 1, round), collective_recv(from, &got, 1, round));
+    }
+  }
+
+  /// Everyone's `value`, indexed by rank.
+  template <class T>
+    requires std::is_trivially_copyable_v<T>
+  [[nodiscard]] task<std::vector<T>> all_gather(const T& value) {
+    const std::uint32_t round = next_round();
+    std::vector<T> out(size());
+    out[rank()] = value;
+    std::vector<task<void>> ops;
+    for (std::uint32_t r = 0; r < size(); ++r) {
+      if (r == rank())
+        continue;
+      ops.push_back(collective_send(r, &out[rank()], sizeof(T), round));
+      ops.push_back(collective_recv(r, &out[r], sizeof(T), round));
+    }
+    co_await when_all(std::move(ops));
+    co_return out;
+  }
+
+  /// op(...(op(v0, v1), v2)..., v_{n-1}) on every rank, in rank order, so
+  /// every rank gets the same bits even for floating point.
+  template <class T, class Op>
+    requires std::is_trivially_copyable_v<T> && std::is_invocable_r_v<T, Op&, const T&, const T&>
+  [[nodiscard]] task<T> all_reduce(const T& value, Op op) {
+    const std::vector<T> all = co_await all_gather(value);
+    T total = all[0];
+    for (std::uint32_t r = 1; r < all.size(); ++r)
+      total = op(total, all[r]);
+    co_return total;
+  }
+
+  /// `buf` on `root` to every rank's `buf` (binomial tree).
+  template <writable_buffer B>
+  [[nodiscard]] task<void> broadcast(B& buf, std::uint32_t root) {
+    check_rank(root, "broadcast");
+    const std::uint32_t round = next_round();
+    const auto view = writable_view_of(buf);
+    const std::uint32_t me = (rank() + size() - root) % size(); // rank relative to the root
+    std::uint32_t mask = 1;
+    while (mask < size()) { // receive from the parent
+      if ((me & mask) != 0) {
+        const std::uint32_t parent = (me - mask + root) % size();
+        const tag_recv_info info = co_await recv_raw(parent, view.data, view.size, to_ucs(view.memory),
+                                                     collective(parent, round), tag_layout::full_mask);
+        if (info.length != view.size)
+          throw ucx_error(make_error_code(std::errc::message_size),
+                          "broadcast from rank " + std::to_string(root) + ": " + std::to_string(info.length) +
+                              " bytes into " + std::to_string(view.size));
+        break;
+      }
+      mask <<= 1;
+    }
+    std::vector<task<void>> sends;
+    for (mask >>= 1; mask > 0; mask >>= 1)
+      if (me + mask < size())
+        sends.push_back(send_raw((me + mask + root) % size(), view.data, view.size, to_ucs(view.memory),
+                                 collective(rank(), round)));
+    co_await when_all(std::move(sends));
+  }
+
+private:
+  explicit communicator(std::shared_ptr<detail::communicator_state> s) noexcept : m_state(std::move(s)) {}
+
+  std::uint32_t check_rank(std::uint32_t r, const char* what) const {
+    if (r >= m_state->size)
+      throw_error(std::make_error_code(std::errc::invalid_argument),
+                  std::string("communicator::") + what + ": rank " + std::to_string(r) + " outside [0, " +
+                      std::to_string(m_state->size) + ")");
+    return r;
+  }
+  static void check_tag(std::uint32_t tag, const char* what) {
+    if (tag > max_tag)
+      throw_error(std::make_error_code(std::errc::invalid_argument),
+                  std::string("communicator::") + what + ": tag " + std::to_string(tag) + " above " +
+                      std::to_string(max_tag));
+  }
+  static std::uint32_t source_of(tag_t tag) noexcept {
+    return static_cast<std::uint32_t>((tag >> tag_layout::comm_rank_shift) & ((1U << tag_layout::comm_rank_bits) - 1));
+  }
+  std::uint32_t next_round() noexcept { return ++m_state->collective_round & ((1U << tag_layout::comm_batch_bits) - 1); }
+  static tag_t collective(std::uint32_t source, std::uint32_t round) noexcept {
+    return tag_layout::communicator_tag(detail::collective_tag, source, round);
+  }
+
+  [[noreturn]] void throw_failed(std::uint32_t r, const char* what) const {
+    throw ucx_error(make_error_code(errc::peer_failed),
+                    std::string("communicator ") + what + " rank " + std::to_string(r) + ": rank " +
+                        std::to_string(r) + " failed");
+  }
+
+  task<void> send_raw(std::uint32_t dst, const void* data, std::size_t size, ucs_memory_type_t memory, tag_t tag) {
+    if (m_state->failed[dst].stop_requested())
+      throw_failed(dst, "send to");
+    auto sent = co_await as_result(
+        detail::tag_send_op(m_state->w->engine(), m_state->peers[dst].ucp_endpoint(), data, size, tag, memory));
+    if (!sent) {
+      if (m_state->failed[dst].stop_requested() || sent.error == std::errc::connection_reset ||
+          sent.error == errc::peer_failed)
+        throw_failed(dst, "send to");
+      throw ucx_error(sent.error, "communicator send to rank " + std::to_string(dst) + ": " + sent.error.message());
+    }
+  }
+
+  task<tag_recv_info> recv_raw(std::uint32_t src, void* data, std::size_t size, ucs_memory_type_t memory, tag_t tag,
+                               tag_t mask) {
+    if (m_state->failed[src].stop_requested())
+      throw_failed(src, "recv from");
+    // A worker-level receive belongs to no endpoint: the rank's failure
+    // stops it explicitly.
+    std::optional<tag_recv_info> got;
+    try {
+      got.emplace(co_await detail::with_extra_stop(detail::tag_recv_op(m_state->w->engine(), data, size, tag, mask, memory),
+                                                   m_state->failed[src].get_token()));
+    } catch (const std::system_error& e) {
+      if (e.code() == std::errc::operation_canceled && m_state->failed[src].stop_requested())
+        throw_failed(src, "recv from");
+      throw;
+    }
+    co_return *got;
+  }
+
+  task<void> collective_send(std::uint32_t to, const void* data, std::size_t size, std::uint32_t round) {
+    return send_raw(to, data, size, UCS_MEMORY_TYPE_HOST, collective(rank(), round));
+  }
+  task<void> collective_recv(std::uint32_t from, void* data, std::size_t size, std::uint32_t round) {
+    (void)co_await recv_raw(from, data, size, UCS_MEMORY_TYPE_HOST, collective(from, round), tag_layout::full_mask);
+  }
+
+  std::shared_ptr<detail::communicator_state> m_state;
+};
+
+namespace detail {
+
+[[nodiscard]] inline std::optional<std::string> env_text(const char* name) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0')
+    return std::nullopt;
+  return std::string(v);
+}
+
+[[nodiscard]] inline std::uint32_t env_number(const char* name, const std::string& text) {
+  char* end = nullptr;
+  const unsigned long v = std::strtoul(text.c_str(), &end, 10);
+  if (end == text.c_str() || *end != '\0' || v > hello::max_ranks)
+    throw_error(std::make_error_code(std::errc::invalid_argument),
+                std::string("communicator bootstrap: ") + name + "='" + text + "' is not a rank count");
+  return static_cast<std::uint32_t>(v);
+}
+
+} // namespace detail
+
+inline task<communicator> communicator::bootstrap(worker& w, bootstrap_options options) {
+  auto state = std::make_shared<detail::communicator_state>();
+  state->w = &w;
+  const bool explicit_set = options.rank || options.size || !options.root.empty();
+  if (explicit_set) {
+    if (!options.rank || !options.size || (options.root.empty() && *options.size > 1))
+      throw_error(std::make_error_code(std::errc::invalid_argument),
+                  "communicator bootstrap: explicit options need rank, size and root together");
+    state->method = bootstrap_method::explicit_options;
+  } else if (auto root = detail::env_text("UCORO_ROOT")) {
+    const auto rank = detail::env_text("UCORO_RANK"), size = detail::env_text("UCORO_SIZE");
+    if (!rank || !size)
+      throw_error(std::make_error_code(std::errc::invalid_argument),
+                  "communicator bootstrap: UCORO_ROOT is set, so UCORO_RANK and UCORO_SIZE must be too");
+    options.rank = detail::env_number("UCORO_RANK", *rank);
+    options.size = detail::env_number("UCORO_SIZE", *size);
+    options.root = *root;
+    if (auto job = detail::env_text("UCORO_JOB"))
+      options.job = *job;
+    state->method = bootstrap_method::tcp_rendezvous;
+  } else {
+    options.rank = 0;
+    options.size = 1;
+    state->method = bootstrap_method::singleton;
+  }
+  state->rank = *options.rank;
+  state->size = *options.size;
+  if (state->size == 0 || state->size > detail::hello::max_ranks || state->rank >= state->size)
+    throw_error(std::make_error_code(std::errc::invalid_argument),
+                "communicator bootstrap: rank " + std::to_string(state->rank) + " of " + std::to_string(state->size));
+
+  std::vector<detail::hello::table_entry> table;
+  if (state->size == 1) {
+    table.push_back(detail::local_table_entry(w));
+  } else {
+    const auto colon = options.root.rfind(':');
+    if (colon == std::string::npos)
+      throw_error(std::make_error_code(std::errc::invalid_argument),
+                  "communicator bootstrap: root '" + options.root + "' is not host:port");
+    std::string host = options.root.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+      host = host.substr(1, host.size() - 2);
+    const auto port = static_cast<std::uint16_t>(detail::env_number("root port", options.root.substr(colon + 1)));
+    if (state->rank == 0) {
+      detail::rendezvous_root root(w, options.bind_address, port);
+      table = co_await root.run(detail::local_table_entry(w), state->size, options.job, options.timeout);
+    } else {
+      table = co_await detail::rendezvous_join(w, host, port, state->rank, state->size, options.job,
+                                               detail::local_table_entry(w), options.timeout);
+    }
+  }
+
+  state->failed.resize(state->size);
+  std::weak_ptr<detail::communicator_state> weak = state;
+  for (std::uint32_t r = 0; r < state->size; ++r) {
+    const auto& e = table[r];
+    address_endpoint_options o;
+    if (r == state->rank)
+      o.error_handling = error_handling::none; // to oneself: nothing to watch
+    else
+      o.peer = peer_info{e.identity, (e.flags & detail::hello::pidfd) != 0,
+                         (e.flags & detail::hello::shared_memory) != 0};
+    endpoint ep = w.create_endpoint_from_worker_address(e.worker_address, o);
+    ep.set_close_callback([weak, r](std::error_code reason) {
+      auto s = weak.lock();
+      if (!s || !reason || s->failed[r].stop_requested())
+        return;
+      s->failed_ranks.push_back(r);
+      // A rank that sent and then exited (measured: its last eager message
+      // sits in our shared-memory FIFO when its pidfd fires) must not lose
+      // that message: UCX matches what has arrived before the receives
+      // from r are failed.
+      s->w->spawn([](std::shared_ptr<detail::communicator_state> state, std::uint32_t rank) -> task<void> {
+        for (int round = 0; round < 1000 && ucp_worker_progress(state->w->ucp_worker()) != 0; ++round) {
+        }
+        co_await state->w->sleep(std::chrono::milliseconds(0)); // matched receives resume first
+        state->failed[rank].request_stop(); // fails the receives from r pending now
+      }(s, r));
+    });
+    state->peers.push_back(std::move(ep));
+  }
+  co_return communicator{std::move(state)};
+}
+
+} // namespace ucoro

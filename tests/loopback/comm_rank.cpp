@@ -1,0 +1,186 @@
+// One rank of a communicator test job: bootstraps from the environment
+// (UCORO_RANK/SIZE/ROOT/JOB, or none: a singleton), runs what argv[1]
+// says, prints "rank R of N ok" and exits 0, or prints the error and exits 1.
+//   basic:  ring token, tagged order, self-send, recv_any, barrier,
+//           all_gather, all_reduce, broadcast, argument errors
+//   victim: after bootstrap and a barrier, prints "ready"; rank 1 then
+//           waits to be killed; the others post a receive from rank 1 and
+//           expect peer_failed naming it, then check recv_any from the live
+//           ranks and print "survived"
+// Options: --polling, --timeout-ms N (bootstrap bound, default 20000).
+
+#include <ucoro/communicator.hpp>
+
+#include <signal.h>
+#include <sys/prctl.h>
+
+#include <cstdio>
+#include <numeric>
+#include <string>
+#include <vector>
+
+using namespace ucoro;
+using namespace std::chrono_literals;
+
+namespace {
+
+void require(bool ok, const std::string& what) {
+  if (!ok)
+    throw std::runtime_error("check failed: " + what);
+}
+
+task<void> basic(communicator& comm) {
+  const std::uint32_t me = comm.rank(), n = comm.size();
+  // A token around the ring, each rank adding its rank.
+  std::uint64_t token = 0;
+  if (n > 1) {
+    if (me == 0) {
+      co_await comm.send(1 % n, std::span(&token, 1), 7);
+      (void)co_await comm.recv(n - 1, std::span(&token, 1), 7);
+    } else {
+      (void)co_await comm.recv(me - 1, std::span(&token, 1), 7);
+      token += me;
+      co_await comm.send((me + 1) % n, std::span(&token, 1), 7);
+    }
+    if (me == 0)
+      require(token == std::uint64_t{n} * (n - 1) / 2, "ring token " + std::to_string(token));
+  }
+  // 100 messages with one tag to the next rank arrive in order.
+  const std::uint32_t next = (me + 1) % n, prev = (me + n - 1) % n;
+  auto sender = [&]() -> task<void> {
+    for (std::uint32_t i = 0; i < 100; ++i)
+      co_await comm.send(next, std::span(&i, 1), 9);
+  };
+  auto receiver = [&]() -> task<void> {
+    for (std::uint32_t i = 0; i < 100; ++i) {
+      std::uint32_t got = 0;
+      (void)co_await comm.recv(prev, std::span(&got, 1), 9);
+      require(got == i, "message " + std::to_string(i) + " arrived as " + std::to_string(got));
+    }
+  };
+  co_await when_all(sender(), receiver());
+  // To oneself.
+  std::vector<std::byte> out(100000, std::byte{0x5A}), in(100000);
+  co_await when_all(comm.send(me, out, 11), [&]() -> task<void> {
+    require(co_await comm.recv(me, in, 11) == out.size(), "self size");
+  }());
+  require(in == out, "self bytes");
+  // Everyone (rank 0 too) sends its rank to rank 0, which takes them in any order.
+  std::uint32_t mine = me;
+  auto collect = [&]() -> task<void> {
+    if (me != 0)
+      co_return;
+    std::vector<bool> seen(n, false);
+    for (std::uint32_t i = 0; i < n; ++i) {
+      std::uint32_t value = 0;
+      const recv_any_info info = co_await comm.recv_any(std::span(&value, 1), 13);
+      require(info.source == value && info.size == sizeof value && !seen[info.source], "recv_any");
+      seen[info.source] = true;
+    }
+  };
+  co_await when_all(comm.send(0, std::span(&mine, 1), 13), collect());
+  co_await comm.barrier();
+  const auto all = co_await comm.all_gather(me * 10);
+  for (std::uint32_t r = 0; r < n; ++r)
+    require(all[r] == r * 10, "all_gather[" + std::to_string(r) + "]");
+  const auto sum = co_await comm.all_reduce(std::uint64_t{me} + 1, std::plus<>{});
+  require(sum == std::uint64_t{n} * (n + 1) / 2, "all_reduce");
+  for (std::uint32_t root = 0; root < n; ++root) {
+    std::vector<std::uint32_t> data(1000, me == root ? root + 100 : 0);
+    co_await comm.broadcast(data, root);
+    require(data == std::vector<std::uint32_t>(1000, root + 100), "broadcast from " + std::to_string(root));
+  }
+  // Truncation and bad arguments are errors naming what was wrong.
+  if (n > 1) {
+    std::array<std::byte, 64> big{};
+    std::array<std::byte, 8> small{};
+    if (me == 0)
+      co_await comm.send(1, big, 15);
+    if (me == 1) {
+      auto r = co_await as_result(comm.recv(0, small, 15));
+      require(r.error == std::errc::message_size, "truncation: " + r.error.message());
+    }
+  }
+  try {
+    co_await comm.send(n, std::span(&mine, 1), 1);
+    require(false, "rank out of range accepted");
+  } catch (const ucx_error& e) {
+    require(e.code() == std::errc::invalid_argument && std::string(e.what()).find("rank " + std::to_string(n)) !=
+                                                           std::string::npos,
+            "rank out of range error");
+  }
+  try {
+    co_await comm.send(me, std::span(&mine, 1), communicator::max_tag + 1);
+    require(false, "tag out of range accepted");
+  } catch (const ucx_error& e) {
+    require(e.code() == std::errc::invalid_argument, "tag out of range error");
+  }
+  co_await comm.barrier();
+}
+
+task<void> victim(worker& w, communicator& comm) {
+  co_await comm.barrier();
+  std::printf("ready\n");
+  std::fflush(stdout);
+  if (comm.rank() == 1) {
+    co_await w.sleep(3600s); // killed by the test
+    co_return;
+  }
+  std::uint32_t x = 0;
+  auto r = co_await as_result(with_timeout(comm.recv(1, std::span(&x, 1), 3), 10s));
+  require(r.error == errc::peer_failed, "recv from the killed rank: " + r.error.message());
+  require(comm.failed_ranks() == std::vector<std::uint32_t>{1}, "failed_ranks");
+  auto s = co_await as_result(comm.send(1, std::span(&x, 1), 3));
+  require(s.error == errc::peer_failed, "send to the killed rank: " + s.error.message());
+  // The live ranks still talk: each sends rank 0 its rank.
+  if (comm.rank() == 0) {
+    for (std::uint32_t i = 2; i < comm.size(); ++i) {
+      std::uint32_t v = 0;
+      const auto info = co_await with_timeout(comm.recv_any(std::span(&v, 1), 5), 10s);
+      require(info.source == v && v >= 2, "recv_any after the failure");
+    }
+  } else {
+    std::uint32_t v = comm.rank();
+    co_await comm.send(0, std::span(&v, 1), 5);
+  }
+  std::printf("survived\n");
+  std::fflush(stdout);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL); // never outlive the test
+  const std::string scenario = argc > 1 ? argv[1] : "basic";
+  bool polling = false;
+  auto bootstrap_timeout = std::chrono::milliseconds(20000);
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--polling")
+      polling = true;
+    else if (a == "--timeout-ms" && i + 1 < argc)
+      bootstrap_timeout = std::chrono::milliseconds(std::stoll(argv[++i]));
+  }
+  try {
+    context ctx;
+    worker w{ctx, polling ? progress_mode::polling : progress_mode::blocking};
+    w.run(with_timeout(
+        [&]() -> task<void> {
+          bootstrap_options o;
+          o.timeout = bootstrap_timeout;
+          communicator comm = co_await communicator::bootstrap(w, o);
+          if (scenario == "victim")
+            co_await victim(w, comm);
+          else
+            co_await basic(comm);
+          std::printf("rank %u of %u ok (%s)\n", comm.rank(), comm.size(), to_string(comm.bootstrap_info()));
+          std::fflush(stdout);
+        }(),
+        60s));
+    return 0;
+  } catch (const std::exception& e) {
+    std::printf("error: %s\n", e.what());
+    std::fflush(stdout);
+    return 1;
+  }
+}

@@ -1,0 +1,116 @@
+// Communicator jobs of 1-8 ranks as separate processes on loopback,
+// bootstrapped through UCORO_RANK/SIZE/ROOT/JOB (tests/loopback/comm_rank.cpp
+// is the rank). Every wait is bounded; a rank that fails prints why.
+
+#include "../support/helpers.hpp"
+#include "../support/process.hpp"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+using namespace ucoro;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string rank_binary() {
+  const char* path = std::getenv("UCORO_TEST_COMM_RANK");
+  if (path == nullptr)
+    FAIL("UCORO_TEST_COMM_RANK is not set (run through meson test)");
+  return path;
+}
+
+std::uint16_t free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in in{};
+  in.sin_family = AF_INET;
+  in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  (void)::bind(fd, reinterpret_cast<sockaddr*>(&in), sizeof in);
+  socklen_t len = sizeof in;
+  (void)::getsockname(fd, reinterpret_cast<sockaddr*>(&in), &len);
+  ::close(fd);
+  return ntohs(in.sin_port);
+}
+
+/// Starts ranks [0, started) of a job of `size` (env passes the UCORO_*
+/// variables, so each rank sees only its own).
+std::vector<std::unique_ptr<test::child_process>> start_job(std::uint32_t size, const std::string& scenario,
+                                                            std::vector<std::string> extra = {},
+                                                            std::uint32_t started = 0, std::string job = "test-job") {
+  const std::string root = "127.0.0.1:" + std::to_string(free_port());
+  std::vector<std::unique_ptr<test::child_process>> ranks;
+  for (std::uint32_t r = 0; r < (started == 0 ? size : started); ++r) {
+    std::vector<std::string> args{"/usr/bin/env",
+                                  "UCORO_RANK=" + std::to_string(r),
+                                  "UCORO_SIZE=" + std::to_string(size),
+                                  "UCORO_ROOT=" + root,
+                                  "UCORO_JOB=" + job,
+                                  rank_binary(),
+                                  scenario};
+    args.insert(args.end(), extra.begin(), extra.end());
+    ranks.push_back(std::make_unique<test::child_process>(args));
+  }
+  return ranks;
+}
+
+} // namespace
+
+TEST_CASE("1, 2, 3, 4 and 8 ranks: ring, order, self-send, recv_any and the collectives", "[communicator]") {
+  for (const bool polling : {false, true}) {
+    for (std::uint32_t size : {1U, 2U, 3U, 4U, 8U}) {
+      if (polling && size == 8)
+        continue; // eight spinning ranks on two cores would measure the scheduler, not ucoro
+      INFO(size << " ranks, " << (polling ? "polling" : "blocking"));
+      auto ranks = start_job(size, "basic", polling ? std::vector<std::string>{"--polling"} : std::vector<std::string>{});
+      for (std::uint32_t r = 0; r < size; ++r) {
+        INFO("rank " << r);
+        const auto line = ranks[r]->read_line(60s);
+        REQUIRE(line);
+        CHECK(*line == "rank " + std::to_string(r) + " of " + std::to_string(size) + " ok (TCP rendezvous (UCORO_*))");
+        CHECK(ranks[r]->wait_exit(10s) == 0);
+      }
+    }
+  }
+}
+
+TEST_CASE("a rank killed while idle fails receives from it and sends to it with peer_failed; the rest go on",
+          "[communicator][failure]") {
+  for (const bool polling : {false, true}) {
+    INFO((polling ? "polling" : "blocking"));
+    constexpr std::uint32_t size = 3;
+    auto ranks = start_job(size, "victim", polling ? std::vector<std::string>{"--polling"} : std::vector<std::string>{});
+    for (auto& rank : ranks)
+      REQUIRE(rank->read_line(30s) == std::optional<std::string>("ready"));
+    ranks[1]->kill();
+    CHECK(ranks[1]->wait_exit(10s) == 128 + SIGKILL);
+    for (std::uint32_t r : {0U, 2U}) {
+      INFO("rank " << r);
+      const auto line = ranks[r]->read_line(30s);
+      REQUIRE(line);
+      CHECK(*line == "survived");
+      CHECK(ranks[r]->wait_exit(10s) == 0);
+    }
+  }
+}
+
+TEST_CASE("a rank that never comes fails the bootstrap on the others, naming it", "[communicator][failure]") {
+  auto ranks = start_job(3, "basic", {"--timeout-ms", "1000"}, 2);
+  for (std::uint32_t r = 0; r < 2; ++r) {
+    INFO("rank " << r);
+    const auto line = ranks[r]->read_line(30s);
+    REQUIRE(line);
+    CHECK_THAT(*line, Catch::Contains("rank 2 never joined"));
+    CHECK(ranks[r]->wait_exit(10s) == 1);
+  }
+}
+
+TEST_CASE("a process without UCORO_* is a singleton", "[communicator]") {
+  test::child_process single{{rank_binary(), "basic"}};
+  CHECK(single.read_line(30s) == std::optional<std::string>("rank 0 of 1 ok (singleton)"));
+  CHECK(single.wait_exit(10s) == 0);
+}
