@@ -43,18 +43,21 @@
 
 namespace ucoro {
 
+/// Trivially copyable (inline texts, see inline_text), so that
+/// `co_await communicator::bootstrap(w, {...})` is safe under GCC 12.
 struct bootstrap_options {
   /// Explicit: set all three, or none (then the environment decides).
   std::optional<std::uint32_t> rank;
   std::optional<std::uint32_t> size;
-  std::string root; ///< "host:port" of rank 0's rendezvous
+  inline_text<256> root; ///< "host:port" of rank 0's rendezvous
   /// A token every rank must present (UCORO_JOB): two jobs never mix.
-  std::string job;
+  handshake_token job;
   /// Bound on the whole bootstrap; on expiry the error names missing ranks.
   std::chrono::milliseconds timeout{30'000};
   /// Address rank 0 binds its rendezvous to.
-  std::string bind_address = "0.0.0.0";
+  inline_text<64> bind_address = "0.0.0.0";
 };
+static_assert(std::is_trivially_copyable_v<bootstrap_options> && std::is_trivially_destructible_v<bootstrap_options>);
 
 enum class bootstrap_method { explicit_options, tcp_rendezvous, singleton };
 
@@ -350,19 +353,20 @@ inline task<communicator> communicator::bootstrap(worker& w, bootstrap_options o
   if (state->size == 1) {
     table.push_back(detail::local_table_entry(w));
   } else {
-    const auto colon = options.root.rfind(':');
+    const std::string root = options.root.str();
+    const auto colon = root.rfind(':');
     if (colon == std::string::npos)
       throw_error(std::make_error_code(std::errc::invalid_argument),
-                  "communicator bootstrap: root '" + options.root + "' is not host:port");
-    std::string host = options.root.substr(0, colon);
+                  "communicator bootstrap: root '" + root + "' is not host:port");
+    std::string host = root.substr(0, colon);
     if (host.size() > 2 && host.front() == '[' && host.back() == ']')
       host = host.substr(1, host.size() - 2);
-    const auto port = static_cast<std::uint16_t>(detail::env_number("root port", options.root.substr(colon + 1)));
+    const auto port = static_cast<std::uint16_t>(detail::env_number("root port", root.substr(colon + 1)));
     if (state->rank == 0) {
-      detail::rendezvous_root root(w, options.bind_address, port);
-      table = co_await root.run(detail::local_table_entry(w), state->size, options.job, options.timeout);
+      detail::rendezvous_root rendezvous(w, options.bind_address.str(), port);
+      table = co_await rendezvous.run(detail::local_table_entry(w), state->size, options.job.str(), options.timeout);
     } else {
-      table = co_await detail::rendezvous_join(w, host, port, state->rank, state->size, options.job,
+      table = co_await detail::rendezvous_join(w, host, port, state->rank, state->size, options.job.str(),
                                                detail::local_table_entry(w), options.timeout);
     }
   }

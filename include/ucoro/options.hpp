@@ -103,37 +103,43 @@ struct heartbeat_options {
   std::chrono::milliseconds timeout{0};
 };
 
-/// The shared secret of endpoint_options::token: at most 128 bytes, stored
-/// inline. Inline on purpose: endpoint_options stays trivially copyable and
-/// trivially destructible, because GCC 12 destroys an aggregate temporary
-/// twice when its full-expression contains co_await (as in
+/// Text of at most N bytes, stored inline: the options structs that hold
+/// text (a token, an address) stay trivially copyable and trivially
+/// destructible, because GCC 12 destroys an aggregate temporary twice when
+/// its full-expression contains co_await (as in
 /// `co_await w.create_endpoint(host, port, {.token = "..."})`); with a
 /// std::string member that double destruction frees a bad pointer.
-class handshake_token {
+template <std::size_t N>
+class inline_text {
 public:
-  static constexpr std::size_t max_size = 128;
+  static_assert(N < 65536);
+  static constexpr std::size_t max_size = N;
 
-  constexpr handshake_token() noexcept = default;
-  constexpr handshake_token(const char* text) : handshake_token(std::string_view{text}) {}
-  constexpr handshake_token(std::string_view text) { assign(text); }
-  handshake_token(const std::string& text) : handshake_token(std::string_view{text}) {}
+  constexpr inline_text() noexcept = default;
+  constexpr inline_text(const char* text) : inline_text(std::string_view{text}) {}
+  constexpr inline_text(std::string_view text) { assign(text); }
+  inline_text(const std::string& text) : inline_text(std::string_view{text}) {}
 
   constexpr void assign(std::string_view text) {
     if (text.size() > max_size)
-      throw std::length_error("ucoro::handshake_token: " + std::to_string(text.size()) +
-                              " bytes, at most " + std::to_string(max_size));
-    size_ = static_cast<std::uint8_t>(text.size());
+      throw std::length_error("ucoro: text of " + std::to_string(text.size()) + " bytes where at most " +
+                              std::to_string(max_size) + " fit");
+    size_ = static_cast<std::uint16_t>(text.size());
     for (std::size_t i = 0; i < text.size(); ++i)
       bytes_[i] = text[i];
   }
   [[nodiscard]] constexpr std::string_view view() const noexcept { return {bytes_, size_}; }
+  [[nodiscard]] std::string str() const { return std::string(view()); }
   [[nodiscard]] constexpr bool empty() const noexcept { return size_ == 0; }
   [[nodiscard]] constexpr std::size_t size() const noexcept { return size_; }
 
 private:
-  char bytes_[max_size]{};
-  std::uint8_t size_ = 0;
+  char bytes_[N]{};
+  std::uint16_t size_ = 0;
 };
+
+/// The shared secret of endpoint_options::token: at most 128 bytes.
+using handshake_token = inline_text<128>;
 
 struct endpoint_options {
   /// Match the n-th recv with the n-th send, whatever UCX's delivery order.
