@@ -25,6 +25,7 @@
 #include <ucoro/detail/rendezvous.hpp>
 #include <ucoro/endpoint.hpp>
 #include <ucoro/error.hpp>
+#include <ucoro/event.hpp>
 #include <ucoro/tag.hpp>
 #include <ucoro/task.hpp>
 #include <ucoro/timer.hpp>
@@ -103,6 +104,7 @@ struct communicator_state {
   bootstrap_method method = bootstrap_method::singleton;
   std::vector<endpoint> peers;             ///< indexed by rank (self included)
   std::vector<std::stop_source> failed;    ///< stop requested: that rank failed
+  std::vector<std::unique_ptr<event>> failure_known; ///< set with `failed`, to await
   std::vector<std::uint32_t> failed_ranks; ///< in the order they failed
   std::uint32_t collective_round = 0;      ///< batch field of collective tags
 };
@@ -263,8 +265,7 @@ private:
     auto sent = co_await as_result(
         detail::tag_send_op(m_state->w->engine(), m_state->peers[dst].ucp_endpoint(), data, size, tag, memory));
     if (!sent) {
-      if (m_state->failed[dst].stop_requested() || sent.error == std::errc::connection_reset ||
-          sent.error == errc::peer_failed)
+      if (co_await failure_confirmed(dst, sent.error))
         throw_failed(dst, "send to");
       throw ucx_error(sent.error, "communicator send to rank " + std::to_string(dst) + ": " + sent.error.message());
     }
@@ -277,16 +278,40 @@ private:
     // A worker-level receive belongs to no endpoint: the rank's failure
     // stops it explicitly.
     std::optional<tag_recv_info> got;
+    std::exception_ptr failure;
+    std::error_code code;
     try {
       got.emplace(co_await detail::with_extra_stop(detail::tag_recv_op(m_state->w->engine(), data, size, tag, mask, memory),
                                                    m_state->failed[src].get_token()));
     } catch (const std::system_error& e) {
-      if (e.code() == std::errc::operation_canceled && m_state->failed[src].stop_requested())
-        throw_failed(src, "recv from");
-      throw;
+      failure = std::current_exception();
+      code = e.code();
     }
-    co_return *got;
+    if (got)
+      co_return *got;
+    if ((code == std::errc::operation_canceled && m_state->failed[src].stop_requested()) ||
+        co_await failure_confirmed(src, code))
+      throw_failed(src, "recv from");
+    std::rethrow_exception(failure);
   }
+
+  /// A transport error (a CMA read from a process that just died, a reset
+  /// connection) usually comes before the peer's pidfd or UCX's error
+  /// callback says the rank failed: wait for that verdict, briefly.
+  task<bool> failure_confirmed(std::uint32_t r, std::error_code error) {
+    if (m_state->failed[r].stop_requested())
+      co_return true;
+    const bool transport = error == std::errc::io_error || error == std::errc::connection_reset ||
+                           error == std::errc::connection_aborted || error == std::errc::not_connected ||
+                           error == errc::peer_failed || error == errc::endpoint_closed;
+    if (!transport)
+      co_return false;
+    auto known = co_await as_result(with_timeout(m_state->failure_known[r]->wait(), failure_grace));
+    co_return static_cast<bool>(known);
+  }
+
+  /// Same host: the pidfd fires within milliseconds of the exit.
+  static constexpr std::chrono::milliseconds failure_grace{1000};
 
   task<void> collective_send(std::uint32_t to, const void* data, std::size_t size, std::uint32_t round) {
     return send_raw(to, data, size, UCS_MEMORY_TYPE_HOST, collective(rank(), round));
@@ -372,6 +397,8 @@ inline task<communicator> communicator::bootstrap(worker& w, bootstrap_options o
   }
 
   state->failed.resize(state->size);
+  for (std::uint32_t r = 0; r < state->size; ++r)
+    state->failure_known.push_back(std::make_unique<event>(w));
   std::weak_ptr<detail::communicator_state> weak = state;
   for (std::uint32_t r = 0; r < state->size; ++r) {
     const auto& e = table[r];
@@ -396,6 +423,7 @@ inline task<communicator> communicator::bootstrap(worker& w, bootstrap_options o
         }
         co_await state->w->sleep(std::chrono::milliseconds(0)); // matched receives resume first
         state->failed[rank].request_stop(); // fails the receives from r pending now
+        state->failure_known[rank]->set();
       }(s, r));
     });
     state->peers.push_back(std::move(ep));

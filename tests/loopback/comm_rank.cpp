@@ -7,6 +7,9 @@
 //           waits to be killed; the others post a receive from rank 1 and
 //           expect peer_failed naming it, then check recv_any from the live
 //           ranks and print "survived"
+//   victim_in_barrier, victim_streaming: rank 1 dies while the others
+//           wait in a barrier with it / while it streams 64 MiB messages to
+//           rank 0 (see victim_in)
 // Options: --polling, --timeout-ms N (bootstrap bound, default 20000).
 
 #include <ucoro/communicator.hpp>
@@ -147,6 +150,51 @@ task<void> victim(worker& w, communicator& comm) {
   std::fflush(stdout);
 }
 
+/// Rank 1 dies while the others are in a barrier with it (barrier), or
+/// while it streams 64 MiB messages to rank 0 (stream): the survivors'
+/// operations fail with peer_failed instead of hanging.
+task<void> victim_in(worker& w, communicator& comm, const std::string& where) {
+  co_await comm.barrier();
+  if (where == "stream" && comm.rank() == 1) {
+    std::vector<std::byte> big(64 << 20, std::byte{1});
+    for (int i = 0;; ++i) { // killed by the test
+      co_await comm.send(0, big, 21);
+      if (i == 0) {
+        std::printf("ready\n");
+        std::fflush(stdout);
+      }
+    }
+  }
+  if (where == "barrier" || comm.rank() == 2) {
+    std::printf("ready\n");
+    std::fflush(stdout);
+  }
+  if (comm.rank() == 1) {
+    co_await w.sleep(3600s); // killed by the test
+    co_return;
+  }
+  if (where == "barrier") {
+    auto r = co_await as_result(with_timeout(comm.barrier(), 10s));
+    require(r.error == errc::peer_failed, "barrier with a dead rank: " + r.error.message());
+  } else if (comm.rank() == 0) {
+    std::vector<std::byte> big(64 << 20);
+    for (int i = 0;; ++i) {
+      auto r = co_await as_result(with_timeout(comm.recv(1, big, 21), 10s));
+      if (!r) {
+        require(i > 0, "the first 64 MiB never arrived: " + r.error.message());
+        require(r.error == errc::peer_failed, "recv of 64 MiB from a dead rank: " + r.error.message());
+        break;
+      }
+      if (i == 0) {
+        std::printf("ready\n"); // a transfer went through; the next ones are under way
+        std::fflush(stdout);
+      }
+    }
+  }
+  std::printf("survived\n");
+  std::fflush(stdout);
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -171,6 +219,10 @@ int main(int argc, char** argv) {
           communicator comm = co_await communicator::bootstrap(w, o);
           if (scenario == "victim")
             co_await victim(w, comm);
+          else if (scenario == "victim_in_barrier")
+            co_await victim_in(w, comm, "barrier");
+          else if (scenario == "victim_streaming")
+            co_await victim_in(w, comm, "stream");
           else
             co_await basic(comm);
           std::printf("rank %u of %u ok (%s)\n", comm.rank(), comm.size(), to_string(comm.bootstrap_info()));

@@ -4,9 +4,7 @@
 
 #include "../support/helpers.hpp"
 #include "../support/process.hpp"
-
-#include <netinet/in.h>
-#include <sys/socket.h>
+#include "../support/raw_socket.hpp"
 
 #include <cstdlib>
 #include <memory>
@@ -25,24 +23,12 @@ std::string rank_binary() {
   return path;
 }
 
-std::uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in in{};
-  in.sin_family = AF_INET;
-  in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  (void)::bind(fd, reinterpret_cast<sockaddr*>(&in), sizeof in);
-  socklen_t len = sizeof in;
-  (void)::getsockname(fd, reinterpret_cast<sockaddr*>(&in), &len);
-  ::close(fd);
-  return ntohs(in.sin_port);
-}
-
 /// Starts ranks [0, started) of a job of `size` (env passes the UCORO_*
 /// variables, so each rank sees only its own).
 std::vector<std::unique_ptr<test::child_process>> start_job(std::uint32_t size, const std::string& scenario,
                                                             std::vector<std::string> extra = {},
                                                             std::uint32_t started = 0, std::string job = "test-job") {
-  const std::string root = "127.0.0.1:" + std::to_string(free_port());
+  const std::string root = "127.0.0.1:" + std::to_string(test::unused_port());
   std::vector<std::unique_ptr<test::child_process>> ranks;
   for (std::uint32_t r = 0; r < (started == 0 ? size : started); ++r) {
     std::vector<std::string> args{"/usr/bin/env",
@@ -94,6 +80,28 @@ TEST_CASE("a rank killed while idle fails receives from it and sends to it with 
       REQUIRE(line);
       CHECK(*line == "survived");
       CHECK(ranks[r]->wait_exit(10s) == 0);
+    }
+  }
+}
+
+TEST_CASE("a rank killed inside a barrier or mid-way through 64 MiB transfers fails the survivors' operations",
+          "[communicator][failure]") {
+  for (const char* scenario : {"victim_in_barrier", "victim_streaming"}) {
+    for (const bool polling : {false, true}) {
+      INFO(scenario << ", " << (polling ? "polling" : "blocking"));
+      constexpr std::uint32_t size = 3;
+      auto ranks = start_job(size, scenario, polling ? std::vector<std::string>{"--polling"} : std::vector<std::string>{});
+      for (auto& rank : ranks)
+        REQUIRE(rank->read_line(30s) == std::optional<std::string>("ready"));
+      ranks[1]->kill();
+      CHECK(ranks[1]->wait_exit(10s) == 128 + SIGKILL);
+      for (std::uint32_t r : {0U, 2U}) {
+        INFO("rank " << r);
+        const auto line = ranks[r]->read_line(30s);
+        REQUIRE(line);
+        CHECK(*line == "survived");
+        CHECK(ranks[r]->wait_exit(10s) == 0);
+      }
     }
   }
 }

@@ -36,19 +36,6 @@ std::vector<transport> transports() {
           {"automatic", {}, error_handling::automatic}};
 }
 
-std::uint16_t unused_port() {
-  // Bind to port 0, read the port, close: nobody listens there afterwards.
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in in{};
-  in.sin_family = AF_INET;
-  in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  (void)::bind(fd, reinterpret_cast<sockaddr*>(&in), sizeof in);
-  socklen_t len = sizeof in;
-  (void)::getsockname(fd, reinterpret_cast<sockaddr*>(&in), &len);
-  ::close(fd);
-  return ntohs(in.sin_port);
-}
-
 listener_options loopback_listener(ucoro::error_handling mode = error_handling::automatic) {
   listener_options o;
   o.bind_address = "127.0.0.1";
@@ -644,7 +631,7 @@ TEST_CASE("connecting to a port nobody listens on fails clearly within the conne
     worker w{ctx};
     endpoint_options o = client_options(mode);
     o.connect_timeout = 1500ms;
-    const auto port = unused_port();
+    const auto port = test::unused_port();
     const auto start = std::chrono::steady_clock::now();
     try {
       (void)w.run(test::bounded(w.create_endpoint("127.0.0.1", port, o)));
