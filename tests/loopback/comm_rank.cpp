@@ -126,7 +126,7 @@ task<void> victim(worker& w, communicator& comm) {
   std::printf("ready\n");
   std::fflush(stdout);
   if (comm.rank() == 1) {
-    co_await w.sleep(3600s); // killed by the test
+    co_await w.sleep(3600s); // not a wait for anything: this rank idles until the test kills it (its death is the behaviour under test)
     co_return;
   }
   std::uint32_t x = 0;
@@ -170,7 +170,7 @@ task<void> victim_in(worker& w, communicator& comm, const std::string& where) {
     std::fflush(stdout);
   }
   if (comm.rank() == 1) {
-    co_await w.sleep(3600s); // killed by the test
+    co_await w.sleep(3600s); // not a wait for anything: this rank idles until the test kills it (its death is the behaviour under test)
     co_return;
   }
   if (where == "barrier") {

@@ -44,6 +44,22 @@ std::vector<std::unique_ptr<test::child_process>> start_job(std::uint32_t size, 
   return ranks;
 }
 
+/// Kills rank 1 once every rank said "ready"; ranks 0 and 2 must then
+/// print "survived" and exit 0.
+void kill_rank_1_and_check_survivors(std::vector<std::unique_ptr<test::child_process>>& ranks) {
+  for (auto& rank : ranks)
+    REQUIRE(rank->read_line(30s) == std::optional<std::string>("ready"));
+  ranks[1]->kill();
+  CHECK(ranks[1]->wait_exit(10s) == 128 + SIGKILL);
+  for (std::uint32_t r : {0U, 2U}) {
+    INFO("rank " << r);
+    const auto line = ranks[r]->read_line(30s);
+    REQUIRE(line);
+    CHECK(*line == "survived");
+    CHECK(ranks[r]->wait_exit(10s) == 0);
+  }
+}
+
 } // namespace
 
 TEST_CASE("1, 2, 3, 4 and 8 ranks: ring, order, self-send, recv_any and the collectives", "[communicator]") {
@@ -70,17 +86,7 @@ TEST_CASE("a rank killed while idle fails receives from it and sends to it with 
     INFO((polling ? "polling" : "blocking"));
     constexpr std::uint32_t size = 3;
     auto ranks = start_job(size, "victim", polling ? std::vector<std::string>{"--polling"} : std::vector<std::string>{});
-    for (auto& rank : ranks)
-      REQUIRE(rank->read_line(30s) == std::optional<std::string>("ready"));
-    ranks[1]->kill();
-    CHECK(ranks[1]->wait_exit(10s) == 128 + SIGKILL);
-    for (std::uint32_t r : {0U, 2U}) {
-      INFO("rank " << r);
-      const auto line = ranks[r]->read_line(30s);
-      REQUIRE(line);
-      CHECK(*line == "survived");
-      CHECK(ranks[r]->wait_exit(10s) == 0);
-    }
+    kill_rank_1_and_check_survivors(ranks);
   }
 }
 
@@ -91,17 +97,7 @@ TEST_CASE("a rank killed inside a barrier or mid-way through 64 MiB transfers fa
       INFO(scenario << ", " << (polling ? "polling" : "blocking"));
       constexpr std::uint32_t size = 3;
       auto ranks = start_job(size, scenario, polling ? std::vector<std::string>{"--polling"} : std::vector<std::string>{});
-      for (auto& rank : ranks)
-        REQUIRE(rank->read_line(30s) == std::optional<std::string>("ready"));
-      ranks[1]->kill();
-      CHECK(ranks[1]->wait_exit(10s) == 128 + SIGKILL);
-      for (std::uint32_t r : {0U, 2U}) {
-        INFO("rank " << r);
-        const auto line = ranks[r]->read_line(30s);
-        REQUIRE(line);
-        CHECK(*line == "survived");
-        CHECK(ranks[r]->wait_exit(10s) == 0);
-      }
+      kill_rank_1_and_check_survivors(ranks);
     }
   }
 }

@@ -107,7 +107,7 @@ task<bool> slow_sender(worker& w, std::uint16_t port, int limit) {
     pollfd p{fd.get(), POLLIN | POLLRDHUP, 0};
     if (::poll(&p, 1, 0) == 1 && (p.revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR)) != 0)
       co_return true; // EOF or reset from the listener
-    co_await w.sleep(100ms);
+    co_await w.sleep(100ms); // the behaviour under test: a client that trickles one byte every 100 ms
   }
   co_return false;
 }
@@ -191,12 +191,12 @@ TEST_CASE("a listener survives 1000 hostile connections and 200 silent ones, the
             // (a 1 ms sleep lets it block on, or poll, the listener's fd) or
             // the kernel's accept queue fills, as it would for any server.
             if (i % 8 == 7)
-              co_await w.sleep(1ms);
+              co_await w.sleep(1ms); // pacing the flood, not waiting for an event (see above)
           }
           for (std::size_t i = 0; i < silent; ++i) {
             held.push_back(test::raw_connect(port));
             if (i % 8 == 7)
-              co_await w.sleep(1ms);
+              co_await w.sleep(1ms); // pacing, as above
           }
           co_await with_timeout(all_judged.wait(), 30s);
           co_await scope.join();

@@ -52,7 +52,7 @@ int echo_by_address(ucoro::worker& worker, const std::string& address_hex, const
           b = static_cast<std::byte>(static_cast<unsigned char>(b) + 1);
         co_await ep.send_obj(msg);
         say("echoed");
-        co_await worker.sleep(3600s); // killed by the test before this ends
+        co_await worker.sleep(3600s); // not a wait for anything: this peer idles until the test kills it (its death is the behaviour under test)
       }(),
       120s));
   return 0;
@@ -100,10 +100,10 @@ int main(int argc, char** argv) {
           std::vector<std::byte> buf(1 << 20);
           (void)co_await ep.recv(buf);
           say("received");
-          co_await worker.sleep(3600s); // killed by the test before this ends
+          co_await worker.sleep(3600s); // not a wait for anything: this peer idles until the test kills it (its death is the behaviour under test)
         } else if (mode == "idle") {
           say("connected");
-          co_await worker.sleep(3600s); // killed by the test before this ends
+          co_await worker.sleep(3600s); // not a wait for anything: this peer idles until the test kills it (its death is the behaviour under test)
         } else if (mode == "stream" || mode == "sink") {
           ucoro::host_memory buf(size);
           for (std::uint64_t n = 0;; ++n) { // ends when the test kills this process

@@ -177,7 +177,7 @@ TEST_CASE("a rank that starts before its root retries until the root listens", "
   const auto tables = w.run(test::bounded(when_all(
       join(w, port, 1, 2, "job-4"),
       [&]() -> task<std::vector<table_entry>> {
-        co_await w.sleep(200ms); // the scenario: the root comes up late
+        co_await w.sleep(200ms); // the behaviour under test: the root starts 200 ms after its rank, which must retry meanwhile
         detail::rendezvous_root root{w, "127.0.0.1", port};
         co_return co_await root.run(entry_for(w, 0), 2, "job-4", 5s);
       }())));

@@ -3,6 +3,8 @@
 #define CATCH_CONFIG_RUNNER
 #include "skip.hpp"
 
+#include <catch2/catch.hpp>
+
 int main(int argc, char* argv[]) {
   const int failed = Catch::Session().run(argc, argv);
   if (failed == 0 && ucoro::test::skipped_cases() > 0)
