@@ -9,11 +9,15 @@
 //
 // Bootstrap, in this order: explicit bootstrap_options; the TCP rendezvous
 // from UCORO_RANK, UCORO_SIZE, UCORO_ROOT=host:port (and UCORO_JOB, a token
-// every rank must present); else a singleton (size 1). Every rank's worker
-// address and identity come from the rendezvous table; each peer is an
-// endpoint from its worker address with its peer_info, so a same-host rank
-// keeps shared memory with its process watched and a remote one gets UCX's
-// peer mode (error_handling::automatic).
+// every rank must present); PMIx, when a PMIx launcher started the process
+// (mpirun, prterun, srun --mpi=pmix: PMIX_RANK and PMIX_NAMESPACE); else a
+// singleton (size 1). An MPI program passes its communicator instead
+// (communicator_mpi.hpp). Each way ends with every rank's table entry
+// (worker address, identity, host); each peer is an endpoint from its
+// worker address with its peer_info, so a same-host rank keeps shared
+// memory with its process watched and a remote one gets UCX's peer mode
+// (error_handling::automatic). Endpoints are made at first use (lazy, the
+// default) or all at bootstrap (connection::eager).
 //
 // Messages use the communicator tag space of tag.hpp (user tag | source
 // rank), so they never meet endpoint or worker-level traffic; between one
@@ -32,6 +36,10 @@
 #include <ucoro/when_all.hpp>
 #include <ucoro/worker.hpp>
 
+#if UCORO_HAS_PMIX
+#include <ucoro/detail/pmix_bootstrap.hpp>
+#endif
+
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -43,6 +51,12 @@
 #include <vector>
 
 namespace ucoro {
+
+/// When a communicator creates its endpoints.
+enum class connection {
+  lazy, ///< to a rank at the first send to it or receive from it (jobs where each rank talks to few)
+  eager ///< to every rank during bootstrap (all-to-all jobs; the cost is paid before the first message)
+};
 
 /// Trivially copyable (inline texts, see inline_text), so that
 /// `co_await communicator::bootstrap(w, {...})` is safe under GCC 12.
@@ -57,15 +71,18 @@ struct bootstrap_options {
   std::chrono::milliseconds timeout{30'000};
   /// Address rank 0 binds its rendezvous to.
   inline_text<64> bind_address = "0.0.0.0";
+  ucoro::connection connection = ucoro::connection::lazy;
 };
 static_assert(std::is_trivially_copyable_v<bootstrap_options> && std::is_trivially_destructible_v<bootstrap_options>);
 
-enum class bootstrap_method { explicit_options, tcp_rendezvous, singleton };
+enum class bootstrap_method { explicit_options, tcp_rendezvous, pmix, mpi, singleton };
 
 [[nodiscard]] constexpr const char* to_string(bootstrap_method m) noexcept {
   switch (m) {
   case bootstrap_method::explicit_options: return "explicit options";
   case bootstrap_method::tcp_rendezvous: return "TCP rendezvous (UCORO_*)";
+  case bootstrap_method::pmix: return "PMIx";
+  case bootstrap_method::mpi: return "MPI communicator";
   case bootstrap_method::singleton: return "singleton";
   }
   return "?";
@@ -102,12 +119,23 @@ struct communicator_state {
   std::uint32_t rank = 0;
   std::uint32_t size = 1;
   bootstrap_method method = bootstrap_method::singleton;
-  std::vector<endpoint> peers;             ///< indexed by rank (self included)
+  std::vector<hello::table_entry> table;   ///< every rank's entry, indexed by rank
+  std::vector<std::optional<endpoint>> peers; ///< indexed by rank (self included); made by connect()
   std::vector<std::stop_source> failed;    ///< stop requested: that rank failed
   std::vector<std::unique_ptr<event>> failure_known; ///< set with `failed`, to await
   std::vector<std::uint32_t> failed_ranks; ///< in the order they failed
   std::uint32_t collective_round = 0;      ///< batch field of collective tags
+  std::shared_ptr<void> launcher;          ///< e.g. the PMIx session, finalized after the last use
+
+  /// The endpoint to rank r, made now if it is not yet.
+  endpoint& connect(std::uint32_t r, const std::shared_ptr<communicator_state>& self);
 };
+
+/// MPI_Comm's exchange lives in <ucoro/communicator_mpi.hpp>, the only
+/// header that needs mpi.h; bootstrap_mpi without it names this type as
+/// incomplete.
+template <class MpiComm>
+struct mpi_address_exchange;
 
 /// Collective traffic uses the top user tag, which user calls cannot name.
 inline constexpr std::uint32_t collective_tag = (1U << tag_layout::comm_user_bits) - 1;
@@ -123,8 +151,19 @@ public:
   [[nodiscard]] std::uint32_t size() const noexcept { return m_state->size; }
   [[nodiscard]] bootstrap_method bootstrap_info() const noexcept { return m_state->method; }
   [[nodiscard]] const std::vector<std::uint32_t>& failed_ranks() const noexcept { return m_state->failed_ranks; }
-  /// The endpoint to `rank` (its ucx_info(), failure_detection()).
-  [[nodiscard]] const endpoint& peer(std::uint32_t rank) const { return m_state->peers.at(check_rank(rank, "peer")); }
+  /// An MPI program's ranks, in `comm`'s order; needs <ucoro/communicator_mpi.hpp>.
+  /// Collective over `comm`. options: connection and timeout are used.
+  template <class MpiComm>
+  [[nodiscard]] static task<communicator> bootstrap_mpi(worker& w, MpiComm comm, bootstrap_options options = {}) {
+    auto exchanged = detail::mpi_address_exchange<MpiComm>::run(comm, detail::local_table_entry(w));
+    co_return from_table(w, exchanged.rank, std::move(exchanged.table), bootstrap_method::mpi, options, nullptr);
+  }
+
+  /// The endpoint to `rank` (its ucx_info(), failure_detection()); connects
+  /// if the communicator is lazy and has not yet.
+  [[nodiscard]] const endpoint& peer(std::uint32_t rank) const {
+    return m_state->connect(check_rank(rank, "peer"), m_state);
+  }
 
   /// Largest user tag: 2^24 - 2 (the top value is the collectives').
   static constexpr std::uint32_t max_tag = detail::collective_tag - 1;
@@ -232,6 +271,11 @@ public:
 private:
   explicit communicator(std::shared_ptr<detail::communicator_state> s) noexcept : m_state(std::move(s)) {}
 
+  /// Every bootstrap ends here, with every rank's entry.
+  static communicator from_table(worker& w, std::uint32_t rank, std::vector<detail::hello::table_entry> table,
+                                 bootstrap_method method, const bootstrap_options& options,
+                                 std::shared_ptr<void> launcher);
+
   std::uint32_t check_rank(std::uint32_t r, const char* what) const {
     if (r >= m_state->size)
       throw_error(std::make_error_code(std::errc::invalid_argument),
@@ -263,7 +307,7 @@ private:
     if (m_state->failed[dst].stop_requested())
       throw_failed(dst, "send to");
     auto sent = co_await as_result(
-        detail::tag_send_op(m_state->w->engine(), m_state->peers[dst].ucp_endpoint(), data, size, tag, memory));
+        detail::tag_send_op(m_state->w->engine(), m_state->connect(dst, m_state).ucp_endpoint(), data, size, tag, memory));
     if (!sent) {
       if (co_await failure_confirmed(dst, sent.error))
         throw_failed(dst, "send to");
@@ -275,6 +319,7 @@ private:
                                tag_t mask) {
     if (m_state->failed[src].stop_requested())
       throw_failed(src, "recv from");
+    (void)m_state->connect(src, m_state); // watches src, whose failure fails this receive
     // A worker-level receive belongs to no endpoint: the rank's failure
     // stops it explicitly.
     std::optional<tag_recv_info> got;
@@ -344,14 +389,13 @@ namespace detail {
 } // namespace detail
 
 inline task<communicator> communicator::bootstrap(worker& w, bootstrap_options options) {
-  auto state = std::make_shared<detail::communicator_state>();
-  state->w = &w;
+  bootstrap_method method = bootstrap_method::singleton;
   const bool explicit_set = options.rank || options.size || !options.root.empty();
   if (explicit_set) {
     if (!options.rank || !options.size || (options.root.empty() && *options.size > 1))
       throw_error(std::make_error_code(std::errc::invalid_argument),
                   "communicator bootstrap: explicit options need rank, size and root together");
-    state->method = bootstrap_method::explicit_options;
+    method = bootstrap_method::explicit_options;
   } else if (auto root = detail::env_text("UCORO_ROOT")) {
     const auto rank = detail::env_text("UCORO_RANK"), size = detail::env_text("UCORO_SIZE");
     if (!rank || !size)
@@ -362,73 +406,102 @@ inline task<communicator> communicator::bootstrap(worker& w, bootstrap_options o
     options.root = *root;
     if (auto job = detail::env_text("UCORO_JOB"))
       options.job = *job;
-    state->method = bootstrap_method::tcp_rendezvous;
+    method = bootstrap_method::tcp_rendezvous;
+  } else if (detail::env_text("PMIX_RANK") && detail::env_text("PMIX_NAMESPACE")) {
+#if UCORO_HAS_PMIX
+    auto exchanged = detail::pmix_exchange(detail::local_table_entry(w), options.timeout);
+    co_return from_table(w, exchanged.rank, std::move(exchanged.table), bootstrap_method::pmix, options,
+                         std::move(exchanged.session));
+#else
+    throw_error(std::make_error_code(std::errc::not_supported),
+                "communicator bootstrap: a PMIx launcher started this process (PMIX_RANK is set), but ucoro was "
+                "built without PMIx: install libpmix-dev (pkg-config pmix) and rebuild, or set "
+                "UCORO_RANK/UCORO_SIZE/UCORO_ROOT");
+#endif
   } else {
     options.rank = 0;
     options.size = 1;
-    state->method = bootstrap_method::singleton;
   }
-  state->rank = *options.rank;
-  state->size = *options.size;
-  if (state->size == 0 || state->size > detail::hello::max_ranks || state->rank >= state->size)
+  const std::uint32_t rank = *options.rank, size = *options.size;
+  if (size == 0 || size > detail::hello::max_ranks || rank >= size)
     throw_error(std::make_error_code(std::errc::invalid_argument),
-                "communicator bootstrap: rank " + std::to_string(state->rank) + " of " + std::to_string(state->size));
+                "communicator bootstrap: rank " + std::to_string(rank) + " of " + std::to_string(size));
+  if (size == 1)
+    co_return from_table(w, 0, {detail::local_table_entry(w)}, method, options, nullptr);
 
+  const std::string root = options.root.str();
+  const auto colon = root.rfind(':');
+  if (colon == std::string::npos)
+    throw_error(std::make_error_code(std::errc::invalid_argument),
+                "communicator bootstrap: root '" + root + "' is not host:port");
+  std::string host = root.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  const auto port = static_cast<std::uint16_t>(detail::env_number("root port", root.substr(colon + 1)));
   std::vector<detail::hello::table_entry> table;
-  if (state->size == 1) {
-    table.push_back(detail::local_table_entry(w));
+  if (rank == 0) {
+    detail::rendezvous_root rendezvous(w, options.bind_address.str(), port);
+    table = co_await rendezvous.run(detail::local_table_entry(w), size, options.job.str(), options.timeout);
   } else {
-    const std::string root = options.root.str();
-    const auto colon = root.rfind(':');
-    if (colon == std::string::npos)
-      throw_error(std::make_error_code(std::errc::invalid_argument),
-                  "communicator bootstrap: root '" + root + "' is not host:port");
-    std::string host = root.substr(0, colon);
-    if (host.size() > 2 && host.front() == '[' && host.back() == ']')
-      host = host.substr(1, host.size() - 2);
-    const auto port = static_cast<std::uint16_t>(detail::env_number("root port", root.substr(colon + 1)));
-    if (state->rank == 0) {
-      detail::rendezvous_root rendezvous(w, options.bind_address.str(), port);
-      table = co_await rendezvous.run(detail::local_table_entry(w), state->size, options.job.str(), options.timeout);
-    } else {
-      table = co_await detail::rendezvous_join(w, host, port, state->rank, state->size, options.job.str(),
-                                               detail::local_table_entry(w), options.timeout);
-    }
+    table = co_await detail::rendezvous_join(w, host, port, rank, size, options.job.str(),
+                                             detail::local_table_entry(w), options.timeout);
   }
+  co_return from_table(w, rank, std::move(table), method, options, nullptr);
+}
 
+inline communicator communicator::from_table(worker& w, std::uint32_t rank,
+                                             std::vector<detail::hello::table_entry> table, bootstrap_method method,
+                                             const bootstrap_options& options, std::shared_ptr<void> launcher) {
+  if (table.empty() || rank >= table.size())
+    throw_error(std::make_error_code(std::errc::invalid_argument),
+                "communicator bootstrap: rank " + std::to_string(rank) + " in a table of " + std::to_string(table.size()));
+  auto state = std::make_shared<detail::communicator_state>();
+  state->w = &w;
+  state->rank = rank;
+  state->size = static_cast<std::uint32_t>(table.size());
+  state->method = method;
+  state->table = std::move(table);
+  state->launcher = std::move(launcher);
+  state->peers.resize(state->size);
   state->failed.resize(state->size);
   for (std::uint32_t r = 0; r < state->size; ++r)
     state->failure_known.push_back(std::make_unique<event>(w));
-  std::weak_ptr<detail::communicator_state> weak = state;
-  for (std::uint32_t r = 0; r < state->size; ++r) {
-    const auto& e = table[r];
-    address_endpoint_options o;
-    if (r == state->rank)
-      o.error_handling = error_handling::none; // to oneself: nothing to watch
-    else
-      o.peer = peer_info{e.identity, (e.flags & detail::hello::pidfd) != 0,
-                         (e.flags & detail::hello::shared_memory) != 0};
-    endpoint ep = w.create_endpoint_from_worker_address(e.worker_address, o);
-    ep.set_close_callback([weak, r](std::error_code reason) {
-      auto s = weak.lock();
-      if (!s || !reason || s->failed[r].stop_requested())
-        return;
-      s->failed_ranks.push_back(r);
-      // A rank that sent and then exited (measured: its last eager message
-      // sits in our shared-memory FIFO when its pidfd fires) must not lose
-      // that message: UCX matches what has arrived before the receives
-      // from r are failed.
-      s->w->spawn([](std::shared_ptr<detail::communicator_state> state, std::uint32_t rank) -> task<void> {
-        for (int round = 0; round < 1000 && ucp_worker_progress(state->w->ucp_worker()) != 0; ++round) {
-        }
-        co_await state->w->sleep(std::chrono::milliseconds(0)); // matched receives resume first
-        state->failed[rank].request_stop(); // fails the receives from r pending now
-        state->failure_known[rank]->set();
-      }(s, r));
-    });
-    state->peers.push_back(std::move(ep));
-  }
-  co_return communicator{std::move(state)};
+  if (options.connection == connection::eager)
+    for (std::uint32_t r = 0; r < state->size; ++r)
+      (void)state->connect(r, state);
+  return communicator{std::move(state)};
+}
+
+inline endpoint& detail::communicator_state::connect(std::uint32_t r, const std::shared_ptr<communicator_state>& self) {
+  if (peers[r])
+    return *peers[r];
+  const auto& e = table[r];
+  address_endpoint_options o;
+  if (r == rank)
+    o.error_handling = error_handling::none; // to oneself: nothing to watch
+  else
+    o.peer = peer_info{e.identity, (e.flags & hello::pidfd) != 0, (e.flags & hello::shared_memory) != 0};
+  endpoint ep = w->create_endpoint_from_worker_address(e.worker_address, o);
+  std::weak_ptr<communicator_state> weak = self;
+  ep.set_close_callback([weak, r](std::error_code reason) {
+    auto s = weak.lock();
+    if (!s || !reason || s->failed[r].stop_requested())
+      return;
+    s->failed_ranks.push_back(r);
+    // A rank that sent and then exited (measured: its last eager message
+    // sits in our shared-memory FIFO when its pidfd fires) must not lose
+    // that message: UCX matches what has arrived before the receives
+    // from r are failed.
+    s->w->spawn([](std::shared_ptr<communicator_state> state, std::uint32_t rank) -> task<void> {
+      for (int round = 0; round < 1000 && ucp_worker_progress(state->w->ucp_worker()) != 0; ++round) {
+      }
+      co_await state->w->sleep(std::chrono::milliseconds(0)); // matched receives resume first
+      state->failed[rank].request_stop(); // fails the receives from r pending now
+      state->failure_known[rank]->set();
+    }(s, r));
+  });
+  peers[r].emplace(std::move(ep));
+  return *peers[r];
 }
 
 } // namespace ucoro

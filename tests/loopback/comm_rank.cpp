@@ -10,9 +10,15 @@
 //   victim_in_barrier, victim_streaming: rank 1 dies while the others
 //           wait in a barrier with it / while it streams 64 MiB messages to
 //           rank 0 (see victim_in)
-// Options: --polling, --timeout-ms N (bootstrap bound, default 20000).
+// Options: --polling, --eager (connect every rank at bootstrap),
+// --timeout-ms N (bootstrap bound, default 20000).
+// Built a second time with UCORO_TEST_MPI (ucoro_test_comm_rank_mpi): then
+// the rank calls MPI_Init and bootstraps with bootstrap_mpi(MPI_COMM_WORLD).
 
 #include <ucoro/communicator.hpp>
+#ifdef UCORO_TEST_MPI
+#include <ucoro/communicator_mpi.hpp>
+#endif
 
 #include <signal.h>
 #include <sys/prctl.h>
@@ -199,13 +205,22 @@ task<void> victim_in(worker& w, communicator& comm, const std::string& where) {
 
 int main(int argc, char** argv) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL); // never outlive the test
+#ifdef UCORO_TEST_MPI
+  MPI_Init(&argc, &argv);
+  struct finalize {
+    ~finalize() { MPI_Finalize(); }
+  } finalize_mpi;
+#endif
   const std::string scenario = argc > 1 ? argv[1] : "basic";
   bool polling = false;
+  bool eager = false;
   auto bootstrap_timeout = std::chrono::milliseconds(20000);
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--polling")
       polling = true;
+    else if (a == "--eager")
+      eager = true;
     else if (a == "--timeout-ms" && i + 1 < argc)
       bootstrap_timeout = std::chrono::milliseconds(std::stoll(argv[++i]));
   }
@@ -216,7 +231,12 @@ int main(int argc, char** argv) {
         [&]() -> task<void> {
           bootstrap_options o;
           o.timeout = bootstrap_timeout;
+          o.connection = eager ? connection::eager : connection::lazy;
+#ifdef UCORO_TEST_MPI
+          communicator comm = co_await communicator::bootstrap_mpi(w, MPI_COMM_WORLD, o);
+#else
           communicator comm = co_await communicator::bootstrap(w, o);
+#endif
           if (scenario == "victim")
             co_await victim(w, comm);
           else if (scenario == "victim_in_barrier")

@@ -65,8 +65,6 @@ void kill_rank_1_and_check_survivors(std::vector<std::unique_ptr<test::child_pro
 TEST_CASE("1, 2, 3, 4 and 8 ranks: ring, order, self-send, recv_any and the collectives", "[communicator]") {
   for (const bool polling : {false, true}) {
     for (std::uint32_t size : {1U, 2U, 3U, 4U, 8U}) {
-      if (polling && size == 8)
-        continue; // eight spinning ranks on two cores would measure the scheduler, not ucoro
       INFO(size << " ranks, " << (polling ? "polling" : "blocking"));
       auto ranks = start_job(size, "basic", polling ? std::vector<std::string>{"--polling"} : std::vector<std::string>{});
       for (std::uint32_t r = 0; r < size; ++r) {

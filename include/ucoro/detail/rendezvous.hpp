@@ -26,6 +26,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,30 @@ namespace ucoro::detail {
   e.host = this_host_name();
   e.worker_address = w.address();
   return e;
+}
+
+/// One entry as a self-checking blob (a one-entry table message), for
+/// launchers that move opaque bytes: PMIx's key-value store, MPI_Allgatherv.
+[[nodiscard]] inline std::vector<std::byte> encode_table_entry(const hello::table_entry& e) {
+  hello::message m;
+  m.type = hello::kind::table;
+  m.size = 1;
+  m.table.push_back(e);
+  return hello::encode(m);
+}
+
+/// The blob rank `rank` published, checked as strictly as a rendezvous
+/// message: it came through a launcher, not from ucoro.
+[[nodiscard]] inline hello::table_entry decode_table_entry(std::span<const std::byte> bytes, std::uint32_t rank,
+                                                           const std::string& what) {
+  std::string why;
+  auto m = hello::decode(bytes, why);
+  if (m && (m->type != hello::kind::table || m->table.size() != 1 || m->table[0].worker_address.empty()))
+    why = "not one table entry";
+  else if (m)
+    return std::move(m->table[0]);
+  throw ucx_error(make_error_code(errc::handshake_failed),
+                  what + ": rank " + std::to_string(rank) + " published a malformed entry (" + why + ")");
 }
 
 /// "2, 5 and 7".

@@ -1,0 +1,248 @@
+// Communicator jobs started the ways users start them: Open MPI's mpirun
+// (PMIx, no MPI in the rank), an MPI program's MPI_COMM_WORLD
+// (bootstrap_mpi), and ranks on three "hosts" (network namespaces joined by
+// a bridge, UCX over tcp on their veths), where a rank killed in one
+// namespace is seen by the others. Each case needs something this machine
+// may lack (mpirun, PMIx, root for ip netns) and skips (77) without it.
+
+#include "../support/helpers.hpp"
+#include "../support/process.hpp"
+#include "../support/skip.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+using namespace ucoro;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string env_path(const char* name) {
+  const char* path = std::getenv(name);
+  if (path == nullptr)
+    FAIL(name << " is not set (run through meson test)");
+  return path;
+}
+
+std::optional<std::string> find_program(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::string dirs = path != nullptr ? path : "/usr/bin:/bin";
+  for (std::size_t start = 0; start <= dirs.size();) {
+    const auto end = std::min(dirs.find(':', start), dirs.size());
+    const std::string candidate = dirs.substr(start, end - start) + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0)
+      return candidate;
+    start = end + 1;
+  }
+  return std::nullopt;
+}
+
+/// mpirun as root and past two ranks on two cores, with Open MPI's own
+/// traffic (MPI_Init's, the runtime's) kept on this host's loopback and
+/// shared memory.
+std::vector<std::string> mpirun_command(const std::string& mpirun, std::uint32_t ranks) {
+  return {mpirun,     "--allow-run-as-root", "--oversubscribe", "-n", std::to_string(ranks),
+          "--mca",    "btl",                 "self,vader",      "--mca", "pml",
+          "ob1",      "--mca",               "oob_tcp_if_include", "lo", "-x",
+          "UCX_NET_DEVICES", "-x",          "UCX_WARN_UNUSED_ENV_VARS"};
+}
+
+/// Reads one line per rank (mpirun interleaves them) and expects every
+/// rank's "rank R of N ok (method)", then mpirun's exit 0.
+void expect_all_ranks_ok(test::child_process& job, std::uint32_t size, const std::string& method) {
+  std::vector<std::string> lines;
+  for (std::uint32_t r = 0; r < size; ++r) {
+    const auto line = job.read_line(90s);
+    REQUIRE(line);
+    lines.push_back(*line);
+  }
+  std::vector<std::string> expected;
+  for (std::uint32_t r = 0; r < size; ++r)
+    expected.push_back("rank " + std::to_string(r) + " of " + std::to_string(size) + " ok (" + method + ")");
+  std::sort(lines.begin(), lines.end());
+  std::sort(expected.begin(), expected.end());
+  CHECK(lines == expected);
+  CHECK(job.wait_exit(30s) == 0);
+}
+
+} // namespace
+
+TEST_CASE("mpirun -n 1, 2, 3, 4 and 8 bootstraps through PMIx, without MPI in the ranks", "[.mpirun_pmix]") {
+  const auto mpirun = find_program("mpirun");
+  if (!mpirun)
+    UCORO_SKIP("mpirun not found (Debian: openmpi-bin)");
+#if !UCORO_HAS_PMIX
+  UCORO_SKIP("ucoro was built without PMIx (Debian: libpmix-dev)");
+#else
+  for (const bool eager : {false, true}) {
+    for (std::uint32_t size : {1U, 2U, 3U, 4U, 8U}) {
+      INFO(size << " ranks, " << (eager ? "eager" : "lazy"));
+      auto command = mpirun_command(*mpirun, size);
+      command.push_back(env_path("UCORO_TEST_COMM_RANK"));
+      command.push_back("basic");
+      if (eager)
+        command.push_back("--eager");
+      test::child_process job{command};
+      expect_all_ranks_ok(job, size, "PMIx");
+    }
+  }
+#endif
+}
+
+TEST_CASE("a PMIx launch that ucoro cannot serve is an error naming the launcher, not a singleton", "[launchers]") {
+  // PMIX_RANK and PMIX_NAMESPACE without a PMIx server: PMIx_Init fails (or,
+  // built without PMIx, not_supported): either way the rank says so.
+  test::child_process rank{{"/usr/bin/env", "PMIX_RANK=0", "PMIX_NAMESPACE=ucoro-test-none",
+                            env_path("UCORO_TEST_COMM_RANK"), "basic", "--timeout-ms", "2000"}};
+  const auto line = rank.read_line(60s);
+  REQUIRE(line);
+  CHECK_THAT(*line, Catch::StartsWith("error: communicator bootstrap") && Catch::Contains("PMIx"));
+  CHECK(rank.wait_exit(30s) == 1);
+}
+
+TEST_CASE("bootstrap_mpi over MPI_COMM_WORLD under mpirun -n 1, 2, 4 and 8", "[.mpi]") {
+  const auto mpirun = find_program("mpirun");
+  if (!mpirun)
+    UCORO_SKIP("mpirun not found (Debian: openmpi-bin)");
+  const char* binary = std::getenv("UCORO_TEST_COMM_RANK_MPI");
+  if (binary == nullptr || *binary == '\0')
+    UCORO_SKIP("ucoro's tests were built without MPI (Debian: libopenmpi-dev)");
+  for (std::uint32_t size : {1U, 2U, 4U, 8U}) {
+    INFO(size << " ranks");
+    auto command = mpirun_command(*mpirun, size);
+    command.push_back(binary);
+    command.push_back("basic");
+    test::child_process job{command};
+    expect_all_ranks_ok(job, size, "MPI communicator");
+  }
+}
+
+namespace {
+
+/// Three test hosts: network namespaces whose veth0 (198.18.0.1-3/15) meet
+/// on a bridge in a fourth, all named after this process and deleted at the
+/// end. Only root can make them; `ok()` says whether it worked.
+class test_hosts {
+public:
+  test_hosts() : m_prefix("ucoro" + std::to_string(::getpid())) {
+    std::string script = "set -e; ip netns add " + sw() + "; ip -n " + sw() + " link add br0 type bridge; ip -n " + sw() +
+                         " link set br0 up; ";
+    for (int i = 1; i <= 3; ++i) {
+      const std::string h = host(i), port = "p" + std::to_string(i);
+      script += "ip netns add " + h + "; ip link add veth0 netns " + h + " type veth peer name " + port + " netns " +
+                sw() + "; ip -n " + sw() + " link set " + port + " master br0; ip -n " + sw() + " link set " + port +
+                " up; ip -n " + h + " addr add " + address(i) + "/15 dev veth0; ip -n " + h + " link set veth0 up; ip -n " +
+                h + " link set lo up; ";
+    }
+    m_ok = ::geteuid() == 0 && std::system(("(" + script + ") >/dev/null 2>&1").c_str()) == 0;
+  }
+  ~test_hosts() {
+    std::string script;
+    for (int i = 1; i <= 3; ++i)
+      script += "ip netns del " + host(i) + " 2>/dev/null; ";
+    script += "ip netns del " + sw() + " 2>/dev/null; true";
+    (void)std::system(script.c_str());
+  }
+  test_hosts(const test_hosts&) = delete;
+  test_hosts& operator=(const test_hosts&) = delete;
+
+  [[nodiscard]] bool ok() const noexcept { return m_ok; }
+  [[nodiscard]] std::string host(int i) const { return m_prefix + "h" + std::to_string(i); }
+  [[nodiscard]] static std::string address(int i) { return "198.18.0." + std::to_string(i); }
+
+  /// Bytes the bridge has sent to host i (its port's tx counter).
+  [[nodiscard]] std::uint64_t bytes_to_host(int i) const {
+    const std::string command =
+        "ip netns exec " + sw() + " cat /sys/class/net/p" + std::to_string(i) + "/statistics/tx_bytes";
+    FILE* out = ::popen(command.c_str(), "r");
+    REQUIRE(out != nullptr);
+    unsigned long long bytes = 0;
+    const int fields = std::fscanf(out, "%llu", &bytes);
+    ::pclose(out);
+    REQUIRE(fields == 1);
+    return bytes;
+  }
+
+  /// A rank on host i: UCX over tcp on veth0 only, so its traffic crosses
+  /// the bridge.
+  std::unique_ptr<test::child_process> start_rank(int i, std::uint32_t rank, std::uint32_t size,
+                                                  const std::string& scenario, const std::vector<std::string>& extra) {
+    std::vector<std::string> args{"/usr/sbin/ip",
+                                  "netns",
+                                  "exec",
+                                  host(i),
+                                  "/usr/bin/env",
+                                  "UCX_TLS=tcp",
+                                  "UCX_NET_DEVICES=veth0",
+                                  "UCORO_RANK=" + std::to_string(rank),
+                                  "UCORO_SIZE=" + std::to_string(size),
+                                  "UCORO_ROOT=" + address(1) + ":29170",
+                                  "UCORO_JOB=netns",
+                                  env_path("UCORO_TEST_COMM_RANK"),
+                                  scenario};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return std::make_unique<test::child_process>(args);
+  }
+
+private:
+  [[nodiscard]] std::string sw() const { return m_prefix + "sw"; }
+  std::string m_prefix;
+  bool m_ok = false;
+};
+
+} // namespace
+
+TEST_CASE("ranks on three network-namespace hosts: collectives over tcp, and a killed remote rank", "[.netns]") {
+  test_hosts hosts;
+  if (!hosts.ok())
+    UCORO_SKIP("cannot create network namespaces here (ip netns needs root)");
+  SECTION("4 ranks (two on the first host): ring, order, recv_any and the collectives") {
+    for (const bool polling : {false, true}) {
+      INFO((polling ? "polling" : "blocking"));
+      const std::vector<std::string> extra = polling ? std::vector<std::string>{"--polling"} : std::vector<std::string>{};
+      std::vector<std::unique_ptr<test::child_process>> ranks;
+      const std::uint64_t before[] = {hosts.bytes_to_host(2), hosts.bytes_to_host(3)};
+      const int host_of[] = {1, 2, 3, 1};
+      for (std::uint32_t r = 0; r < 4; ++r)
+        ranks.push_back(hosts.start_rank(host_of[r], r, 4, "basic", extra));
+      for (std::uint32_t r = 0; r < 4; ++r) {
+        INFO("rank " << r);
+        const auto line = ranks[r]->read_line(90s);
+        REQUIRE(line);
+        CHECK(*line == "rank " + std::to_string(r) + " of 4 ok (TCP rendezvous (UCORO_*))");
+        CHECK(ranks[r]->wait_exit(30s) == 0);
+      }
+      // Ranks 1 and 2 received at least the broadcasts (4 x 4000 bytes)
+      // from the other hosts: over the bridge, not a shortcut.
+      CHECK(hosts.bytes_to_host(2) - before[0] > 16000);
+      CHECK(hosts.bytes_to_host(3) - before[1] > 16000);
+    }
+  }
+  SECTION("rank 1, alone on the second host, is killed: ranks 0 and 2 see peer_failed within 10 s") {
+    for (const bool polling : {false, true}) {
+      INFO((polling ? "polling" : "blocking"));
+      const std::vector<std::string> extra = polling ? std::vector<std::string>{"--polling"} : std::vector<std::string>{};
+      std::vector<std::unique_ptr<test::child_process>> ranks;
+      for (std::uint32_t r = 0; r < 3; ++r)
+        ranks.push_back(hosts.start_rank(static_cast<int>(r) + 1, r, 3, "victim", extra));
+      for (auto& rank : ranks)
+        REQUIRE(rank->read_line(60s) == std::optional<std::string>("ready"));
+      ranks[1]->kill();
+      CHECK(ranks[1]->wait_exit(10s) == 128 + SIGKILL);
+      for (std::uint32_t r : {0U, 2U}) {
+        INFO("rank " << r);
+        const auto line = ranks[r]->read_line(30s); // the rank itself bounds its wait at 10 s
+        REQUIRE(line);
+        CHECK(*line == "survived");
+        CHECK(ranks[r]->wait_exit(30s) == 0);
+      }
+    }
+  }
+}
