@@ -18,6 +18,7 @@
 #include <ucoro/ucoro.hpp>
 
 #include "args.hpp"
+#include "perftest.hpp"
 #include "process.hpp"
 #include "socket_util.hpp"
 
@@ -52,6 +53,11 @@ using clock_type = std::chrono::steady_clock;
 namespace {
 
 using bench::free_port;
+using bench::max_of;
+using bench::median;
+using bench::min_of;
+using bench::perftest_result;
+using bench::quantile;
 using bench::read_all;
 using bench::write_all;
 
@@ -163,16 +169,6 @@ void pin(int cpu) {
 
 // ---- statistics -----------------------------------------------------------------------
 
-double quantile(std::vector<double> v, double q) {
-  if (v.empty())
-    return NAN;
-  std::sort(v.begin(), v.end());
-  const double pos = q * static_cast<double>(v.size() - 1);
-  const auto lo = static_cast<std::size_t>(std::floor(pos));
-  const auto hi = static_cast<std::size_t>(std::ceil(pos));
-  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
-}
-
 struct row {
   std::string system; // ucoro, ucx_perftest, tcp
   std::string errors; // none / peer ("-" for tcp)
@@ -185,10 +181,6 @@ struct row {
   double lat_ratio_min = NAN, lat_ratio_max = NAN, bw_ratio_min = NAN, bw_ratio_max = NAN;
   std::size_t runs = 1;
 };
-
-double median(std::vector<double> v) { return quantile(std::move(v), 0.5); }
-double min_of(const std::vector<double>& v) { return v.empty() ? NAN : *std::min_element(v.begin(), v.end()); }
-double max_of(const std::vector<double>& v) { return v.empty() ? NAN : *std::max_element(v.begin(), v.end()); }
 
 void fill_latency(row& r, const std::vector<double>& one_way_us) {
   r.lat_p25 = quantile(one_way_us, 0.25);
@@ -429,54 +421,10 @@ std::vector<double> tcp_bandwidth(int fd, std::size_t size, std::size_t iters, s
 // ---- ucx_perftest reference ---------------------------------------------------------------
 
 
-struct perftest_result {
-  double p50_us = NAN, avg_us = NAN, mib_s = NAN, msg_rate = NAN;
-};
-
-/// Runs one ucx_perftest pair; parses its result line (with -f: eight
-/// numbers, no "Final:" label).
 std::optional<perftest_result> run_perftest(const options& o, const std::string& test, std::size_t size,
                                             std::size_t iters, std::size_t warmup, bool peer) {
-  const std::string port = std::to_string(free_port());
-  std::vector<std::string> common{"-p", port};
-  std::vector<std::string> server{"/usr/bin/ucx_perftest"};
-  server.insert(server.end(), common.begin(), common.end());
-  if (o.cpu_server >= 0) {
-    server.emplace_back("-c");
-    server.push_back(std::to_string(o.cpu_server));
-  }
-  ucoro::test::child_process srv{server};
-  std::this_thread::sleep_for(200ms); // ucx_perftest prints nothing when ready; give it time to listen
-  std::vector<std::string> client{"/usr/bin/ucx_perftest", "127.0.0.1"};
-  client.insert(client.end(), common.begin(), common.end());
-  for (const auto& a : {std::string("-t"), test, std::string("-s"), std::to_string(size), std::string("-n"),
-                        std::to_string(iters), std::string("-w"), std::to_string(warmup), std::string("-f")})
-    client.push_back(a);
-  if (peer)
-    client.emplace_back("-e");
-  if (o.mode == ucoro::progress_mode::blocking) {
-    client.emplace_back("-E");
-    client.emplace_back("sleep");
-  }
-  if (o.cpu_client >= 0) {
-    client.emplace_back("-c");
-    client.push_back(std::to_string(o.cpu_client));
-  }
-  ucoro::test::child_process cli{client};
-  std::optional<perftest_result> out;
-  while (auto line = cli.read_line(120s)) {
-    std::string text = *line;
-    if (text.rfind("Final:", 0) == 0)
-      text = text.substr(6);
-    std::istringstream ss(text);
-    double iterations, p50, avg, overall, bw_avg, bw_overall, rate_avg, rate_overall;
-    std::string rest;
-    if (ss >> iterations >> p50 >> avg >> overall >> bw_avg >> bw_overall >> rate_avg >> rate_overall && !(ss >> rest))
-      out = perftest_result{p50, avg, bw_overall, rate_overall};
-  }
-  (void)cli.wait_exit(30s);
-  (void)srv.wait_exit(30s);
-  return out;
+  return bench::run_perftest({o.mode == ucoro::progress_mode::blocking, peer, o.cpu_server, o.cpu_client}, test, size,
+                             iters, warmup);
 }
 
 // ---- output ----------------------------------------------------------------------------

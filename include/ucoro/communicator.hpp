@@ -26,6 +26,7 @@
 // receive from it, and every send to it, with errc::peer_failed naming it.
 
 #include <ucoro/concepts/buffer.hpp>
+#include <ucoro/detail/communicator_state.hpp>
 #include <ucoro/detail/rendezvous.hpp>
 #include <ucoro/endpoint.hpp>
 #include <ucoro/error.hpp>
@@ -75,19 +76,6 @@ struct bootstrap_options {
 };
 static_assert(std::is_trivially_copyable_v<bootstrap_options> && std::is_trivially_destructible_v<bootstrap_options>);
 
-enum class bootstrap_method { explicit_options, tcp_rendezvous, pmix, mpi, singleton };
-
-[[nodiscard]] constexpr const char* to_string(bootstrap_method m) noexcept {
-  switch (m) {
-  case bootstrap_method::explicit_options: return "explicit options";
-  case bootstrap_method::tcp_rendezvous: return "TCP rendezvous (UCORO_*)";
-  case bootstrap_method::pmix: return "PMIx";
-  case bootstrap_method::mpi: return "MPI communicator";
-  case bootstrap_method::singleton: return "singleton";
-  }
-  return "?";
-}
-
 /// What recv_any received.
 struct recv_any_info {
   std::uint32_t source = 0;
@@ -95,41 +83,6 @@ struct recv_any_info {
 };
 
 namespace detail {
-
-/// Stops the awaitable when the awaiting coroutine is stopped or `extra` is.
-template <awaitable A>
-[[nodiscard]] task<await_result_t<A>> with_extra_stop(A awaitable, std::stop_token extra) {
-  promise_env* env = co_await current_env{};
-  std::stop_source source;
-  struct forward {
-    std::stop_source* source;
-    void operator()() const noexcept { source->request_stop(); }
-  };
-  std::optional<std::stop_callback<forward>> parent;
-  if (env != nullptr && env->stop_token().stop_possible())
-    parent.emplace(env->stop_token(), forward{&source});
-  std::stop_callback<forward> other(extra, forward{&source});
-  auto inner = as_task(std::move(awaitable));
-  inner.set_stop_token(source.get_token());
-  co_return co_await std::move(inner);
-}
-
-struct communicator_state {
-  worker* w = nullptr;
-  std::uint32_t rank = 0;
-  std::uint32_t size = 1;
-  bootstrap_method method = bootstrap_method::singleton;
-  std::vector<hello::table_entry> table;   ///< every rank's entry, indexed by rank
-  std::vector<std::optional<endpoint>> peers; ///< indexed by rank (self included); made by connect()
-  std::vector<std::stop_source> failed;    ///< stop requested: that rank failed
-  std::vector<std::unique_ptr<event>> failure_known; ///< set with `failed`, to await
-  std::vector<std::uint32_t> failed_ranks; ///< in the order they failed
-  std::uint32_t collective_round = 0;      ///< batch field of collective tags
-  std::shared_ptr<void> launcher;          ///< e.g. the PMIx session, finalized after the last use
-
-  /// The endpoint to rank r, made now if it is not yet.
-  endpoint& connect(std::uint32_t r, const std::shared_ptr<communicator_state>& self);
-};
 
 /// MPI_Comm's exchange lives in <ucoro/communicator_mpi.hpp>, the only
 /// header that needs mpi.h; bootstrap_mpi without it names this type as
@@ -161,29 +114,33 @@ public:
 
   /// The endpoint to `rank` (its ucx_info(), failure_detection()); connects
   /// if the communicator is lazy and has not yet.
-  [[nodiscard]] const endpoint& peer(std::uint32_t rank) const {
-    return m_state->connect(check_rank(rank, "peer"), m_state);
+  [[nodiscard]] const endpoint& peer(std::uint32_t rank) const { return m_state->connect(check_rank(rank, "peer")); }
+
+  /// Whether the endpoint to `rank` exists (eager: all of them from the start).
+  [[nodiscard]] bool connected(std::uint32_t rank) const {
+    return m_state->peers[check_rank(rank, "connected")].has_value();
   }
 
   /// Largest user tag: 2^24 - 2 (the top value is the collectives').
   static constexpr std::uint32_t max_tag = detail::collective_tag - 1;
 
+  /// One UCX tag send, awaited in place (no allocation). A rank or tag
+  /// out of range throws invalid_argument here, naming it.
   template <buffer B>
-  [[nodiscard]] task<void> send(std::uint32_t dst, const B& buf, std::uint32_t tag) {
+  [[nodiscard]] detail::comm_send_op send(std::uint32_t dst, const B& buf, std::uint32_t tag) const {
     check_tag(tag, "send");
     const auto view = view_of(buf);
-    co_await send_raw(check_rank(dst, "send"), view.data, view.size, to_ucs(view.memory),
-                      tag_layout::communicator_tag(tag, m_state->rank, 0));
+    return {*m_state, check_rank(dst, "send"), view.data, view.size,
+            tag_layout::communicator_tag(tag, m_state->rank, 0), to_ucs(view.memory)};
   }
 
   /// Returns the size received; errc::message_size if it did not fit.
   template <writable_buffer B>
-  [[nodiscard]] task<std::size_t> recv(std::uint32_t src, B&& buf, std::uint32_t tag) {
+  [[nodiscard]] detail::comm_recv_op recv(std::uint32_t src, B&& buf, std::uint32_t tag) const {
     check_tag(tag, "recv");
     const auto view = writable_view_of(buf);
-    const auto info = co_await recv_raw(check_rank(src, "recv"), view.data, view.size, to_ucs(view.memory),
-                                        tag_layout::communicator_tag(tag, src, 0), tag_layout::full_mask);
-    co_return info.length;
+    return {*m_state, check_rank(src, "recv"), view.data, view.size, tag_layout::communicator_tag(tag, src, 0),
+            to_ucs(view.memory)};
   }
 
   /// From whichever rank sends first with `tag`.
@@ -250,11 +207,11 @@ public:
     while (mask < size()) { // receive from the parent
       if ((me & mask) != 0) {
         const std::uint32_t parent = (me - mask + root) % size();
-        const tag_recv_info info = co_await recv_raw(parent, view.data, view.size, to_ucs(view.memory),
-                                                     collective(parent, round), tag_layout::full_mask);
-        if (info.length != view.size)
+        const std::size_t length =
+            co_await recv_raw(parent, view.data, view.size, to_ucs(view.memory), collective(parent, round));
+        if (length != view.size)
           throw ucx_error(make_error_code(std::errc::message_size),
-                          "broadcast from rank " + std::to_string(root) + ": " + std::to_string(info.length) +
+                          "broadcast from rank " + std::to_string(root) + ": " + std::to_string(length) +
                               " bytes into " + std::to_string(view.size));
         break;
       }
@@ -263,8 +220,8 @@ public:
     std::vector<task<void>> sends;
     for (mask >>= 1; mask > 0; mask >>= 1)
       if (me + mask < size())
-        sends.push_back(send_raw((me + mask + root) % size(), view.data, view.size, to_ucs(view.memory),
-                                 collective(rank(), round)));
+        sends.push_back(as_task(send_raw((me + mask + root) % size(), view.data, view.size, to_ucs(view.memory),
+                                         collective(rank(), round))));
     co_await when_all(std::move(sends));
   }
 
@@ -297,72 +254,20 @@ private:
     return tag_layout::communicator_tag(detail::collective_tag, source, round);
   }
 
-  [[noreturn]] void throw_failed(std::uint32_t r, const char* what) const {
-    throw ucx_error(make_error_code(errc::peer_failed),
-                    std::string("communicator ") + what + " rank " + std::to_string(r) + ": rank " +
-                        std::to_string(r) + " failed");
+  detail::comm_send_op send_raw(std::uint32_t dst, const void* data, std::size_t size, ucs_memory_type_t memory,
+                                tag_t tag) const {
+    return {*m_state, dst, data, size, tag, memory};
   }
-
-  task<void> send_raw(std::uint32_t dst, const void* data, std::size_t size, ucs_memory_type_t memory, tag_t tag) {
-    if (m_state->failed[dst].stop_requested())
-      throw_failed(dst, "send to");
-    auto sent = co_await as_result(
-        detail::tag_send_op(m_state->w->engine(), m_state->connect(dst, m_state).ucp_endpoint(), data, size, tag, memory));
-    if (!sent) {
-      if (co_await failure_confirmed(dst, sent.error))
-        throw_failed(dst, "send to");
-      throw ucx_error(sent.error, "communicator send to rank " + std::to_string(dst) + ": " + sent.error.message());
-    }
+  detail::comm_recv_op recv_raw(std::uint32_t src, void* data, std::size_t size, ucs_memory_type_t memory,
+                                tag_t tag) const {
+    return {*m_state, src, data, size, tag, memory};
   }
-
-  task<tag_recv_info> recv_raw(std::uint32_t src, void* data, std::size_t size, ucs_memory_type_t memory, tag_t tag,
-                               tag_t mask) {
-    if (m_state->failed[src].stop_requested())
-      throw_failed(src, "recv from");
-    (void)m_state->connect(src, m_state); // watches src, whose failure fails this receive
-    // A worker-level receive belongs to no endpoint: the rank's failure
-    // stops it explicitly.
-    std::optional<tag_recv_info> got;
-    std::exception_ptr failure;
-    std::error_code code;
-    try {
-      got.emplace(co_await detail::with_extra_stop(detail::tag_recv_op(m_state->w->engine(), data, size, tag, mask, memory),
-                                                   m_state->failed[src].get_token()));
-    } catch (const std::system_error& e) {
-      failure = std::current_exception();
-      code = e.code();
-    }
-    if (got)
-      co_return *got;
-    if ((code == std::errc::operation_canceled && m_state->failed[src].stop_requested()) ||
-        co_await failure_confirmed(src, code))
-      throw_failed(src, "recv from");
-    std::rethrow_exception(failure);
-  }
-
-  /// A transport error (a CMA read from a process that just died, a reset
-  /// connection) usually comes before the peer's pidfd or UCX's error
-  /// callback says the rank failed: wait for that verdict, briefly.
-  task<bool> failure_confirmed(std::uint32_t r, std::error_code error) {
-    if (m_state->failed[r].stop_requested())
-      co_return true;
-    const bool transport = error == std::errc::io_error || error == std::errc::connection_reset ||
-                           error == std::errc::connection_aborted || error == std::errc::not_connected ||
-                           error == errc::peer_failed || error == errc::endpoint_closed;
-    if (!transport)
-      co_return false;
-    auto known = co_await as_result(with_timeout(m_state->failure_known[r]->wait(), failure_grace));
-    co_return static_cast<bool>(known);
-  }
-
-  /// Same host: the pidfd fires within milliseconds of the exit.
-  static constexpr std::chrono::milliseconds failure_grace{1000};
 
   task<void> collective_send(std::uint32_t to, const void* data, std::size_t size, std::uint32_t round) {
-    return send_raw(to, data, size, UCS_MEMORY_TYPE_HOST, collective(rank(), round));
+    co_await send_raw(to, data, size, UCS_MEMORY_TYPE_HOST, collective(rank(), round));
   }
   task<void> collective_recv(std::uint32_t from, void* data, std::size_t size, std::uint32_t round) {
-    (void)co_await recv_raw(from, data, size, UCS_MEMORY_TYPE_HOST, collective(from, round), tag_layout::full_mask);
+    (void)co_await recv_raw(from, data, size, UCS_MEMORY_TYPE_HOST, collective(from, round));
   }
 
   std::shared_ptr<detail::communicator_state> m_state;
@@ -463,45 +368,17 @@ inline communicator communicator::from_table(worker& w, std::uint32_t rank,
   state->table = std::move(table);
   state->launcher = std::move(launcher);
   state->peers.resize(state->size);
-  state->failed.resize(state->size);
+  state->failed.assign(state->size, 0);
+  state->pending_recvs = std::make_unique<detail::intrusive_list[]>(state->size);
+  state->pending_sends = std::make_unique<detail::intrusive_list[]>(state->size);
+  state->held_sends = std::make_unique<detail::intrusive_list[]>(state->size);
+  state->held_recvs = std::make_unique<detail::intrusive_list[]>(state->size);
   for (std::uint32_t r = 0; r < state->size; ++r)
     state->failure_known.push_back(std::make_unique<event>(w));
   if (options.connection == connection::eager)
     for (std::uint32_t r = 0; r < state->size; ++r)
-      (void)state->connect(r, state);
+      (void)state->connect(r);
   return communicator{std::move(state)};
-}
-
-inline endpoint& detail::communicator_state::connect(std::uint32_t r, const std::shared_ptr<communicator_state>& self) {
-  if (peers[r])
-    return *peers[r];
-  const auto& e = table[r];
-  address_endpoint_options o;
-  if (r == rank)
-    o.error_handling = error_handling::none; // to oneself: nothing to watch
-  else
-    o.peer = peer_info{e.identity, (e.flags & hello::pidfd) != 0, (e.flags & hello::shared_memory) != 0};
-  endpoint ep = w->create_endpoint_from_worker_address(e.worker_address, o);
-  std::weak_ptr<communicator_state> weak = self;
-  ep.set_close_callback([weak, r](std::error_code reason) {
-    auto s = weak.lock();
-    if (!s || !reason || s->failed[r].stop_requested())
-      return;
-    s->failed_ranks.push_back(r);
-    // A rank that sent and then exited (measured: its last eager message
-    // sits in our shared-memory FIFO when its pidfd fires) must not lose
-    // that message: UCX matches what has arrived before the receives
-    // from r are failed.
-    s->w->spawn([](std::shared_ptr<communicator_state> state, std::uint32_t rank) -> task<void> {
-      for (int round = 0; round < 1000 && ucp_worker_progress(state->w->ucp_worker()) != 0; ++round) {
-      }
-      co_await state->w->sleep(std::chrono::milliseconds(0)); // matched receives resume first
-      state->failed[rank].request_stop(); // fails the receives from r pending now
-      state->failure_known[rank]->set();
-    }(s, r));
-  });
-  peers[r].emplace(std::move(ep));
-  return *peers[r];
 }
 
 } // namespace ucoro

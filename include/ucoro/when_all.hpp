@@ -5,6 +5,7 @@
 // the first exception to occur is rethrown once all have finished: nothing
 // is left running behind the caller's back.
 
+#include <ucoro/concepts/awaitable.hpp>
 #include <ucoro/detail/env.hpp>
 #include <ucoro/task.hpp>
 
@@ -129,6 +130,36 @@ template <class... Ts>
     std::rethrow_exception(state.first_error);
   co_return std::apply([](auto&... slot) { return std::tuple<detail::non_void_t<Ts>...>{std::move(*slot)...}; },
                        slots);
+}
+
+namespace detail {
+
+template <class T>
+inline constexpr bool is_task_v = false;
+template <class T>
+inline constexpr bool is_task_v<task<T>> = true;
+
+template <class A>
+task<await_result_t<A>> wrap_in_task(A awaitable) {
+  co_return co_await std::move(awaitable);
+}
+
+template <class A>
+auto to_task(A awaitable) {
+  if constexpr (is_task_v<A>)
+    return awaitable;
+  else
+    return wrap_in_task(std::move(awaitable));
+}
+
+} // namespace detail
+
+/// Any awaitables, not only tasks: `co_await when_all(ep.send(a), comm.recv(r, b, tag))`.
+/// Each that is not a task runs in one of its own.
+template <awaitable... As>
+  requires(sizeof...(As) > 0 && !(detail::is_task_v<As> && ...))
+[[nodiscard]] auto when_all(As... awaitables) {
+  return when_all(detail::to_task(std::move(awaitables))...);
 }
 
 /// Over a vector: results in input order (void tasks give no result).

@@ -38,8 +38,12 @@ void require(bool ok, const std::string& what) {
     throw std::runtime_error("check failed: " + what);
 }
 
-task<void> basic(communicator& comm) {
+task<void> basic(communicator& comm, bool eager) {
   const std::uint32_t me = comm.rank(), n = comm.size();
+  // Eager: every endpoint exists after bootstrap; lazy: none yet.
+  for (std::uint32_t r = 0; r < n; ++r)
+    require(comm.connected(r) == eager, "rank " + std::to_string(r) + (eager ? " not connected" : " connected") +
+                                            " before any message");
   // A token around the ring, each rank adding its rank.
   std::uint64_t token = 0;
   if (n > 1) {
@@ -53,6 +57,10 @@ task<void> basic(communicator& comm) {
     }
     if (me == 0)
       require(token == std::uint64_t{n} * (n - 1) / 2, "ring token " + std::to_string(token));
+    // Lazy: the ring connected this rank to its two neighbours only.
+    for (std::uint32_t r = 0; r < n && !eager; ++r)
+      require(comm.connected(r) == (r == (me + 1) % n || r == (me + n - 1) % n),
+              "after the ring, connected(" + std::to_string(r) + ") is " + (comm.connected(r) ? "true" : "false"));
   }
   // 100 messages with one tag to the next rank arrive in order.
   const std::uint32_t next = (me + 1) % n, prev = (me + n - 1) % n;
@@ -138,19 +146,27 @@ task<void> victim(worker& w, communicator& comm) {
   std::uint32_t x = 0;
   auto r = co_await as_result(with_timeout(comm.recv(1, std::span(&x, 1), 3), 10s));
   require(r.error == errc::peer_failed, "recv from the killed rank: " + r.error.message());
-  require(comm.failed_ranks() == std::vector<std::uint32_t>{1}, "failed_ranks");
+  std::string failed;
+  for (std::uint32_t r : comm.failed_ranks())
+    failed += " " + std::to_string(r);
+  require(comm.failed_ranks() == std::vector<std::uint32_t>{1}, "failed_ranks are" + failed + ", not 1");
   auto s = co_await as_result(comm.send(1, std::span(&x, 1), 3));
   require(s.error == errc::peer_failed, "send to the killed rank: " + s.error.message());
-  // The live ranks still talk: each sends rank 0 its rank.
+  // The live ranks still talk: each sends rank 0 its rank, and stays until
+  // rank 0 has them all (a survivor that exits early would fail too, and
+  // rank 0 would rightly list it).
   if (comm.rank() == 0) {
     for (std::uint32_t i = 2; i < comm.size(); ++i) {
       std::uint32_t v = 0;
       const auto info = co_await with_timeout(comm.recv_any(std::span(&v, 1), 5), 10s);
       require(info.source == v && v >= 2, "recv_any after the failure");
     }
+    for (std::uint32_t r = 2; r < comm.size(); ++r)
+      co_await comm.send(r, std::span(&x, 1), 6);
   } else {
     std::uint32_t v = comm.rank();
     co_await comm.send(0, std::span(&v, 1), 5);
+    (void)co_await with_timeout(comm.recv(0, std::span(&x, 1), 6), 10s);
   }
   std::printf("survived\n");
   std::fflush(stdout);
@@ -244,7 +260,7 @@ int main(int argc, char** argv) {
           else if (scenario == "victim_streaming")
             co_await victim_in(w, comm, "stream");
           else
-            co_await basic(comm);
+            co_await basic(comm, eager);
           std::printf("rank %u of %u ok (%s)\n", comm.rank(), comm.size(), to_string(comm.bootstrap_info()));
           std::fflush(stdout);
         }(),

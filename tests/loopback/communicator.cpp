@@ -48,12 +48,12 @@ std::vector<std::unique_ptr<test::child_process>> start_job(std::uint32_t size, 
 /// print "survived" and exit 0.
 void kill_rank_1_and_check_survivors(std::vector<std::unique_ptr<test::child_process>>& ranks) {
   for (auto& rank : ranks)
-    REQUIRE(rank->read_line(30s) == std::optional<std::string>("ready"));
+    REQUIRE(rank->read_output_line(30s) == std::optional<std::string>("ready"));
   ranks[1]->kill();
   CHECK(ranks[1]->wait_exit(10s) == 128 + SIGKILL);
   for (std::uint32_t r : {0U, 2U}) {
     INFO("rank " << r);
-    const auto line = ranks[r]->read_line(30s);
+    const auto line = ranks[r]->read_output_line(30s);
     REQUIRE(line);
     CHECK(*line == "survived");
     CHECK(ranks[r]->wait_exit(10s) == 0);
@@ -62,14 +62,16 @@ void kill_rank_1_and_check_survivors(std::vector<std::unique_ptr<test::child_pro
 
 } // namespace
 
-TEST_CASE("1, 2, 3, 4 and 8 ranks: ring, order, self-send, recv_any and the collectives", "[communicator]") {
+TEST_CASE("1, 2, 3, 4 and 8 ranks, lazy and eager: ring, order, self-send, recv_any and the collectives", "[communicator]") {
   for (const bool polling : {false, true}) {
     for (std::uint32_t size : {1U, 2U, 3U, 4U, 8U}) {
-      INFO(size << " ranks, " << (polling ? "polling" : "blocking"));
-      auto ranks = start_job(size, "basic", polling ? std::vector<std::string>{"--polling"} : std::vector<std::string>{});
+      // Blocking ranks connect lazily, polling ones eagerly: both ways are covered.
+      INFO(size << " ranks, " << (polling ? "polling, eager" : "blocking, lazy"));
+      auto ranks =
+          start_job(size, "basic", polling ? std::vector<std::string>{"--polling", "--eager"} : std::vector<std::string>{});
       for (std::uint32_t r = 0; r < size; ++r) {
         INFO("rank " << r);
-        const auto line = ranks[r]->read_line(60s);
+        const auto line = ranks[r]->read_output_line(60s);
         REQUIRE(line);
         CHECK(*line == "rank " + std::to_string(r) + " of " + std::to_string(size) + " ok (TCP rendezvous (UCORO_*))");
         CHECK(ranks[r]->wait_exit(10s) == 0);
@@ -104,7 +106,7 @@ TEST_CASE("a rank that never comes fails the bootstrap on the others, naming it"
   auto ranks = start_job(3, "basic", {"--timeout-ms", "1000"}, 2);
   for (std::uint32_t r = 0; r < 2; ++r) {
     INFO("rank " << r);
-    const auto line = ranks[r]->read_line(30s);
+    const auto line = ranks[r]->read_output_line(30s);
     REQUIRE(line);
     CHECK_THAT(*line, Catch::Contains("rank 2 never joined"));
     CHECK(ranks[r]->wait_exit(10s) == 1);
@@ -113,6 +115,6 @@ TEST_CASE("a rank that never comes fails the bootstrap on the others, naming it"
 
 TEST_CASE("a process without UCORO_* is a singleton", "[communicator]") {
   test::child_process single{{rank_binary(), "basic"}};
-  CHECK(single.read_line(30s) == std::optional<std::string>("rank 0 of 1 ok (singleton)"));
+  CHECK(single.read_output_line(30s) == std::optional<std::string>("rank 0 of 1 ok (singleton)"));
   CHECK(single.wait_exit(10s) == 0);
 }

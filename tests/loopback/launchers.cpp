@@ -59,7 +59,7 @@ std::vector<std::string> mpirun_command(const std::string& mpirun, std::uint32_t
 void expect_all_ranks_ok(test::child_process& job, std::uint32_t size, const std::string& method) {
   std::vector<std::string> lines;
   for (std::uint32_t r = 0; r < size; ++r) {
-    const auto line = job.read_line(90s);
+    const auto line = job.read_output_line(90s);
     REQUIRE(line);
     lines.push_back(*line);
   }
@@ -101,7 +101,7 @@ TEST_CASE("a PMIx launch that ucoro cannot serve is an error naming the launcher
   // built without PMIx, not_supported): either way the rank says so.
   test::child_process rank{{"/usr/bin/env", "PMIX_RANK=0", "PMIX_NAMESPACE=ucoro-test-none",
                             env_path("UCORO_TEST_COMM_RANK"), "basic", "--timeout-ms", "2000"}};
-  const auto line = rank.read_line(60s);
+  const auto line = rank.read_output_line(60s);
   REQUIRE(line);
   CHECK_THAT(*line, Catch::StartsWith("error: communicator bootstrap") && Catch::Contains("PMIx"));
   CHECK(rank.wait_exit(30s) == 1);
@@ -214,7 +214,7 @@ TEST_CASE("ranks on three network-namespace hosts: collectives over tcp, and a k
         ranks.push_back(hosts.start_rank(host_of[r], r, 4, "basic", extra));
       for (std::uint32_t r = 0; r < 4; ++r) {
         INFO("rank " << r);
-        const auto line = ranks[r]->read_line(90s);
+        const auto line = ranks[r]->read_output_line(90s);
         REQUIRE(line);
         CHECK(*line == "rank " + std::to_string(r) + " of 4 ok (TCP rendezvous (UCORO_*))");
         CHECK(ranks[r]->wait_exit(30s) == 0);
@@ -233,12 +233,12 @@ TEST_CASE("ranks on three network-namespace hosts: collectives over tcp, and a k
       for (std::uint32_t r = 0; r < 3; ++r)
         ranks.push_back(hosts.start_rank(static_cast<int>(r) + 1, r, 3, "victim", extra));
       for (auto& rank : ranks)
-        REQUIRE(rank->read_line(60s) == std::optional<std::string>("ready"));
+        REQUIRE(rank->read_output_line(60s) == std::optional<std::string>("ready"));
       ranks[1]->kill();
       CHECK(ranks[1]->wait_exit(10s) == 128 + SIGKILL);
       for (std::uint32_t r : {0U, 2U}) {
         INFO("rank " << r);
-        const auto line = ranks[r]->read_line(30s); // the rank itself bounds its wait at 10 s
+        const auto line = ranks[r]->read_output_line(30s); // the rank itself bounds its wait at 10 s
         REQUIRE(line);
         CHECK(*line == "survived");
         CHECK(ranks[r]->wait_exit(30s) == 0);

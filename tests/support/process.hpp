@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -98,6 +99,20 @@ public:
       if (::poll(&p, 1, 0) == 1 && (p.revents & POLLIN) == 0)
         throw std::runtime_error("the child closed its output");
       co_await ucoro::detail::fd_wait{w.engine(), m_out, EPOLLIN};
+    }
+  }
+
+  /// The next line that is the program's own: UCX logs its warnings to
+  /// stdout ("[time] [host:pid:thread] file.c:line UCX WARN ..."), at
+  /// moments no test controls; those go to stderr for the test log.
+  std::optional<std::string> read_output_line(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      auto line = read_line(std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::max(deadline - std::chrono::steady_clock::now(), std::chrono::steady_clock::duration::zero())));
+      if (!line || line->empty() || line->front() != '[' || line->find(" UCX ") == std::string::npos)
+        return line;
+      std::fprintf(stderr, "(child %d) %s\n", static_cast<int>(m_pid), line->c_str());
     }
   }
 

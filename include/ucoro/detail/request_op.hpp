@@ -139,6 +139,13 @@ protected:
   /// (inline, through UCX's callback, or failing to start).
   void on_done(ucs_status_t) noexcept {}
 
+  /// Called after on_done: true keeps the awaiting coroutine suspended
+  /// until the op calls release() (e.g. to learn why it failed first).
+  [[nodiscard]] bool hold(ucs_status_t) noexcept { return false; }
+
+  /// Resumes the awaiting coroutine after hold() kept it.
+  void release() noexcept { m_engine->schedule(m_continuation); }
+
   /// Asks UCX to cancel the request if it is still pending; the completion
   /// then arrives with UCS_ERR_CANCELED through the usual path.
   void cancel_request() noexcept {
@@ -210,11 +217,11 @@ private:
     const ucs_status_ptr_t request = derived().post(param);
     m_posting = false;
     if (m_completed_while_posting)
-      return false; // the callback ran inside the call and freed the request
+      return derived().hold(m_status); // the callback ran inside the call and freed the request
     if (request == nullptr || UCS_PTR_IS_ERR(request)) {
       m_status = request == nullptr ? UCS_OK : UCS_PTR_STATUS(request);
       derived().on_done(m_status);
-      return false;
+      return m_status != UCS_OK && derived().hold(m_status);
     }
     m_request = request;
     m_status = UCS_INPROGRESS;
@@ -237,8 +244,8 @@ private:
       static_cast<Derived*>(self)->on_recv_info(*info);
     static_cast<Derived*>(self)->on_done(status);
     if (self->m_posting)
-      self->m_completed_while_posting = true; // start() returns false: no suspension
-    else
+      self->m_completed_while_posting = true; // start() returns false (or holds): no suspension yet
+    else if (!static_cast<Derived*>(self)->hold(status))
       self->m_engine->schedule(self->m_continuation);
   }
 
