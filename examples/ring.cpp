@@ -1,10 +1,12 @@
 // A token passes around the ring of ranks, each adding its rank, and every
 // rank all-reduces a checksum of what it saw. Runs as one process, or as N
 // ranks started by anything that sets UCORO_RANK, UCORO_SIZE and
-// UCORO_ROOT=host:port (scripts/launch-local.sh N build/examples/ring):
+// UCORO_ROOT=host:port (scripts/launch-local.sh N build/examples/ring), or by
+// mpirun / srun --mpi=pmix (PMIx):
 //
 //   UCORO_RANK=0 UCORO_SIZE=2 UCORO_ROOT=127.0.0.1:29500 ./ring &
 //   UCORO_RANK=1 UCORO_SIZE=2 UCORO_ROOT=127.0.0.1:29500 ./ring
+//   mpirun -n 4 ./ring
 
 #include <ucoro/communicator.hpp>
 

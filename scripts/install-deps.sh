@@ -2,7 +2,10 @@
 # Installs what ucoro needs on Debian 12, only if something is missing, so
 # that running it again costs nothing.
 set -euo pipefail
-packages=(g++ meson ninja-build pkg-config python3 libucx-dev ucx-utils catch2 libhwloc-dev hwloc gnuplot-nox "$@")
+# openmpi-bin, libopenmpi-dev, libpmix-dev: the communicator under mpirun (PMIx) and
+# bootstrap_mpi; iproute2: the multi-host tests in network namespaces.
+packages=(g++ meson ninja-build pkg-config python3 libucx-dev ucx-utils catch2 libhwloc-dev hwloc gnuplot-nox
+  openmpi-bin libopenmpi-dev libpmix-dev iproute2 "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

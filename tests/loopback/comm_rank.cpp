@@ -249,7 +249,9 @@ int main(int argc, char** argv) {
           o.timeout = bootstrap_timeout;
           o.connection = eager ? connection::eager : connection::lazy;
 #ifdef UCORO_TEST_MPI
+          // [snippet:mpi]
           communicator comm = co_await communicator::bootstrap_mpi(w, MPI_COMM_WORLD, o);
+          // [/snippet:mpi]
 #else
           communicator comm = co_await communicator::bootstrap(w, o);
 #endif

@@ -96,6 +96,31 @@ TEST_CASE("mpirun -n 1, 2, 3, 4 and 8 bootstraps through PMIx, without MPI in th
 #endif
 }
 
+TEST_CASE("examples/ring under mpirun -n 4", "[.mpirun_pmix]") {
+  const auto mpirun = find_program("mpirun");
+  if (!mpirun)
+    UCORO_SKIP("mpirun not found (Debian: openmpi-bin)");
+#if !UCORO_HAS_PMIX
+  UCORO_SKIP("ucoro was built without PMIx (Debian: libpmix-dev)");
+#else
+  auto command = mpirun_command(*mpirun, 4);
+  command.push_back(env_path("UCORO_TEST_RING"));
+  test::child_process job{command};
+  std::vector<std::string> lines;
+  for (int r = 0; r < 4; ++r) {
+    const auto line = job.read_output_line(90s);
+    REQUIRE(line);
+    lines.push_back(*line);
+  }
+  std::sort(lines.begin(), lines.end());
+  // Rank r sees 0 + 1 + ... + r; the checksum is their sum: 0 + 1 + 3 + 6.
+  const std::uint64_t seen[] = {6, 1, 3, 6};
+  for (int r = 0; r < 4; ++r)
+    CHECK(lines[r] == "rank " + std::to_string(r) + " of 4 (PMIx): token " + std::to_string(seen[r]) + ", checksum 16");
+  CHECK(job.wait_exit(30s) == 0);
+#endif
+}
+
 TEST_CASE("a PMIx launch that ucoro cannot serve is an error naming the launcher, not a singleton", "[launchers]") {
   // PMIX_RANK and PMIX_NAMESPACE without a PMIx server: PMIx_Init fails (or,
   // built without PMIx, not_supported): either way the rank says so.
