@@ -143,6 +143,23 @@ public:
             to_ucs(view.memory)};
   }
 
+  /// Building blocks for collectives on top of the communicator (as
+  /// all_to_all.hpp is): every rank calls begin_collective() for the same
+  /// collectives in the same order; the round it returns keeps that
+  /// collective's messages apart from user calls and other collectives.
+  /// Between one pair of ranks, one round's messages match in send order.
+  [[nodiscard]] std::uint32_t begin_collective() noexcept { return next_round(); }
+  [[nodiscard]] detail::comm_send_op collective_send_op(std::uint32_t dst, const void* data, std::size_t size,
+                                                        ucs_memory_type_t memory, std::uint32_t round) const {
+    return send_raw(check_rank(dst, "collective_send_op"), data, size, memory, collective(rank(), round));
+  }
+  [[nodiscard]] detail::comm_recv_op collective_recv_op(std::uint32_t src, void* data, std::size_t size,
+                                                        ucs_memory_type_t memory, std::uint32_t round) const {
+    return recv_raw(check_rank(src, "collective_recv_op"), data, size, memory, collective(src, round));
+  }
+  /// Whether `rank` is known to have failed.
+  [[nodiscard]] bool failed(std::uint32_t rank) const { return m_state->failed[check_rank(rank, "failed")] != 0; }
+
   /// From whichever rank sends first with `tag`.
   template <writable_buffer B>
   [[nodiscard]] task<recv_any_info> recv_any(B&& buf, std::uint32_t tag) {

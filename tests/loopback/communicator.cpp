@@ -3,6 +3,7 @@
 // is the rank). Every wait is bounded; a rank that fails prints why.
 
 #include "../support/helpers.hpp"
+#include "../support/job.hpp"
 #include "../support/process.hpp"
 #include "../support/raw_socket.hpp"
 
@@ -12,55 +13,9 @@
 #include <vector>
 
 using namespace ucoro;
+using namespace ucoro::test;
 using namespace std::chrono_literals;
 
-namespace {
-
-std::string rank_binary() {
-  const char* path = std::getenv("UCORO_TEST_COMM_RANK");
-  if (path == nullptr)
-    FAIL("UCORO_TEST_COMM_RANK is not set (run through meson test)");
-  return path;
-}
-
-/// Starts ranks [0, started) of a job of `size` (env passes the UCORO_*
-/// variables, so each rank sees only its own).
-std::vector<std::unique_ptr<test::child_process>> start_job(std::uint32_t size, const std::string& scenario,
-                                                            std::vector<std::string> extra = {},
-                                                            std::uint32_t started = 0, std::string job = "test-job") {
-  const std::string root = "127.0.0.1:" + std::to_string(test::unused_port());
-  std::vector<std::unique_ptr<test::child_process>> ranks;
-  for (std::uint32_t r = 0; r < (started == 0 ? size : started); ++r) {
-    std::vector<std::string> args{"/usr/bin/env",
-                                  "UCORO_RANK=" + std::to_string(r),
-                                  "UCORO_SIZE=" + std::to_string(size),
-                                  "UCORO_ROOT=" + root,
-                                  "UCORO_JOB=" + job,
-                                  rank_binary(),
-                                  scenario};
-    args.insert(args.end(), extra.begin(), extra.end());
-    ranks.push_back(std::make_unique<test::child_process>(args));
-  }
-  return ranks;
-}
-
-/// Kills rank 1 once every rank said "ready"; ranks 0 and 2 must then
-/// print "survived" and exit 0.
-void kill_rank_1_and_check_survivors(std::vector<std::unique_ptr<test::child_process>>& ranks) {
-  for (auto& rank : ranks)
-    REQUIRE(rank->read_output_line(30s) == std::optional<std::string>("ready"));
-  ranks[1]->kill();
-  CHECK(ranks[1]->wait_exit(10s) == 128 + SIGKILL);
-  for (std::uint32_t r : {0U, 2U}) {
-    INFO("rank " << r);
-    const auto line = ranks[r]->read_output_line(30s);
-    REQUIRE(line);
-    CHECK(*line == "survived");
-    CHECK(ranks[r]->wait_exit(10s) == 0);
-  }
-}
-
-} // namespace
 
 TEST_CASE("1, 2, 3, 4 and 8 ranks, lazy and eager: ring, order, self-send, recv_any and the collectives", "[communicator]") {
   for (const bool polling : {false, true}) {

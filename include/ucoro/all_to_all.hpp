@@ -1,0 +1,522 @@
+#pragma once
+// All-to-all(v) over a communicator, as templates on any buffers the
+// point-to-point layer takes (host, device):
+//
+//   co_await ucoro::all_to_all(comm, send, recv);               // size() == comm.size() * block
+//   auto got = co_await ucoro::all_to_allv(comm, parts);        // parts[r] goes to rank r
+//   co_await ucoro::all_to_allv(comm, parts, recv_parts, opts); // into given ranges
+//
+// Algorithms (all_to_all_options::algorithm):
+//   direct    every send and receive posted at once;
+//   pairwise  step s sends to rank+s and receives from rank-s, a bounded
+//             number of steps in flight (UCC's default for large blocks);
+//   bruck     log2(P) rounds of packed blocks, for tiny blocks and many ranks;
+//   buffered  staged through a registered slab_pool in batches of one slab
+//             (the completion of batch i posts batch i+1, so the pool bounds
+//             memory whatever the data size), zero-copy above a size;
+//   automatic picks by block size, rank count and memory, and says what it
+//             picked in all_to_all_options::report.
+//
+// A rank that fails mid-exchange does not strand the others: operations with
+// it fail at once (peer_failed), the survivors finish what they exchange
+// among themselves (so no receive stays posted and no send waits for a
+// receive that was cancelled), and then every survivor's call throws
+// peer_failed naming the rank.
+
+#include <ucoro/communicator.hpp>
+#include <ucoro/memory/pool.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <ranges>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace ucoro {
+
+enum class all_to_all_algorithm : unsigned char { automatic, direct, pairwise, bruck, buffered };
+
+[[nodiscard]] constexpr const char* to_string(all_to_all_algorithm a) noexcept {
+  switch (a) {
+  case all_to_all_algorithm::automatic: return "automatic";
+  case all_to_all_algorithm::direct: return "direct";
+  case all_to_all_algorithm::pairwise: return "pairwise";
+  case all_to_all_algorithm::bruck: return "bruck";
+  case all_to_all_algorithm::buffered: return "buffered";
+  }
+  return "?";
+}
+
+/// What an all-to-all ran, and why.
+struct all_to_all_report {
+  all_to_all_algorithm algorithm = all_to_all_algorithm::automatic;
+  std::size_t block_bytes = 0; ///< per pair (all_to_allv: the largest part sent)
+  std::uint32_t ranks = 0;
+  const char* reason = "";
+};
+
+/// Trivially copyable, so that `co_await all_to_all(comm, s, r, {...})` is
+/// safe under GCC 12.
+struct all_to_all_options {
+  all_to_all_algorithm algorithm = all_to_all_algorithm::automatic;
+  /// pairwise (and buffered): steps in flight.
+  std::uint32_t steps_in_flight = 4;
+  /// buffered: the pool to stage through (automatic considers buffered only
+  /// with one). It must hold at least one slab per peer.
+  slab_pool* pool = nullptr;
+  /// buffered: parts larger than this go zero-copy from the caller's memory.
+  std::size_t zero_copy_above = std::size_t{4} << 20;
+  /// automatic: blocks of at most this many bytes use Bruck from 8 ranks on.
+  std::size_t bruck_max_block = 256;
+  /// Filled in with what ran, when set.
+  all_to_all_report* report = nullptr;
+};
+static_assert(std::is_trivially_copyable_v<all_to_all_options>);
+
+namespace detail {
+
+/// One exchange, whatever the call: per peer, what goes and where it lands.
+struct exchange_plan {
+  struct part {
+    const std::byte* send = nullptr;
+    std::size_t send_size = 0;
+    std::byte* recv = nullptr;
+    std::size_t recv_size = 0; ///< what arrives (the sender's count), or the capacity when unknown
+    std::size_t received = 0;  ///< filled in
+  };
+  std::vector<part> parts; ///< indexed by peer rank
+  ucs_memory_type_t send_memory = UCS_MEMORY_TYPE_HOST;
+  ucs_memory_type_t recv_memory = UCS_MEMORY_TYPE_HOST;
+  bool exact = true; ///< a part must arrive with exactly recv_size bytes
+};
+
+/// The first error of an exchange; a peer's failure wins over what it caused.
+struct exchange_errors {
+  std::error_code error;
+  std::string text;
+  void record(std::error_code e, std::string what) {
+    if (!e || (error && !(e == errc::peer_failed && error != errc::peer_failed)))
+      return;
+    error = e;
+    text = std::move(what);
+  }
+};
+
+[[nodiscard]] inline bool host(ucs_memory_type_t m) noexcept { return m == UCS_MEMORY_TYPE_HOST; }
+
+inline task<void> send_part(communicator& comm, std::uint32_t dst, const void* data, std::size_t size,
+                            ucs_memory_type_t memory, std::uint32_t round, exchange_errors& errors) {
+  const result<void> r = co_await comm.collective_send_op(dst, data, size, memory, round).nothrow();
+  if (r.error)
+    errors.record(r.error, "send of " + std::to_string(size) + " bytes to rank " + std::to_string(dst) + ": " +
+                               (r.error == errc::peer_failed ? "rank " + std::to_string(dst) + " failed"
+                                                              : r.error.message()));
+}
+
+inline task<void> recv_part(communicator& comm, std::uint32_t src, exchange_plan::part& part, ucs_memory_type_t memory,
+                            bool exact, std::uint32_t round, exchange_errors& errors) {
+  const result<std::size_t> r = co_await comm.collective_recv_op(src, part.recv, part.recv_size, memory, round).nothrow();
+  part.received = r.error ? 0 : r.value;
+  std::error_code e = r.error;
+  if (!e && exact && r.value != part.recv_size)
+    e = std::make_error_code(std::errc::message_size);
+  if (e)
+    errors.record(e, "receive of " + std::to_string(part.recv_size) + " bytes from rank " + std::to_string(src) + ": " +
+                         (e == errc::peer_failed ? "rank " + std::to_string(src) + " failed"
+                          : e == std::errc::message_size && !r.error
+                              ? "it sent " + std::to_string(r.value)
+                              : e.message()));
+}
+
+/// One's own part: a copy (host), or a message to oneself (device memory).
+inline task<void> self_part(communicator& comm, exchange_plan& plan, std::uint32_t round, exchange_errors& errors) {
+  const std::uint32_t me = comm.rank();
+  auto& part = plan.parts[me];
+  if (host(plan.send_memory) && host(plan.recv_memory)) {
+    if (part.send_size > part.recv_size || (plan.exact && part.send_size != part.recv_size)) {
+      errors.record(std::make_error_code(std::errc::message_size),
+                    "own part: " + std::to_string(part.send_size) + " bytes into " + std::to_string(part.recv_size));
+      co_return;
+    }
+    if (part.send_size > 0)
+      std::memcpy(part.recv, part.send, part.send_size);
+    part.received = part.send_size;
+    co_return;
+  }
+  co_await when_all(send_part(comm, me, part.send, part.send_size, plan.send_memory, round, errors),
+                    recv_part(comm, me, part, plan.recv_memory, plan.exact, round, errors));
+}
+
+inline task<void> run_direct(communicator& comm, exchange_plan& plan, std::uint32_t round, exchange_errors& errors) {
+  const std::uint32_t me = comm.rank(), n = comm.size();
+  std::vector<task<void>> ops;
+  ops.reserve(2 * n);
+  for (std::uint32_t s = 1; s < n; ++s) { // receives first: a sender finds them posted
+    const std::uint32_t src = (me + n - s) % n;
+    ops.push_back(recv_part(comm, src, plan.parts[src], plan.recv_memory, plan.exact, round, errors));
+  }
+  for (std::uint32_t s = 1; s < n; ++s) {
+    const std::uint32_t dst = (me + s) % n;
+    ops.push_back(send_part(comm, dst, plan.parts[dst].send, plan.parts[dst].send_size, plan.send_memory, round, errors));
+  }
+  ops.push_back(self_part(comm, plan, round, errors));
+  co_await when_all(std::move(ops));
+}
+
+inline task<void> run_pairwise(communicator& comm, exchange_plan& plan, std::uint32_t round, std::uint32_t in_flight,
+                               exchange_errors& errors) {
+  const std::uint32_t me = comm.rank(), n = comm.size();
+  co_await self_part(comm, plan, round, errors);
+  const std::uint32_t window = std::max<std::uint32_t>(1, in_flight);
+  for (std::uint32_t first = 1; first < n; first += window) {
+    std::vector<task<void>> ops;
+    for (std::uint32_t s = first; s < std::min(n, first + window); ++s) {
+      const std::uint32_t dst = (me + s) % n, src = (me + n - s) % n;
+      ops.push_back(recv_part(comm, src, plan.parts[src], plan.recv_memory, plan.exact, round, errors));
+      ops.push_back(send_part(comm, dst, plan.parts[dst].send, plan.parts[dst].send_size, plan.send_memory, round, errors));
+    }
+    co_await when_all(std::move(ops));
+  }
+}
+
+/// Equal blocks of `block` bytes, host memory: Bruck's log2(P) rounds. Round
+/// k sends rank+k every block whose index has bit k, packed, and receives
+/// the same from rank-k; a rank whose source failed forwards what it has,
+/// so the survivors' rounds still meet.
+inline task<void> run_bruck(communicator& comm, const std::byte* send, std::byte* recv, std::size_t block,
+                            std::uint32_t round, exchange_errors& errors) {
+  const std::uint32_t me = comm.rank(), n = comm.size();
+  std::vector<std::byte> work(std::size_t{n} * block), pack, unpack;
+  for (std::uint32_t i = 0; i < n; ++i) // block i is for rank me + i
+    std::memcpy(work.data() + std::size_t{i} * block, send + std::size_t{(me + i) % n} * block, block);
+  for (std::uint32_t k = 1; k < n; k <<= 1) {
+    std::vector<std::uint32_t> moved;
+    for (std::uint32_t i = 0; i < n; ++i)
+      if ((i & k) != 0)
+        moved.push_back(i);
+    pack.resize(moved.size() * block);
+    unpack.resize(moved.size() * block);
+    for (std::size_t j = 0; j < moved.size(); ++j)
+      std::memcpy(pack.data() + j * block, work.data() + std::size_t{moved[j]} * block, block);
+    exchange_plan::part in{nullptr, 0, unpack.data(), unpack.size(), 0};
+    const std::uint32_t dst = (me + k) % n, src = (me + n - k) % n;
+    co_await when_all(send_part(comm, dst, pack.data(), pack.size(), UCS_MEMORY_TYPE_HOST, round, errors),
+                      recv_part(comm, src, in, UCS_MEMORY_TYPE_HOST, true, round, errors));
+    if (in.received == unpack.size())
+      for (std::size_t j = 0; j < moved.size(); ++j)
+        std::memcpy(work.data() + std::size_t{moved[j]} * block, unpack.data() + j * block, block);
+  }
+  for (std::uint32_t i = 0; i < n; ++i) // work[i] came from rank me - i
+    std::memcpy(recv + std::size_t{(me + n - i) % n} * block, work.data() + std::size_t{i} * block, block);
+}
+
+/// Staged through the pool, one slab per message, in pairwise order.
+inline task<void> send_staged(communicator& comm, slab_pool& pool, std::uint32_t dst, const std::byte* data,
+                              std::size_t size, std::uint32_t round, exchange_errors& errors) {
+  for (std::size_t offset = 0; offset < size && !comm.failed(dst);) {
+    slab_pool::slab slab = co_await pool.acquire();
+    const std::size_t n = std::min(slab.size(), size - offset);
+    std::memcpy(slab.data(), data + offset, n);
+    co_await send_part(comm, dst, slab.data(), n, UCS_MEMORY_TYPE_HOST, round, errors);
+    offset += n;
+  }
+}
+
+inline task<void> recv_staged(communicator& comm, slab_pool& pool, std::uint32_t src, exchange_plan::part& part,
+                              std::size_t incoming, std::uint32_t round, exchange_errors& errors) {
+  std::size_t offset = 0;
+  while (offset < incoming && !comm.failed(src)) {
+    slab_pool::slab slab = co_await pool.acquire();
+    exchange_plan::part chunk{nullptr, 0, slab.data(), std::min(slab.size(), incoming - offset), 0};
+    co_await recv_part(comm, src, chunk, UCS_MEMORY_TYPE_HOST, true, round, errors);
+    if (chunk.received != chunk.recv_size)
+      break;
+    // What does not fit is consumed and dropped (message_size, below).
+    if (offset < part.recv_size)
+      std::memcpy(part.recv + offset, slab.data(), std::min(chunk.received, part.recv_size - offset));
+    offset += chunk.received;
+  }
+  part.received = std::min(offset, part.recv_size);
+  if (offset == incoming && incoming > part.recv_size)
+    errors.record(std::make_error_code(std::errc::message_size),
+                  "rank " + std::to_string(src) + " sent " + std::to_string(incoming) + " bytes into " +
+                      std::to_string(part.recv_size));
+}
+
+/// `incoming[r]`: what rank r sends this rank (known to both sides).
+inline task<void> run_buffered(communicator& comm, exchange_plan& plan, const std::vector<std::size_t>& incoming,
+                               slab_pool& pool, std::size_t zero_copy_above, std::uint32_t round,
+                               exchange_errors& errors) {
+  const std::uint32_t me = comm.rank(), n = comm.size();
+  co_await self_part(comm, plan, round, errors);
+  // Each step in flight holds at most one slab to send and one to receive.
+  const std::uint32_t window = static_cast<std::uint32_t>(std::max<std::size_t>(1, pool.capacity() / 2));
+  for (std::uint32_t first = 1; first < n; first += window) {
+    std::vector<task<void>> ops;
+    for (std::uint32_t s = first; s < std::min(n, first + window); ++s) {
+      const std::uint32_t dst = (me + s) % n, src = (me + n - s) % n;
+      auto& out = plan.parts[dst];
+      auto& in = plan.parts[src];
+      // Both sides decide by the size that travels, so they agree.
+      if (out.send_size > zero_copy_above)
+        ops.push_back(send_part(comm, dst, out.send, out.send_size, plan.send_memory, round, errors));
+      else
+        ops.push_back(send_staged(comm, pool, dst, out.send, out.send_size, round, errors));
+      if (incoming[src] > zero_copy_above)
+        ops.push_back(recv_part(comm, src, in, plan.recv_memory, plan.exact, round, errors));
+      else
+        ops.push_back(recv_staged(comm, pool, src, in, incoming[src], round, errors));
+    }
+    co_await when_all(std::move(ops));
+  }
+}
+
+/// One slab per peer, and at least two: a step holds one to send and one
+/// to receive, and a rendezvous send completes only once the peer receives.
+[[nodiscard]] constexpr std::size_t min_pool_slabs(std::uint32_t ranks) noexcept {
+  return std::max<std::size_t>(2, ranks > 0 ? ranks - 1 : 0);
+}
+
+[[noreturn]] inline void throw_invalid(const std::string& text) {
+  throw_error(std::make_error_code(std::errc::invalid_argument), text);
+}
+
+/// What automatic runs, and why.
+[[nodiscard]] inline all_to_all_report choose(const all_to_all_options& o, std::uint32_t ranks, std::size_t block,
+                                              bool host_memory, bool equal_blocks, const char* what) {
+  all_to_all_report r{o.algorithm, block, ranks, "requested"};
+  if (o.algorithm != all_to_all_algorithm::automatic) {
+    if ((o.algorithm == all_to_all_algorithm::bruck || o.algorithm == all_to_all_algorithm::buffered) && !host_memory)
+      throw_invalid(std::string(what) + ": " + to_string(o.algorithm) +
+                    " packs or stages in host memory; device buffers take direct or pairwise");
+    if (o.algorithm == all_to_all_algorithm::bruck && !equal_blocks) {
+      r.algorithm = all_to_all_algorithm::pairwise;
+      r.reason = "bruck needs equal blocks: pairwise instead";
+    }
+    return r;
+  }
+  if (ranks <= 1) {
+    r.algorithm = all_to_all_algorithm::direct;
+    r.reason = "one rank: a copy";
+  } else if (equal_blocks && host_memory && block <= o.bruck_max_block && ranks >= 8) {
+    r.algorithm = all_to_all_algorithm::bruck;
+    r.reason = "tiny blocks, many ranks: log2(P) rounds";
+  } else if (o.pool != nullptr && host_memory && block <= o.zero_copy_above &&
+             o.pool->capacity() >= min_pool_slabs(ranks)) {
+    r.algorithm = all_to_all_algorithm::buffered;
+    r.reason = "a pool is given and the blocks are in its staging range";
+  } else if (ranks <= 4 || block <= 64 * 1024) {
+    r.algorithm = all_to_all_algorithm::direct;
+    r.reason = ranks <= 4 ? "few ranks: everything in flight" : "small blocks: everything in flight";
+  } else {
+    r.algorithm = all_to_all_algorithm::pairwise;
+    r.reason = "large blocks, many ranks: a bounded number of steps in flight";
+  }
+  return r;
+}
+
+/// Runs `plan` with the chosen algorithm; throws the exchange's error.
+inline task<void> run_plan(communicator& comm, exchange_plan& plan, std::vector<std::size_t> incoming,
+                           all_to_all_report chosen, const all_to_all_options& o, std::size_t equal_block,
+                           const char* what) {
+  const std::uint32_t round = comm.begin_collective();
+  exchange_errors errors;
+  switch (chosen.algorithm) {
+  case all_to_all_algorithm::bruck:
+    co_await run_bruck(comm, plan.parts[0].send, plan.parts[0].recv, equal_block, round, errors);
+    break;
+  case all_to_all_algorithm::buffered:
+    co_await run_buffered(comm, plan, incoming, *o.pool, o.zero_copy_above, round, errors);
+    break;
+  case all_to_all_algorithm::pairwise:
+    co_await run_pairwise(comm, plan, round, o.steps_in_flight, errors);
+    break;
+  default:
+    co_await run_direct(comm, plan, round, errors);
+    break;
+  }
+  if (errors.error)
+    throw ucx_error(errors.error, std::string(what) + " (" + to_string(chosen.algorithm) + ") on rank " +
+                                      std::to_string(comm.rank()) + ": " + errors.text);
+}
+
+inline void check_pool(const all_to_all_options& o, std::uint32_t ranks, const char* what) {
+  if (o.algorithm != all_to_all_algorithm::buffered)
+    return;
+  if (o.pool == nullptr)
+    throw_invalid(std::string(what) + ": buffered needs all_to_all_options::pool");
+  if (o.pool->capacity() < min_pool_slabs(ranks))
+    throw_invalid(std::string(what) + ": a pool of " + std::to_string(o.pool->capacity()) + " slabs for " +
+                  std::to_string(ranks - 1) + " peers: it needs at least " + std::to_string(min_pool_slabs(ranks)) +
+                  " (one per peer, and never fewer than two: one to send while one receives)");
+}
+
+template <class R>
+using element_of = std::remove_cvref_t<std::ranges::range_value_t<R>>;
+
+} // namespace detail
+
+/// Equal blocks: `send` and `recv` hold comm.size() blocks of T each; block
+/// r of `send` goes to rank r, block r of `recv` comes from rank r.
+template <std::ranges::contiguous_range S, std::ranges::contiguous_range R>
+  requires std::is_trivially_copyable_v<detail::element_of<S>> &&
+           std::same_as<detail::element_of<S>, detail::element_of<R>>
+[[nodiscard]] task<void> all_to_all(communicator& comm, const S& send, R&& recv, all_to_all_options options = {}) {
+  using T = detail::element_of<S>;
+  const std::uint32_t n = comm.size();
+  const std::size_t count = std::ranges::size(send);
+  if (count != std::ranges::size(recv) || count % n != 0)
+    detail::throw_invalid("all_to_all: send has " + std::to_string(count) + " elements and recv " +
+                          std::to_string(std::ranges::size(recv)) + "; both must be comm.size() (" + std::to_string(n) +
+                          ") times the block");
+  detail::check_pool(options, n, "all_to_all");
+  const std::size_t block = count / n * sizeof(T);
+  const auto send_view = view_of(send);
+  auto recv_view = writable_view_of(recv);
+  const bool host = send_view.memory == memory_type::host && recv_view.memory == memory_type::host;
+  const all_to_all_report chosen = detail::choose(options, n, block, host, true, "all_to_all");
+  if (options.report != nullptr)
+    *options.report = chosen;
+  detail::exchange_plan plan;
+  plan.send_memory = to_ucs(send_view.memory);
+  plan.recv_memory = to_ucs(recv_view.memory);
+  plan.parts.resize(n);
+  for (std::uint32_t r = 0; r < n; ++r)
+    plan.parts[r] = {static_cast<const std::byte*>(send_view.data) + r * block, block,
+                     static_cast<std::byte*>(recv_view.data) + r * block, block, 0};
+  co_await detail::run_plan(comm, plan, std::vector<std::size_t>(n, block), chosen, options, block, "all_to_all");
+}
+
+namespace detail {
+
+/// Exchanges the part sizes (bytes): what every rank will send this one.
+inline task<std::vector<std::size_t>> exchange_sizes(communicator& comm, const std::vector<std::uint64_t>& outgoing) {
+  std::vector<std::uint64_t> incoming(comm.size());
+  exchange_plan plan;
+  plan.parts.resize(comm.size());
+  for (std::uint32_t r = 0; r < comm.size(); ++r)
+    plan.parts[r] = {reinterpret_cast<const std::byte*>(&outgoing[r]), 8, reinterpret_cast<std::byte*>(&incoming[r]), 8, 0};
+  all_to_all_options o;
+  o.algorithm = all_to_all_algorithm::direct;
+  co_await run_plan(comm, plan, std::vector<std::size_t>(comm.size(), 8), {all_to_all_algorithm::direct, 8, comm.size(), ""},
+                    o, 8, "all_to_allv (sizes)");
+  co_return std::vector<std::size_t>(incoming.begin(), incoming.end());
+}
+
+template <class Parts>
+using part_of = std::remove_cvref_t<std::ranges::range_value_t<Parts>>;
+
+} // namespace detail
+
+/// Variable blocks into given ranges: parts[r] goes to rank r, what rank r
+/// sends lands in recv_parts[r]. A sender that sends more than its range
+/// holds fails the call with errc::message_size naming it (its data is
+/// consumed; the rest is delivered).
+template <std::ranges::random_access_range Parts, std::ranges::random_access_range RecvParts>
+  requires std::ranges::contiguous_range<detail::part_of<Parts>> &&
+           std::ranges::contiguous_range<detail::part_of<RecvParts>>
+[[nodiscard]] task<void> all_to_allv(communicator& comm, const Parts& parts, RecvParts& recv_parts,
+                                     all_to_all_options options = {}) {
+  using T = detail::element_of<detail::part_of<Parts>>;
+  static_assert(std::is_trivially_copyable_v<T>, "all_to_allv: elements must be trivially copyable");
+  const std::uint32_t n = comm.size();
+  if (std::ranges::size(parts) != n || std::ranges::size(recv_parts) != n)
+    detail::throw_invalid("all_to_allv: " + std::to_string(std::ranges::size(parts)) + " parts to send and " +
+                          std::to_string(std::ranges::size(recv_parts)) + " to receive into, for " + std::to_string(n) +
+                          " ranks");
+  detail::check_pool(options, n, "all_to_allv");
+  std::vector<std::uint64_t> outgoing(n);
+  detail::exchange_plan plan;
+  plan.parts.resize(n);
+  plan.exact = false;
+  bool host = true, first = true;
+  std::size_t largest = 0;
+  for (std::uint32_t r = 0; r < n; ++r) {
+    const auto sv = view_of(parts[r]);
+    auto rv = writable_view_of(recv_parts[r]);
+    host = host && sv.memory == memory_type::host && rv.memory == memory_type::host;
+    if (first) {
+      plan.send_memory = to_ucs(sv.memory);
+      plan.recv_memory = to_ucs(rv.memory);
+      first = false;
+    }
+    outgoing[r] = sv.size;
+    largest = std::max(largest, sv.size);
+    plan.parts[r] = {static_cast<const std::byte*>(sv.data), sv.size, static_cast<std::byte*>(rv.data), rv.size, 0};
+  }
+  const std::vector<std::size_t> incoming = co_await detail::exchange_sizes(comm, outgoing);
+  const all_to_all_report chosen = detail::choose(options, n, largest, host, false, "all_to_allv");
+  if (options.report != nullptr)
+    *options.report = chosen;
+  std::string oversized;
+  for (std::uint32_t r = 0; r < n; ++r)
+    if (incoming[r] > plan.parts[r].recv_size && oversized.empty())
+      oversized = "rank " + std::to_string(r) + " sends " + std::to_string(incoming[r] / sizeof(T)) +
+                  " elements into a range of " + std::to_string(plan.parts[r].recv_size / sizeof(T));
+  // Receives are posted with the space given; UCX consumes and reports a
+  // larger message (truncated), so nothing is left unmatched.
+  std::optional<ucx_error> failure;
+  try {
+    co_await detail::run_plan(comm, plan, incoming, chosen, options, 0, "all_to_allv");
+  } catch (const ucx_error& e) {
+    failure.emplace(e);
+  }
+  if (failure && failure->code() != std::errc::message_size)
+    throw *failure;
+  if (!oversized.empty())
+    throw ucx_error(std::make_error_code(std::errc::message_size), "all_to_allv on rank " +
+                                                                       std::to_string(comm.rank()) + ": " + oversized);
+  if (failure)
+    throw *failure;
+}
+
+/// Variable blocks: parts[r] goes to rank r; returns what arrived, one
+/// vector per source rank (the sizes travel first).
+template <std::ranges::random_access_range Parts>
+  requires std::ranges::contiguous_range<detail::part_of<Parts>>
+[[nodiscard]] task<std::vector<std::vector<detail::element_of<detail::part_of<Parts>>>>>
+all_to_allv(communicator& comm, const Parts& parts, all_to_all_options options = {}) {
+  using T = detail::element_of<detail::part_of<Parts>>;
+  static_assert(std::is_trivially_copyable_v<T>, "all_to_allv: elements must be trivially copyable");
+  const std::uint32_t n = comm.size();
+  if (std::ranges::size(parts) != n)
+    detail::throw_invalid("all_to_allv: " + std::to_string(std::ranges::size(parts)) + " parts for " +
+                          std::to_string(n) + " ranks");
+  detail::check_pool(options, n, "all_to_allv");
+  std::vector<std::uint64_t> outgoing(n);
+  for (std::uint32_t r = 0; r < n; ++r)
+    outgoing[r] = view_of(parts[r]).size;
+  const std::vector<std::size_t> incoming = co_await detail::exchange_sizes(comm, outgoing);
+  std::vector<std::vector<T>> got(n);
+  for (std::uint32_t r = 0; r < n; ++r) {
+    if (incoming[r] % sizeof(T) != 0)
+      throw ucx_error(make_error_code(errc::handshake_failed),
+                      "all_to_allv: rank " + std::to_string(r) + " announces " + std::to_string(incoming[r]) +
+                          " bytes, not whole elements of " + std::to_string(sizeof(T)));
+    got[r].resize(incoming[r] / sizeof(T));
+  }
+  detail::exchange_plan plan;
+  plan.parts.resize(n);
+  bool host = true;
+  std::size_t largest = 0;
+  for (std::uint32_t r = 0; r < n; ++r) {
+    const auto sv = view_of(parts[r]);
+    host = host && sv.memory == memory_type::host;
+    plan.send_memory = to_ucs(sv.memory);
+    largest = std::max(largest, sv.size);
+    plan.parts[r] = {static_cast<const std::byte*>(sv.data), sv.size, reinterpret_cast<std::byte*>(got[r].data()),
+                     incoming[r], 0};
+  }
+  const all_to_all_report chosen = detail::choose(options, n, largest, host, false, "all_to_allv");
+  if (options.report != nullptr)
+    *options.report = chosen;
+  co_await detail::run_plan(comm, plan, incoming, chosen, options, 0, "all_to_allv");
+  co_return got;
+}
+
+} // namespace ucoro

@@ -1,0 +1,41 @@
+// All-to-all(v) on jobs of 1-8 ranks as separate processes on loopback
+// (tests/loopback/comm_rank.cpp is the rank; its all_to_all scenario checks
+// every algorithm x block sizes 0, 1, 37 and 100000 x three element types
+// against contents that name source, destination and index, all_to_allv
+// with uneven, empty and skewed parts, and the argument errors), and a rank
+// killed in the middle of each algorithm. Every wait is bounded.
+
+#include "../support/helpers.hpp"
+#include "../support/job.hpp"
+
+using namespace ucoro;
+using namespace ucoro::test;
+using namespace std::chrono_literals;
+
+TEST_CASE("every algorithm on 1, 2, 3, 4 and 8 ranks delivers every element where it belongs", "[all_to_all]") {
+  for (std::uint32_t size : {1U, 2U, 3U, 4U, 8U}) {
+    INFO(size << " ranks");
+    auto ranks = start_job(size, "all_to_all");
+    for (std::uint32_t r = 0; r < size; ++r) {
+      INFO("rank " << r);
+      const auto line = ranks[r]->read_output_line(240s);
+      REQUIRE(line);
+      CHECK(*line == "rank " + std::to_string(r) + " of " + std::to_string(size) + " ok (TCP rendezvous (UCORO_*))");
+      CHECK(ranks[r]->wait_exit(10s) == 0);
+    }
+  }
+}
+
+TEST_CASE("a rank killed in the middle of each algorithm fails the survivors with peer_failed; slabs come back",
+          "[all_to_all][failure]") {
+  for (const char* algorithm : {"direct", "pairwise", "bruck", "buffered"}) {
+    for (const bool polling : {false, true}) {
+      if (polling && std::string(algorithm) != "pairwise")
+        continue; // one algorithm polling is enough for the progress mode
+      INFO(algorithm << ", " << (polling ? "polling" : "blocking"));
+      auto ranks = start_job(3, std::string("victim_all_to_all_") + algorithm,
+                             polling ? std::vector<std::string>{"--polling"} : std::vector<std::string>{});
+      kill_rank_1_and_check_survivors(ranks);
+    }
+  }
+}
