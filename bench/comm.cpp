@@ -22,6 +22,7 @@
 
 #include "args.hpp"
 #include "perftest.hpp"
+#include "report.hpp"
 #include "process.hpp"
 
 #include <sched.h>
@@ -40,6 +41,13 @@
 
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
+using bench::format_size;
+using bench::json_stats;
+using bench::num;
+using bench::parse_size;
+using bench::spread;
+using bench::stats;
+using bench::summarize;
 
 namespace {
 
@@ -62,27 +70,6 @@ void pin_to(unsigned cpu) {
   CPU_SET(cpu % std::max(1U, std::thread::hardware_concurrency()), &set);
   if (sched_setaffinity(0, sizeof set, &set) != 0)
     std::fprintf(stderr, "comm: cannot pin to CPU %u\n", cpu);
-}
-
-std::size_t parse_size(const std::string& text) {
-  std::size_t pos = 0;
-  const std::size_t v = std::stoull(text, &pos);
-  const std::string unit = text.substr(pos);
-  if (unit.empty() || unit == "B")
-    return v;
-  if (unit == "K" || unit == "KiB")
-    return v << 10;
-  if (unit == "M" || unit == "MiB")
-    return v << 20;
-  throw std::invalid_argument("size '" + text + "': use a number with B, K or M");
-}
-
-std::string format_size(std::size_t size) {
-  if (size >= (1U << 20) && size % (1U << 20) == 0)
-    return std::to_string(size >> 20) + " MiB";
-  if (size >= 1024 && size % 1024 == 0)
-    return std::to_string(size >> 10) + " KiB";
-  return std::to_string(size) + " B";
 }
 
 /// Round trips per latency run and messages per bandwidth run: a fraction of
@@ -243,26 +230,6 @@ ucoro::task<void> run_rank(ucoro::worker& w, const options& o) {
 struct series {
   std::vector<double> lat, bw;
 };
-
-struct stats {
-  double median = NAN, min = NAN, max = NAN;
-};
-stats summarize(const std::vector<double>& v) { return {bench::median(v), bench::min_of(v), bench::max_of(v)}; }
-
-std::string num(double v, int precision = 2) {
-  if (std::isnan(v))
-    return "-";
-  char text[64];
-  std::snprintf(text, sizeof text, "%.*f", precision, v);
-  return text;
-}
-std::string spread(const stats& s, int precision = 2) {
-  return num(s.median, precision) + " [" + num(s.min, precision) + "-" + num(s.max, precision) + "]";
-}
-std::string json_stats(const stats& s) {
-  auto j = [](double v) { return std::isnan(v) ? std::string("null") : num(v, 6); };
-  return "{\"median\": " + j(s.median) + ", \"min\": " + j(s.min) + ", \"max\": " + j(s.max) + "}";
-}
 
 std::vector<std::string> rank_arguments(const options& o) {
   std::string sizes;

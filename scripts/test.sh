@@ -44,6 +44,8 @@ case "${1:-}" in
   opts+=(-Db_sanitize=address,undefined -Dbuildtype=debug)
   export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+  # Inherited by every rank the tests start (mpirun passes it on too).
+  export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp:print_suppressions=0}
   ;;
 --tsan)
   builddir=build-tsan

@@ -15,7 +15,10 @@
 //             (the completion of batch i posts batch i+1, so the pool bounds
 //             memory whatever the data size), zero-copy above a size;
 //   automatic picks by block size, rank count and memory, and says what it
-//             picked in all_to_all_options::report.
+//             picked in all_to_all_options::report. It does not pick
+//             buffered: bench/all_to_all measured staging slower than
+//             zero-copy here even from std::vector (2 ranks, 1 MiB: 2.7 vs
+//             4.8 GB/s), so staging is for when memory must stay bounded.
 //
 // A rank that fails mid-exchange does not strand the others: operations with
 // it fail at once (peer_failed), the survivors finish what they exchange
@@ -66,8 +69,8 @@ struct all_to_all_options {
   all_to_all_algorithm algorithm = all_to_all_algorithm::automatic;
   /// pairwise (and buffered): steps in flight.
   std::uint32_t steps_in_flight = 4;
-  /// buffered: the pool to stage through (automatic considers buffered only
-  /// with one). It must hold at least one slab per peer.
+  /// buffered: the pool to stage through. It must hold at least one slab
+  /// per peer (and two).
   slab_pool* pool = nullptr;
   /// buffered: parts larger than this go zero-copy from the caller's memory.
   std::size_t zero_copy_above = std::size_t{4} << 20;
@@ -109,6 +112,12 @@ struct exchange_errors {
 
 [[nodiscard]] inline bool host(ucs_memory_type_t m) noexcept { return m == UCS_MEMORY_TYPE_HOST; }
 
+/// memcpy that accepts the null data() of an empty part.
+inline void copy_bytes(std::byte* to, const std::byte* from, std::size_t n) noexcept {
+  if (n > 0)
+    std::memcpy(to, from, n);
+}
+
 inline task<void> send_part(communicator& comm, std::uint32_t dst, const void* data, std::size_t size,
                             ucs_memory_type_t memory, std::uint32_t round, exchange_errors& errors) {
   const result<void> r = co_await comm.collective_send_op(dst, data, size, memory, round).nothrow();
@@ -143,8 +152,7 @@ inline task<void> self_part(communicator& comm, exchange_plan& plan, std::uint32
                     "own part: " + std::to_string(part.send_size) + " bytes into " + std::to_string(part.recv_size));
       co_return;
     }
-    if (part.send_size > 0)
-      std::memcpy(part.recv, part.send, part.send_size);
+    copy_bytes(part.recv, part.send, part.send_size);
     part.received = part.send_size;
     co_return;
   }
@@ -193,7 +201,7 @@ inline task<void> run_bruck(communicator& comm, const std::byte* send, std::byte
   const std::uint32_t me = comm.rank(), n = comm.size();
   std::vector<std::byte> work(std::size_t{n} * block), pack, unpack;
   for (std::uint32_t i = 0; i < n; ++i) // block i is for rank me + i
-    std::memcpy(work.data() + std::size_t{i} * block, send + std::size_t{(me + i) % n} * block, block);
+    copy_bytes(work.data() + std::size_t{i} * block, send + std::size_t{(me + i) % n} * block, block);
   for (std::uint32_t k = 1; k < n; k <<= 1) {
     std::vector<std::uint32_t> moved;
     for (std::uint32_t i = 0; i < n; ++i)
@@ -202,17 +210,17 @@ inline task<void> run_bruck(communicator& comm, const std::byte* send, std::byte
     pack.resize(moved.size() * block);
     unpack.resize(moved.size() * block);
     for (std::size_t j = 0; j < moved.size(); ++j)
-      std::memcpy(pack.data() + j * block, work.data() + std::size_t{moved[j]} * block, block);
+      copy_bytes(pack.data() + j * block, work.data() + std::size_t{moved[j]} * block, block);
     exchange_plan::part in{nullptr, 0, unpack.data(), unpack.size(), 0};
     const std::uint32_t dst = (me + k) % n, src = (me + n - k) % n;
     co_await when_all(send_part(comm, dst, pack.data(), pack.size(), UCS_MEMORY_TYPE_HOST, round, errors),
                       recv_part(comm, src, in, UCS_MEMORY_TYPE_HOST, true, round, errors));
     if (in.received == unpack.size())
       for (std::size_t j = 0; j < moved.size(); ++j)
-        std::memcpy(work.data() + std::size_t{moved[j]} * block, unpack.data() + j * block, block);
+        copy_bytes(work.data() + std::size_t{moved[j]} * block, unpack.data() + j * block, block);
   }
   for (std::uint32_t i = 0; i < n; ++i) // work[i] came from rank me - i
-    std::memcpy(recv + std::size_t{(me + n - i) % n} * block, work.data() + std::size_t{i} * block, block);
+    copy_bytes(recv + std::size_t{(me + n - i) % n} * block, work.data() + std::size_t{i} * block, block);
 }
 
 /// Staged through the pool, one slab per message, in pairwise order.
@@ -306,10 +314,6 @@ inline task<void> run_buffered(communicator& comm, exchange_plan& plan, const st
   } else if (equal_blocks && host_memory && block <= o.bruck_max_block && ranks >= 8) {
     r.algorithm = all_to_all_algorithm::bruck;
     r.reason = "tiny blocks, many ranks: log2(P) rounds";
-  } else if (o.pool != nullptr && host_memory && block <= o.zero_copy_above &&
-             o.pool->capacity() >= min_pool_slabs(ranks)) {
-    r.algorithm = all_to_all_algorithm::buffered;
-    r.reason = "a pool is given and the blocks are in its staging range";
   } else if (ranks <= 4 || block <= 64 * 1024) {
     r.algorithm = all_to_all_algorithm::direct;
     r.reason = ranks <= 4 ? "few ranks: everything in flight" : "small blocks: everything in flight";

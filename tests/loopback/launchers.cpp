@@ -142,6 +142,11 @@ TEST_CASE("bootstrap_mpi over MPI_COMM_WORLD under mpirun -n 1, 2, 4 and 8", "[.
   for (std::uint32_t size : {1U, 2U, 4U, 8U}) {
     INFO(size << " ranks");
     auto command = mpirun_command(*mpirun, size);
+    // Under ASan: Open MPI's components, dlopen'ed and unloaded again, leave
+    // allocations LeakSanitizer cannot attribute to any module, so no
+    // suppression can name them; the MPI ranks go without leak checking
+    // (the same ucoro code is leak-checked in the PMIx and UCORO_* ranks).
+    command.insert(command.end(), {"-x", "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1"});
     command.push_back(binary);
     command.push_back("basic");
     test::child_process job{command};

@@ -1,0 +1,322 @@
+// all_to_all: per-rank all-to-all throughput of every ucoro algorithm and
+// of automatic, next to Open MPI's MPI_Alltoall / MPI_Alltoallv (ob1/vader,
+// its default, and pml ucx) run in the same invocation, and memcpy.
+//
+//   all_to_all [--ranks 2,4] [--sizes 64,4K,64K,1M,16M] [--repeat 3] [--quick]
+//              [--json FILE] [--no-mpi]
+//
+// GB/s per rank is counted as ../shared/anchors/alltoall_mpi.c counts it:
+// bytes sent plus received across process boundaries, 2*(P-1)*block, over
+// the slowest rank's time of the repetition (a barrier before each). ucoro
+// runs as P ranks launched through UCORO_* on loopback; each algorithm runs
+// with std::vector buffers and with pre-touched host_memory ("pool"
+// buffers), interleaved, `repeat` rounds; a round's figure is the median
+// over its iterations. Open MPI runs `repeat` launches per configuration.
+// Ratios: ucoro automatic / the best Open MPI configuration, per size.
+
+#include <ucoro/all_to_all.hpp>
+#include <ucoro/host_memory.hpp>
+
+#include "args.hpp"
+#include "perftest.hpp"
+#include "process.hpp"
+#include "report.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+using bench::format_size;
+using bench::num;
+using bench::spread;
+using bench::summarize;
+
+namespace {
+
+struct options {
+  std::vector<std::uint32_t> ranks{2, 4};
+  std::vector<std::size_t> sizes{64, 4096, 65536, 1U << 20, 16U << 20};
+  std::size_t repeat = 3;
+  bool quick = false;
+  bool mpi = true;
+  std::string json;
+  bool as_rank = false;
+};
+
+int iterations_for(std::size_t block, bool quick) {
+  const int n = block <= 65536 ? 100 : block <= (1U << 20) ? 20 : 4;
+  return quick ? std::max(2, n / 10) : n;
+}
+
+const ucoro::all_to_all_algorithm algorithms[] = {
+    ucoro::all_to_all_algorithm::automatic, ucoro::all_to_all_algorithm::direct, ucoro::all_to_all_algorithm::pairwise,
+    ucoro::all_to_all_algorithm::bruck, ucoro::all_to_all_algorithm::buffered};
+
+// ---- one rank ---------------------------------------------------------------------
+
+/// Median over `iterations` of the slowest rank's time, in us.
+template <class Buffer>
+ucoro::task<double> time_exchange(ucoro::communicator& comm, const Buffer& send, Buffer& recv,
+                                  ucoro::all_to_all_options o, int iterations) {
+  std::vector<double> times;
+  for (int i = -1; i < iterations; ++i) { // one warm-up
+    co_await comm.barrier();
+    const auto t0 = clock_type::now();
+    co_await ucoro::all_to_all(comm, send, recv, o);
+    const double mine = std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
+    const double slowest = co_await comm.all_reduce(mine, [](double a, double b) { return std::max(a, b); });
+    if (i >= 0)
+      times.push_back(slowest);
+  }
+  co_return bench::median(std::move(times));
+}
+
+ucoro::task<void> run_rank(ucoro::worker& w, const options& o) {
+  ucoro::bootstrap_options bo;
+  bo.connection = ucoro::connection::eager;
+  ucoro::communicator comm = co_await ucoro::communicator::bootstrap(w, bo);
+  const std::uint32_t n = comm.size();
+  ucoro::slab_pool pool{w, 1 << 20, std::max<std::size_t>(8, 2 * n)};
+  pool.warm_up();
+  for (std::size_t block : o.sizes) {
+    const std::size_t total = block * n;
+    std::vector<std::byte> vsend(total, std::byte{1}), vrecv(total, std::byte{0});
+    ucoro::host_memory hsend(total, std::byte{1}), hrecv(total, std::byte{0});
+    for (std::size_t round = 0; round < o.repeat; ++round)
+      for (auto algorithm : algorithms)
+        for (const bool vector : {true, false}) {
+          ucoro::all_to_all_options ao;
+          ao.algorithm = algorithm;
+          ao.pool = &pool;
+          ucoro::all_to_all_report report;
+          ao.report = &report;
+          const double us = vector ? co_await time_exchange(comm, vsend, vrecv, ao, iterations_for(block, o.quick))
+                                   : co_await time_exchange(comm, hsend, hrecv, ao, iterations_for(block, o.quick));
+          if (comm.rank() == 0) {
+            std::printf("ucoro %s %s %zu %u %zu %.3f %s\n", ucoro::to_string(algorithm), vector ? "vector" : "pool",
+                        block, n, round, us, ucoro::to_string(report.algorithm));
+            std::fflush(stdout);
+          }
+        }
+  }
+  co_await comm.barrier();
+  if (comm.rank() == 0) {
+    std::printf("done\n");
+    std::fflush(stdout);
+  }
+}
+
+// ---- the launcher -----------------------------------------------------------------
+
+double gbps(std::size_t block, std::uint32_t ranks, double us) {
+  return 2.0 * (ranks - 1) * static_cast<double>(block) / (us * 1e-6) / 1e9;
+}
+
+/// memcpy of 16 MiB between pre-touched buffers, GB/s (read + write counted once).
+double memcpy_gbps() {
+  ucoro::host_memory a(16U << 20, std::byte{1}), b(16U << 20, std::byte{0});
+  std::vector<double> rates;
+  for (int i = 0; i < 20; ++i) {
+    const auto t0 = clock_type::now();
+    std::memcpy(b.data(), a.data(), a.size());
+    rates.push_back(static_cast<double>(a.size()) / std::chrono::duration<double>(clock_type::now() - t0).count() / 1e9);
+  }
+  return bench::median(rates);
+}
+
+struct key {
+  std::string system, buffers;
+  std::size_t block;
+  std::uint32_t ranks;
+  auto operator<=>(const key&) const = default;
+};
+
+int launch(const options& o) {
+  const std::string self = std::filesystem::canonical("/proc/self/exe").string();
+  const std::string mpi_reference = std::filesystem::path(self).parent_path() / "all_to_all_mpi";
+  std::map<key, std::vector<double>> us; // per round / launch
+  std::map<key, std::string> picked;
+  std::string sizes;
+  for (std::size_t s : o.sizes)
+    sizes += (sizes.empty() ? "" : ",") + std::to_string(s);
+  for (std::uint32_t ranks : o.ranks) {
+    // ucoro
+    const std::string root = "127.0.0.1:" + std::to_string(bench::free_port());
+    std::vector<std::unique_ptr<ucoro::test::child_process>> procs;
+    for (std::uint32_t r = 0; r < ranks; ++r) {
+      std::vector<std::string> command{"/usr/bin/env", "UCORO_RANK=" + std::to_string(r),
+                                       "UCORO_SIZE=" + std::to_string(ranks), "UCORO_ROOT=" + root,
+                                       "UCORO_JOB=bench-a2a-" + std::to_string(::getpid()), self, "--as-rank",
+                                       "--sizes", sizes, "--repeat", std::to_string(o.repeat)};
+      if (o.quick)
+        command.emplace_back("--quick");
+      procs.push_back(std::make_unique<ucoro::test::child_process>(command));
+    }
+    bool done = false;
+    while (auto line = procs[0]->read_output_line(1200s)) {
+      std::istringstream in(*line);
+      std::string word, algorithm, buffers, ran;
+      std::size_t block = 0, round = 0;
+      std::uint32_t n = 0;
+      double t = 0;
+      in >> word;
+      if (word == "done") {
+        done = true;
+        break;
+      }
+      if (word == "error:")
+        std::fprintf(stderr, "all_to_all: rank 0: %s\n", line->c_str());
+      if (word != "ucoro" || !(in >> algorithm >> buffers >> block >> n >> round >> t >> ran))
+        continue;
+      us[{"ucoro " + algorithm, buffers, block, n}].push_back(t);
+      picked[{"ucoro " + algorithm, buffers, block, n}] = ran;
+    }
+    for (auto& p : procs)
+      if (p->wait_exit(60s) != 0)
+        done = false;
+    if (!done) {
+      std::fprintf(stderr, "all_to_all: the %u ucoro ranks did not finish\n", ranks);
+      return 1;
+    }
+    // Open MPI, both configurations, `repeat` launches each.
+    if (o.mpi && std::filesystem::exists(mpi_reference) && std::filesystem::exists("/usr/bin/mpirun")) {
+      const std::vector<std::pair<std::string, std::vector<std::string>>> configs{
+          {"Open MPI ob1", {"--mca", "pml", "ob1", "--mca", "btl", "self,vader"}},
+          {"Open MPI pml ucx", {"--mca", "pml", "ucx", "--mca", "pml_ucx_tls", "any", "--mca", "pml_ucx_devices", "any"}}};
+      for (const auto& [name, mca] : configs)
+        for (std::size_t launch = 0; launch < o.repeat; ++launch) {
+          std::vector<std::string> command{"/usr/bin/mpirun", "--allow-run-as-root", "--oversubscribe", "-n",
+                                           std::to_string(ranks), "--mca", "oob_tcp_if_include", "lo", "-x",
+                                           "UCX_NET_DEVICES"};
+          command.insert(command.end(), mca.begin(), mca.end());
+          command.push_back(mpi_reference);
+          if (o.quick) {
+            command.emplace_back("--iterations");
+            command.emplace_back("5");
+          }
+          for (std::size_t s : o.sizes)
+            command.push_back(std::to_string(s));
+          ucoro::test::child_process job{command};
+          while (auto line = job.read_output_line(1200s)) {
+            std::istringstream in(*line);
+            std::string word, op;
+            std::size_t block = 0;
+            std::uint32_t n = 0;
+            double median = 0;
+            if (in >> word >> op >> block >> n >> median && word == "mpi")
+              us[{name + " " + op, "vector", block, n}].push_back(median);
+          }
+          if (job.wait_exit(60s) != 0)
+            std::fprintf(stderr, "all_to_all: %s on %u ranks failed\n", name.c_str(), ranks);
+        }
+    }
+  }
+
+  const double memcpy_rate = memcpy_gbps();
+  std::printf("all_to_all: per-rank GB/s = 2(P-1)*block / slowest rank's time; median [min-max] over %zu rounds; "
+              "memcpy 16 MiB: %.1f GB/s\n",
+              o.repeat, memcpy_rate);
+  std::ostringstream json;
+  json << "{\n  \"memcpy_gbps\": " << num(memcpy_rate, 3) << ",\n  \"repeat\": " << o.repeat << ",\n  \"rows\": [";
+  bool first_row = true;
+  for (std::uint32_t ranks : o.ranks)
+    for (std::size_t block : o.sizes) {
+      double best_mpi = 0;
+      std::string best_mpi_name = "-";
+      for (auto& [k, v] : us)
+        if (k.ranks == ranks && k.block == block && k.system.rfind("Open MPI", 0) == 0) {
+          const double rate = gbps(block, ranks, bench::median(v));
+          if (rate > best_mpi) {
+            best_mpi = rate;
+            best_mpi_name = k.system;
+          }
+        }
+      std::printf("\n%u ranks, %s blocks (best Open MPI: %s, %.3f GB/s)\n", ranks, format_size(block).c_str(),
+                  best_mpi_name.c_str(), best_mpi);
+      for (auto& [k, v] : us) {
+        if (k.ranks != ranks || k.block != block)
+          continue;
+        std::vector<double> rates;
+        for (double t : v)
+          rates.push_back(gbps(block, ranks, t));
+        const bench::stats s = summarize(rates);
+        const double ratio = best_mpi > 0 ? s.median / best_mpi : NAN;
+        const std::string ran = picked.count(k) ? picked[k] : "";
+        std::printf("  %-26s %-7s %-26s ratio %-6s %s\n", k.system.c_str(), k.buffers.c_str(), spread(s, 3).c_str(),
+                    num(ratio, 2).c_str(), k.system == "ucoro automatic" ? ("(ran " + ran + ")").c_str() : "");
+        json << (first_row ? "" : ",") << "\n    {\"ranks\": " << ranks << ", \"block\": " << block
+             << ", \"system\": \"" << k.system << "\", \"buffers\": \"" << k.buffers << "\", \"gbps\": "
+             << bench::json_stats(s) << ", \"ratio_to_best_mpi\": " << (std::isnan(ratio) ? "null" : num(ratio, 6))
+             << ", \"ran\": \"" << ran << "\"}";
+        first_row = false;
+      }
+    }
+  json << "\n  ]\n}\n";
+  if (!o.json.empty())
+    std::ofstream(o.json) << json.str();
+  return 0;
+}
+
+options parse(int argc, char** argv) {
+  options o;
+  for (bench::arguments args{argc, argv}; args.next();) {
+    const std::string a = args.flag();
+    if (a == "--ranks") {
+      o.ranks.clear();
+      for (const auto& r : bench::split(args.value()))
+        o.ranks.push_back(static_cast<std::uint32_t>(std::stoul(r)));
+    } else if (a == "--sizes") {
+      o.sizes.clear();
+      for (const auto& s : bench::split(args.value()))
+        o.sizes.push_back(bench::parse_size(s));
+    } else if (a == "--repeat") {
+      o.repeat = std::stoull(args.value());
+    } else if (a == "--quick") {
+      o.quick = true;
+    } else if (a == "--no-mpi") {
+      o.mpi = false;
+    } else if (a == "--json") {
+      o.json = args.value();
+    } else if (a == "--as-rank") {
+      o.as_rank = true;
+    } else {
+      throw std::invalid_argument("unknown argument '" + a + "'");
+    }
+  }
+  if (o.sizes.empty() || o.ranks.empty() || o.repeat == 0)
+    throw std::invalid_argument("--ranks, --sizes and --repeat need at least one");
+  return o;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const options o = parse(argc, argv);
+    if (!o.as_rank)
+      return launch(o);
+    ucoro::context ctx;
+    // Past one rank per core, spinning ranks would steal each other's turns
+    // (Open MPI yields when oversubscribed too).
+    const char* size = std::getenv("UCORO_SIZE");
+    const bool oversubscribed = size != nullptr && std::strtoul(size, nullptr, 10) > std::thread::hardware_concurrency();
+    ucoro::worker w{ctx, oversubscribed ? ucoro::progress_mode::blocking : ucoro::progress_mode::polling};
+    w.run(ucoro::with_timeout(run_rank(w, o), 1800s));
+    return 0;
+  } catch (const std::exception& e) {
+    std::printf("error: %s\n", e.what());
+    std::fflush(stdout);
+    return 1;
+  }
+}
