@@ -360,28 +360,41 @@ inline void check_pool(const all_to_all_options& o, std::uint32_t ranks, const c
                   " (one per peer, and never fewer than two: one to send while one receives)");
 }
 
-template <class R>
-using element_of = std::remove_cvref_t<std::ranges::range_value_t<R>>;
+/// The element type of a buffer: its value_type (std::vector, std::span,
+/// thrust and RMM vectors), else bytes.
+template <class B>
+struct element_type {
+  using type = std::byte;
+};
+template <class B>
+  requires requires { typename std::remove_cvref_t<B>::value_type; }
+struct element_type<B> {
+  using type = std::remove_cv_t<typename std::remove_cvref_t<B>::value_type>;
+};
+template <class B>
+using element_of = typename element_type<B>::type;
 
 } // namespace detail
 
-/// Equal blocks: `send` and `recv` hold comm.size() blocks of T each; block
+/// Equal blocks: `send` and `recv` (any buffers: std::vector, std::span,
+/// host_memory, thrust or RMM device vectors) hold comm.size() blocks of
+/// their element type T each; block
 /// r of `send` goes to rank r, block r of `recv` comes from rank r.
-template <std::ranges::contiguous_range S, std::ranges::contiguous_range R>
-  requires std::is_trivially_copyable_v<detail::element_of<S>> &&
+template <class S, class R>
+  requires buffer<const S&> && writable_buffer<R&> && std::is_trivially_copyable_v<detail::element_of<S>> &&
            std::same_as<detail::element_of<S>, detail::element_of<R>>
 [[nodiscard]] task<void> all_to_all(communicator& comm, const S& send, R&& recv, all_to_all_options options = {}) {
   using T = detail::element_of<S>;
   const std::uint32_t n = comm.size();
-  const std::size_t count = std::ranges::size(send);
-  if (count != std::ranges::size(recv) || count % n != 0)
+  const auto send_view = view_of(send);
+  auto recv_view = writable_view_of(recv);
+  const std::size_t count = send_view.size / sizeof(T), recv_count = recv_view.size / sizeof(T);
+  if (count != recv_count || count % n != 0)
     detail::throw_invalid("all_to_all: send has " + std::to_string(count) + " elements and recv " +
-                          std::to_string(std::ranges::size(recv)) + "; both must be comm.size() (" + std::to_string(n) +
+                          std::to_string(recv_count) + "; both must be comm.size() (" + std::to_string(n) +
                           ") times the block");
   detail::check_pool(options, n, "all_to_all");
   const std::size_t block = count / n * sizeof(T);
-  const auto send_view = view_of(send);
-  auto recv_view = writable_view_of(recv);
   const bool host = send_view.memory == memory_type::host && recv_view.memory == memory_type::host;
   const all_to_all_report chosen = detail::choose(options, n, block, host, true, "all_to_all");
   if (options.report != nullptr)
@@ -422,8 +435,7 @@ using part_of = std::remove_cvref_t<std::ranges::range_value_t<Parts>>;
 /// holds fails the call with errc::message_size naming it (its data is
 /// consumed; the rest is delivered).
 template <std::ranges::random_access_range Parts, std::ranges::random_access_range RecvParts>
-  requires std::ranges::contiguous_range<detail::part_of<Parts>> &&
-           std::ranges::contiguous_range<detail::part_of<RecvParts>>
+  requires buffer<const detail::part_of<Parts>&> && writable_buffer<detail::part_of<RecvParts>&>
 [[nodiscard]] task<void> all_to_allv(communicator& comm, const Parts& parts, RecvParts& recv_parts,
                                      all_to_all_options options = {}) {
   using T = detail::element_of<detail::part_of<Parts>>;
@@ -482,7 +494,7 @@ template <std::ranges::random_access_range Parts, std::ranges::random_access_ran
 /// Variable blocks: parts[r] goes to rank r; returns what arrived, one
 /// vector per source rank (the sizes travel first).
 template <std::ranges::random_access_range Parts>
-  requires std::ranges::contiguous_range<detail::part_of<Parts>>
+  requires buffer<const detail::part_of<Parts>&>
 [[nodiscard]] task<std::vector<std::vector<detail::element_of<detail::part_of<Parts>>>>>
 all_to_allv(communicator& comm, const Parts& parts, all_to_all_options options = {}) {
   using T = detail::element_of<detail::part_of<Parts>>;

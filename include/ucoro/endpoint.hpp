@@ -284,7 +284,7 @@ inline task<endpoint> endpoint::connect(worker& w, std::string host, std::uint16
   auto handshake = [&]() -> task<endpoint> {
     detail::unique_fd fd = co_await detail::connect_socket(w.engine(), address, what);
     endpoint connected = co_await detail::connect_as_client(w, fd.get(), state, options, what);
-    co_return connected;
+    co_return std::move(connected); // explicit: nvcc does not move a returned local in co_return
   };
   // The value is moved out after the try block: GCC 12 mishandles a
   // co_return of a co_await inside one (it destroyed a parameter twice).

@@ -4,6 +4,7 @@
 
 #include "../support/helpers.hpp"
 
+#include <ucoro/all_to_all.hpp>
 #include <ucoro/buffer/cuda.hpp>
 
 #include <thrust/device_vector.h>
@@ -42,4 +43,23 @@ TEST_CASE("a thrust device_vector is sent and received intact", "[endpoint][thru
   CHECK(n == 5000 * sizeof(std::uint32_t));
   CHECK(std::equal(src, src + 5000, dst));
   ep.abort();
+}
+
+TEST_CASE("all_to_all and all_to_allv take thrust device_vectors", "[all_to_all][thrust]") {
+  context ctx;
+  worker w{ctx};
+  w.run(test::bounded([&]() -> task<void> {
+    communicator comm = co_await communicator::bootstrap(w); // a singleton: its own block
+    thrust::device_vector<std::uint32_t> send(1000), recv(1000);
+    std::uint32_t* src = thrust::raw_pointer_cast(send.data());
+    for (std::uint32_t i = 0; i < 1000; ++i)
+      src[i] = i * 3 + 1;
+    co_await all_to_all(comm, send, recv);
+    const std::uint32_t* got = thrust::raw_pointer_cast(recv.data());
+    CHECK(std::equal(src, src + 1000, got));
+    std::vector<thrust::device_vector<std::uint32_t>> parts(1, send);
+    const auto back = co_await all_to_allv(comm, parts);
+    REQUIRE(back.size() == 1);
+    CHECK(std::equal(back[0].begin(), back[0].end(), src));
+  }()));
 }

@@ -192,7 +192,7 @@ inline task<unique_fd> connect_socket(progress_engine& engine, socket_address ad
     if (error != 0)
       throw ucx_error(std::error_code(error, std::generic_category()), what + ": connect");
   }
-  co_return fd;
+  co_return std::move(fd); // explicit: nvcc does not move a returned local in co_return
 }
 
 /// Writes all of `bytes`.
