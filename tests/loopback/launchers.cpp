@@ -5,6 +5,10 @@
 // namespace is seen by the others. Each case needs something this machine
 // may lack (mpirun, PMIx, root for ip netns) and skips (77) without it.
 
+#ifndef UCORO_HAS_PMIX
+#define UCORO_HAS_PMIX 0
+#endif
+
 #include "../support/helpers.hpp"
 #include "../support/process.hpp"
 #include "../support/skip.hpp"
@@ -72,15 +76,24 @@ void expect_all_ranks_ok(test::child_process& job, std::uint32_t size, const std
   CHECK(job.wait_exit(30s) == 0);
 }
 
+/// mpirun's path, if this build's ranks can be started by it through PMIx;
+/// else nothing and why not.
+std::optional<std::string> mpirun_for_pmix(std::string& why) {
+  auto mpirun = find_program("mpirun");
+  if (!mpirun)
+    why = "mpirun not found (Debian: openmpi-bin)";
+  else if (!UCORO_HAS_PMIX)
+    why = "ucoro was built without PMIx (Debian: libpmix-dev)";
+  return why.empty() ? mpirun : std::nullopt;
+}
+
 } // namespace
 
 TEST_CASE("mpirun -n 1, 2, 3, 4 and 8 bootstraps through PMIx, without MPI in the ranks", "[.mpirun_pmix]") {
-  const auto mpirun = find_program("mpirun");
+  std::string why;
+  const auto mpirun = mpirun_for_pmix(why);
   if (!mpirun)
-    UCORO_SKIP("mpirun not found (Debian: openmpi-bin)");
-#if !UCORO_HAS_PMIX
-  UCORO_SKIP("ucoro was built without PMIx (Debian: libpmix-dev)");
-#else
+    UCORO_SKIP(why);
   for (const bool eager : {false, true}) {
     for (std::uint32_t size : {1U, 2U, 3U, 4U, 8U}) {
       INFO(size << " ranks, " << (eager ? "eager" : "lazy"));
@@ -93,16 +106,13 @@ TEST_CASE("mpirun -n 1, 2, 3, 4 and 8 bootstraps through PMIx, without MPI in th
       expect_all_ranks_ok(job, size, "PMIx");
     }
   }
-#endif
 }
 
 TEST_CASE("examples/ring under mpirun -n 4", "[.mpirun_pmix]") {
-  const auto mpirun = find_program("mpirun");
+  std::string why;
+  const auto mpirun = mpirun_for_pmix(why);
   if (!mpirun)
-    UCORO_SKIP("mpirun not found (Debian: openmpi-bin)");
-#if !UCORO_HAS_PMIX
-  UCORO_SKIP("ucoro was built without PMIx (Debian: libpmix-dev)");
-#else
+    UCORO_SKIP(why);
   auto command = mpirun_command(*mpirun, 4);
   command.push_back(env_path("UCORO_TEST_RING"));
   test::child_process job{command};
@@ -118,7 +128,6 @@ TEST_CASE("examples/ring under mpirun -n 4", "[.mpirun_pmix]") {
   for (int r = 0; r < 4; ++r)
     CHECK(lines[r] == "rank " + std::to_string(r) + " of 4 (PMIx): token " + std::to_string(seen[r]) + ", checksum 16");
   CHECK(job.wait_exit(30s) == 0);
-#endif
 }
 
 TEST_CASE("a PMIx launch that ucoro cannot serve is an error naming the launcher, not a singleton", "[launchers]") {
