@@ -199,7 +199,10 @@ private:
     prepare_send(param);
     param.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMORY_TYPE;
     param.memory_type = m_memory;
-    return ucp_tag_send_nbx(m_state->connect(m_rank).ucp_endpoint(), m_data, m_size, m_tag, &param);
+    ucp_ep_h ep = m_state->connect(m_rank).ucp_endpoint();
+    if (ep == nullptr) // closed by its rank's failure, whose verdict is on its way (hold waits for it)
+      return UCS_STATUS_PTR(UCS_ERR_CONNECTION_RESET);
+    return ucp_tag_send_nbx(ep, m_data, m_size, m_tag, &param);
   }
   /// UCX cannot cancel a send: a cancelled one is UCX closing the endpoint
   /// of a failing rank (or our detach), so it waits for the verdict too.
