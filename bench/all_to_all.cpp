@@ -3,7 +3,7 @@
 // its default, and pml ucx) run in the same invocation, and memcpy.
 //
 //   all_to_all [--ranks 2,4] [--sizes 64,4K,64K,1M,16M] [--repeat 3] [--quick]
-//              [--json FILE] [--no-mpi]
+//              [--json FILE] [--plot FILE.png] [--no-mpi]
 //
 // GB/s per rank is counted as ../shared/anchors/alltoall_mpi.c counts it:
 // bytes sent plus received across process boundaries, 2*(P-1)*block, over
@@ -51,6 +51,7 @@ struct options {
   bool quick = false;
   bool mpi = true;
   std::string json;
+  std::string plot;
   bool as_rank = false;
 };
 
@@ -141,6 +142,39 @@ struct key {
   std::uint32_t ranks;
   auto operator<=>(const key&) const = default;
 };
+
+/// One panel per rank count: GB/s by block size for ucoro automatic (both
+/// buffer kinds), each ucoro algorithm on std::vector, and the best Open
+/// MPI configuration at each size.
+void write_plot(const options& o, const std::map<key, std::vector<double>>& us) {
+  std::vector<bench::plot_panel> panels;
+  for (std::uint32_t ranks : o.ranks) {
+    bench::plot_panel panel{std::to_string(ranks) + " ranks", "block per pair (bytes)", "GB/s per rank", {}};
+    std::map<std::string, bench::plot_series> lines;
+    for (std::size_t block : o.sizes) {
+      double best_mpi = 0;
+      for (const auto& [k, v] : us) {
+        if (k.ranks != ranks || k.block != block)
+          continue;
+        const double rate = gbps(block, ranks, bench::median(v));
+        if (k.system.rfind("Open MPI", 0) == 0)
+          best_mpi = std::max(best_mpi, rate);
+        else if (k.system == "ucoro automatic" || k.buffers == "vector")
+          lines[k.system + " (" + k.buffers + ")"].points.emplace_back(static_cast<double>(block), rate);
+      }
+      if (best_mpi > 0)
+        lines["best Open MPI"].points.emplace_back(static_cast<double>(block), best_mpi);
+    }
+    for (auto& [name, series] : lines) {
+      series.name = name;
+      panel.series.push_back(std::move(series));
+    }
+    panels.push_back(std::move(panel));
+  }
+  if (bench::write_png(o.plot, "all_to_all on one host: per-rank GB/s, 2(P-1)*block / slowest rank's time", panels,
+                       "all_to_all"))
+    std::printf("plot: %s\n", o.plot.c_str());
+}
 
 int launch(const options& o) {
   const std::string self = std::filesystem::canonical("/proc/self/exe").string();
@@ -265,6 +299,8 @@ int launch(const options& o) {
   json << "\n  ]\n}\n";
   if (!o.json.empty())
     std::ofstream(o.json) << json.str();
+  if (!o.plot.empty())
+    write_plot(o, us);
   return 0;
 }
 
@@ -288,6 +324,8 @@ options parse(int argc, char** argv) {
       o.mpi = false;
     } else if (a == "--json") {
       o.json = args.value();
+    } else if (a == "--plot") {
+      o.plot = args.value();
     } else if (a == "--as-rank") {
       o.as_rank = true;
     } else {
@@ -311,7 +349,7 @@ int main(int argc, char** argv) {
     // (Open MPI yields when oversubscribed too).
     const char* size = std::getenv("UCORO_SIZE");
     const bool oversubscribed = size != nullptr && std::strtoul(size, nullptr, 10) > std::thread::hardware_concurrency();
-    ucoro::worker w{ctx, oversubscribed ? ucoro::progress_mode::blocking : ucoro::progress_mode::polling};
+    ucoro::worker w{ctx, oversubscribed ? ucoro::progress_mode::yielding : ucoro::progress_mode::polling};
     w.run(ucoro::with_timeout(run_rank(w, o), 1800s));
     return 0;
   } catch (const std::exception& e) {

@@ -4,10 +4,13 @@
 The JSON must parse; for 2 and 3 ranks and every size, every ucoro algorithm
 must have a positive rate with both buffer kinds, automatic must say what it
 ran; with MPI built, both Open MPI configurations must have rows and every
-ucoro row a positive finite ratio to the best of them.
+ucoro row a positive finite ratio to the best of them. The --plot PNG must
+be a PNG with its data files beside it (gnuplot-nox comes with
+scripts/install-deps.sh).
 """
 import json
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -17,14 +20,23 @@ with_mpi = len(sys.argv) > 2 and sys.argv[2] == "mpi"
 failures = []
 with tempfile.TemporaryDirectory() as tmp:
     out = f"{tmp}/r.json"
+    png = f"{tmp}/r.png"
     proc = subprocess.run([binary, "--ranks", "2,3", "--sizes", "64,64K,1M", "--repeat", "2", "--quick",
-                           "--json", out] + ([] if with_mpi else ["--no-mpi"]),
+                           "--json", out, "--plot", png] + ([] if with_mpi else ["--no-mpi"]),
                           capture_output=True, text=True, timeout=580)
     print(proc.stdout)
     print(proc.stderr, file=sys.stderr)
     if proc.returncode != 0:
         failures.append(f"exit status {proc.returncode}")
     else:
+        try:
+            with open(png, "rb") as f:
+                if f.read(8) != b"\x89PNG\r\n\x1a\n":
+                    failures.append(f"{png} is not a PNG")
+            if len(os.listdir(png + ".data")) < 2 * 3:
+                failures.append(f"{png}.data: {os.listdir(png + '.data')}")
+        except OSError as e:
+            failures.append(f"plot: {e}")
         rows = json.load(open(out))["rows"]
         for ranks in (2, 3):
             for block in (64, 65536, 1048576):

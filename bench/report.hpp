@@ -6,8 +6,11 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace bench {
@@ -51,6 +54,55 @@ inline std::string spread(const stats& s, int precision = 2) {
 inline std::string json_stats(const stats& s) {
   auto j = [](double v) { return std::isnan(v) ? std::string("null") : num(v, 6); };
   return "{\"median\": " + j(s.median) + ", \"min\": " + j(s.min) + ", \"max\": " + j(s.max) + "}";
+}
+
+/// One line of a plot: (x, y) points.
+struct plot_series {
+  std::string name;
+  std::vector<std::pair<double, double>> points;
+};
+/// One panel of a multiplot, log-log.
+struct plot_panel {
+  std::string title, xlabel, ylabel;
+  std::vector<plot_series> series;
+};
+
+/// Writes `png` with gnuplot (its data beside it, in PNG.data/), one panel
+/// per entry side by side. False, with the reason on stderr, when gnuplot
+/// is missing or fails: a plot is an extra, never the figures themselves.
+inline bool write_png(const std::string& png, const std::string& title, const std::vector<plot_panel>& panels,
+                      const char* who) {
+  const std::string dir = png + ".data";
+  std::filesystem::create_directories(dir);
+  std::string script = "set terminal pngcairo size " + std::to_string(700 * panels.size()) +
+                       ",600 noenhanced\nset output '" + png + "'\nset multiplot layout 1," +
+                       std::to_string(panels.size()) + " title '" + title +
+                       "'\nset logscale xy\nset grid\nset key left top\n";
+  int index = 0;
+  for (const plot_panel& panel : panels) {
+    std::string plot;
+    for (const plot_series& series : panel.series) {
+      const std::string file = dir + "/series" + std::to_string(index++) + ".dat";
+      std::ofstream data(file);
+      for (const auto& [x, y] : series.points)
+        data << x << " " << y << "\n";
+      plot += (plot.empty() ? "" : ", ") + ("'" + file + "' using 1:2 with linespoints title '" + series.name + "'");
+    }
+    script += "set title '" + panel.title + "'\nset xlabel '" + panel.xlabel + "'\nset ylabel '" + panel.ylabel +
+              "'\nplot " + plot + "\n";
+  }
+  script += "unset multiplot\n";
+  FILE* gp = ::popen("gnuplot 2>&1", "w");
+  if (gp == nullptr) {
+    std::fprintf(stderr, "%s: gnuplot not found; no plot\n", who);
+    return false;
+  }
+  std::fputs(script.c_str(), gp);
+  if (::pclose(gp) != 0) {
+    std::fprintf(stderr, "%s: gnuplot failed (is gnuplot-nox installed?); no plot\n", who);
+    return false;
+  }
+  return true;
 }
 
 } // namespace bench

@@ -20,6 +20,7 @@
 #include "args.hpp"
 #include "perftest.hpp"
 #include "process.hpp"
+#include "report.hpp"
 #include "socket_util.hpp"
 
 #include <arpa/inet.h>
@@ -494,37 +495,24 @@ void write_json(const std::vector<row>& rows, const options& o) {
 }
 
 void write_plot(const std::vector<row>& rows, const options& o) {
-  // One data file per (system, error handling): size, latency p50, bandwidth overall.
-  std::map<std::string, std::vector<const row*>> series;
-  for (const auto& r : rows)
-    series[r.system + (r.errors == "-" ? "" : " (errh " + r.errors + ")")].push_back(&r);
-  const std::string dir = o.plot + ".data";
-  std::filesystem::create_directories(dir);
-  std::string lat_plot, bw_plot;
-  int index = 0;
-  for (const auto& [name, points] : series) {
-    const std::string file = dir + "/series" + std::to_string(index++) + ".dat";
-    std::ofstream data(file);
-    for (const row* r : points)
-      data << r->size << " " << (std::isnan(r->lat_p50) ? 0 : r->lat_p50) << " "
-           << (std::isnan(r->bw_overall) ? 0 : r->bw_overall) << "\n";
-    lat_plot += (lat_plot.empty() ? "" : ", ") + ("'" + file + "' using 1:2 with linespoints title '" + name + "'");
-    bw_plot += (bw_plot.empty() ? "" : ", ") + ("'" + file + "' using 1:3 with linespoints title '" + name + "'");
+  // One series per (system, error handling): bandwidth overall and latency p50 by size.
+  std::map<std::string, std::pair<bench::plot_series, bench::plot_series>> series;
+  for (const auto& r : rows) {
+    const std::string name = r.system + (r.errors == "-" ? "" : " (errh " + r.errors + ")");
+    auto& [bw, lat] = series[name];
+    bw.name = lat.name = name;
+    bw.points.emplace_back(r.size, std::isnan(r.bw_overall) ? 0 : r.bw_overall);
+    lat.points.emplace_back(r.size, std::isnan(r.lat_p50) ? 0 : r.lat_p50);
   }
-  FILE* gp = ::popen("gnuplot", "w");
-  if (gp == nullptr) {
-    std::fprintf(stderr, "send_recv: gnuplot not found; no plot\n");
-    return;
+  bench::plot_panel bandwidth{"Bandwidth", "message size (bytes)", "bandwidth (GB/s)", {}};
+  bench::plot_panel latency{"Latency", "message size (bytes)", "one-way latency p50 (us)", {}};
+  for (auto& [name, pair] : series) {
+    bandwidth.series.push_back(std::move(pair.first));
+    latency.series.push_back(std::move(pair.second));
   }
-  std::fprintf(gp,
-               "set terminal pngcairo size 1400,600 noenhanced\nset output '%s'\nset multiplot layout 1,2 title "
-               "'send_recv, two processes on loopback, UCX_TLS=%s'\n"
-               "set logscale xy\nset grid\nset key left top\nset xlabel 'message size (bytes)'\n"
-               "set ylabel 'bandwidth (GB/s)'\nset title 'Bandwidth'\nplot %s\n"
-               "set ylabel 'one-way latency p50 (us)'\nset title 'Latency'\nplot %s\nunset multiplot\n",
-               o.plot.c_str(), o.tls.empty() ? "default" : o.tls.c_str(), bw_plot.c_str(), lat_plot.c_str());
-  if (::pclose(gp) != 0)
-    std::fprintf(stderr, "send_recv: gnuplot failed; no plot\n");
+  (void)bench::write_png(o.plot,
+                         "send_recv, two processes on loopback, UCX_TLS=" + (o.tls.empty() ? std::string("default") : o.tls),
+                         {bandwidth, latency}, "send_recv");
 }
 
 void status(const options& o, const std::string& text) {

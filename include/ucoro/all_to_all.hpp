@@ -125,7 +125,8 @@ namespace detail {
 }
 
 /// Runs `plan` with the chosen algorithm; throws the exchange's error.
-inline task<void> run_plan(communicator& comm, exchange_plan& plan, std::vector<std::size_t> incoming,
+/// `incoming[r]`: what rank r sends (empty: each part's recv_size).
+inline task<void> run_plan(communicator& comm, exchange_plan& plan, std::span<const std::size_t> incoming,
                            all_to_all_report chosen, const all_to_all_options& o, std::size_t equal_block,
                            const char* what) {
   const std::uint32_t round = comm.begin_collective();
@@ -140,9 +141,12 @@ inline task<void> run_plan(communicator& comm, exchange_plan& plan, std::vector<
   case all_to_all_algorithm::pairwise:
     co_await run_pairwise(comm, plan, round, o.steps_in_flight, errors);
     break;
-  default:
-    co_await run_direct(comm, plan, round, errors);
+  default: {
+    exchange_batch batch{comm, round, plan.send_memory, plan.recv_memory, plan.exact, errors, comm.size()};
+    fill_direct(comm, plan, batch, errors);
+    co_await batch;
     break;
+  }
   }
   if (errors.error)
     throw ucx_error(errors.error, std::string(what) + " (" + to_string(chosen.algorithm) + ") on rank " +
@@ -199,14 +203,13 @@ template <class S, class R>
   const all_to_all_report chosen = detail::choose(options, n, block, host, true, "all_to_all");
   if (options.report != nullptr)
     *options.report = chosen;
-  detail::exchange_plan plan;
+  detail::exchange_plan plan{n};
   plan.send_memory = to_ucs(send_view.memory);
   plan.recv_memory = to_ucs(recv_view.memory);
-  plan.parts.resize(n);
   for (std::uint32_t r = 0; r < n; ++r)
     plan.parts[r] = {static_cast<const std::byte*>(send_view.data) + r * block, block,
                      static_cast<std::byte*>(recv_view.data) + r * block, block, 0};
-  co_await detail::run_plan(comm, plan, std::vector<std::size_t>(n, block), chosen, options, block, "all_to_all");
+  co_await detail::run_plan(comm, plan, {}, chosen, options, block, "all_to_all");
 }
 
 namespace detail {
@@ -214,13 +217,12 @@ namespace detail {
 /// Exchanges the part sizes (bytes): what every rank will send this one.
 inline task<std::vector<std::size_t>> exchange_sizes(communicator& comm, const std::vector<std::uint64_t>& outgoing) {
   std::vector<std::uint64_t> incoming(comm.size());
-  exchange_plan plan;
-  plan.parts.resize(comm.size());
+  exchange_plan plan{comm.size()};
   for (std::uint32_t r = 0; r < comm.size(); ++r)
     plan.parts[r] = {reinterpret_cast<const std::byte*>(&outgoing[r]), 8, reinterpret_cast<std::byte*>(&incoming[r]), 8, 0};
   all_to_all_options o;
   o.algorithm = all_to_all_algorithm::direct;
-  co_await run_plan(comm, plan, std::vector<std::size_t>(comm.size(), 8), {all_to_all_algorithm::direct, 8, comm.size(), ""},
+  co_await run_plan(comm, plan, {}, {all_to_all_algorithm::direct, 8, comm.size(), ""},
                     o, 8, "all_to_allv (sizes)");
   co_return std::vector<std::size_t>(incoming.begin(), incoming.end());
 }
@@ -247,8 +249,7 @@ template <std::ranges::random_access_range Parts, std::ranges::random_access_ran
                           " ranks");
   detail::check_pool(options, n, "all_to_allv");
   std::vector<std::uint64_t> outgoing(n);
-  detail::exchange_plan plan;
-  plan.parts.resize(n);
+  detail::exchange_plan plan{n};
   plan.exact = false;
   bool host = true, first = true;
   std::size_t largest = 0;
@@ -316,8 +317,7 @@ all_to_allv(communicator& comm, const Parts& parts, all_to_all_options options =
                           " bytes, not whole elements of " + std::to_string(sizeof(T)));
     got[r].resize(incoming[r] / sizeof(T));
   }
-  detail::exchange_plan plan;
-  plan.parts.resize(n);
+  detail::exchange_plan plan{n};
   bool host = true;
   std::size_t largest = 0;
   for (std::uint32_t r = 0; r < n; ++r) {

@@ -18,6 +18,7 @@
 #include <ucp/api/ucp.h>
 
 #include <sys/epoll.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 
 #include <algorithm>
@@ -181,6 +182,10 @@ public:
         m_unarmable_rounds = 0;
       else if (m_mode == progress_mode::blocking && !done())
         wait_for_events();
+      else if (m_mode == progress_mode::yielding && !done()) {
+        ++m_stats.yields;
+        ::sched_yield();
+      }
     }
   }
 
@@ -235,6 +240,7 @@ public:
     std::uint64_t rounds = 0; ///< progress() calls
     std::uint64_t sleeps = 0; ///< blocking mode: armed waits in epoll_wait
     std::uint64_t naps = 0;   ///< blocking mode: bounded naps while UCX could not be armed
+    std::uint64_t yields = 0; ///< yielding mode: idle rounds that gave the core away
   };
   [[nodiscard]] const statistics& stats() const noexcept { return m_stats; }
 

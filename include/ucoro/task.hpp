@@ -8,6 +8,7 @@
 // completing awaits therefore runs in constant stack even where the compiler
 // does not turn symmetric transfer into a tail call (GCC below -O2, ASan).
 
+#include <ucoro/detail/frame_allocator.hpp>
 #include <ucoro/detail/promise_env.hpp>
 
 #include <coroutine>
@@ -44,6 +45,9 @@ private:
   };
 
 public:
+  [[nodiscard]] static void* operator new(std::size_t size) { return frame_cache::allocate(size); }
+  static void operator delete(void* frame, std::size_t size) noexcept { frame_cache::deallocate(frame, size); }
+
   [[nodiscard]] std::suspend_always initial_suspend() const noexcept { return {}; }
   [[nodiscard]] final_awaiter final_suspend() const noexcept { return {}; }
 

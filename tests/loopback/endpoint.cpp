@@ -54,7 +54,7 @@ endpoint_options client_options(ucoro::error_handling mode = error_handling::aut
 TEST_CASE("send/recv carry every size intact over tcp and shared memory in both progress modes", "[endpoint][data]") {
   const std::array<std::size_t, 7> sizes{0, 1, 8, 4096, 65536, 1 << 20, 64 << 20};
   for (const auto& t : transports()) {
-    for (auto mode : {progress_mode::blocking, progress_mode::polling}) {
+    for (auto mode : {progress_mode::blocking, progress_mode::polling, progress_mode::yielding}) {
       INFO(t.name << " " << test::mode_name(mode));
       context ctx{t.ucx};
       worker w{ctx, mode};
@@ -738,7 +738,7 @@ TEST_CASE("a client that never handshakes is dropped after the connect timeout",
 }
 
 TEST_CASE("an endpoint from a worker address exchanges messages on its channel", "[endpoint][address]") {
-  for (auto mode : {progress_mode::blocking, progress_mode::polling}) {
+  for (auto mode : {progress_mode::blocking, progress_mode::polling, progress_mode::yielding}) {
     INFO(test::mode_name(mode));
     context ctx;
     worker w{ctx, mode};

@@ -48,7 +48,7 @@ TEST_CASE("echo as two processes: the client sees every byte incremented", "[two
 }
 
 TEST_CASE("a peer killed with SIGKILL fails the pending recv with a peer error within 10 s", "[two_process][failure]") {
-  for (auto mode : {progress_mode::blocking, progress_mode::polling}) {
+  for (auto mode : {progress_mode::blocking, progress_mode::polling, progress_mode::yielding}) {
     INFO(test::mode_name(mode));
     test::child_process peer{{binary("UCORO_TEST_PEER"), "--mode", "hang", "--tls", "tcp"}};
     const auto port = peer.expect("port ", 20s);

@@ -36,7 +36,7 @@ inline std::vector<std::byte> pattern(std::size_t size, std::uint32_t seed = 1) 
 }
 
 inline const char* mode_name(progress_mode mode) {
-  return mode == progress_mode::blocking ? "blocking" : "polling";
+  return mode == progress_mode::blocking ? "blocking" : mode == progress_mode::polling ? "polling" : "yielding";
 }
 
 } // namespace ucoro::test

@@ -32,7 +32,7 @@ task<int> slow_value(worker& w) {
 } // namespace
 
 TEST_CASE("timers fire in deadline order, not creation order", "[timer]") {
-  for (auto mode : {progress_mode::blocking, progress_mode::polling}) {
+  for (auto mode : {progress_mode::blocking, progress_mode::polling, progress_mode::yielding}) {
     INFO(test::mode_name(mode));
     context ctx;
     worker w{ctx, mode};
@@ -57,7 +57,7 @@ TEST_CASE("with_timeout passes the value through when the awaitable is faster", 
 }
 
 TEST_CASE("with_timeout fires, cancels a pending UCX receive and reports timed_out", "[timer][error]") {
-  for (auto mode : {progress_mode::blocking, progress_mode::polling}) {
+  for (auto mode : {progress_mode::blocking, progress_mode::polling, progress_mode::yielding}) {
     INFO(test::mode_name(mode));
     context ctx;
     worker w{ctx, mode};
@@ -77,7 +77,7 @@ TEST_CASE("with_timeout fires, cancels a pending UCX receive and reports timed_o
 }
 
 TEST_CASE("a stop request from another thread cancels a sleep on the worker", "[timer][cancel]") {
-  for (auto mode : {progress_mode::blocking, progress_mode::polling}) {
+  for (auto mode : {progress_mode::blocking, progress_mode::polling, progress_mode::yielding}) {
     INFO(test::mode_name(mode));
     context ctx;
     worker w{ctx, mode};

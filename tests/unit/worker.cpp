@@ -28,8 +28,8 @@ task<std::size_t> exchange(worker& w, ucp_ep_h ep, std::size_t size) {
 
 } // namespace
 
-TEST_CASE("both progress modes complete a tag send/recv between two endpoints on one worker", "[worker][tag]") {
-  for (auto mode : {progress_mode::blocking, progress_mode::polling}) {
+TEST_CASE("every progress mode completes a tag send/recv between two endpoints on one worker", "[worker][tag]") {
+  for (auto mode : {progress_mode::blocking, progress_mode::polling, progress_mode::yielding}) {
     for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{4096}, std::size_t{1} << 20}) {
       INFO(test::mode_name(mode) << " " << size << " bytes");
       context ctx;
@@ -66,8 +66,21 @@ TEST_CASE("in polling mode the worker spins while waiting", "[worker][polling]")
   CHECK(after.rounds - before.rounds > 1000);
 }
 
+TEST_CASE("in yielding mode the worker spins but gives the core away on every idle round", "[worker][yielding]") {
+  context ctx;
+  worker w{ctx, progress_mode::yielding};
+  w.run(w.sleep(1ms));
+  const auto before = w.engine().stats();
+  w.run(w.sleep(100ms));
+  const auto after = w.engine().stats();
+  CHECK(after.sleeps == before.sleeps); // never waits in epoll
+  CHECK(after.rounds - before.rounds > 100);
+  // Only the round that fires the timer is active: all others yielded.
+  CHECK(after.yields - before.yields >= after.rounds - before.rounds - 3);
+}
+
 TEST_CASE("post from another thread runs on the worker's thread and wakes it", "[worker][post]") {
-  for (auto mode : {progress_mode::blocking, progress_mode::polling}) {
+  for (auto mode : {progress_mode::blocking, progress_mode::polling, progress_mode::yielding}) {
     INFO(test::mode_name(mode));
     context ctx;
     worker w{ctx, mode};

@@ -89,6 +89,13 @@ private:
 /// died, a reset connection), a wait of up to failure_grace for that
 /// verdict, so the error says peer_failed. The wait is held inside the
 /// operation (request_op::hold), so the fast path costs no coroutine frame.
+/// Communicator operations awaited as one (comm_batch): each one's end
+/// counts down, the last resumes the awaiting coroutine.
+struct op_group {
+  std::size_t pending = 0;
+  std::coroutine_handle<> awaiting;
+};
+
 template <class Derived, class Value>
 class comm_op : public request_op<Derived, Value>, public list_node {
   friend class request_op<Derived, Value>;
@@ -113,6 +120,16 @@ public:
       this->engine().remove_timer(m_grace);
     }
   }
+
+  /// Posts as a member of `group`, with no coroutine of its own. False if
+  /// it finished already (then it is not counted).
+  bool start_in(op_group& group, const std::stop_token& token) {
+    m_group = &group;
+    const bool pending = this->begin(token);
+    group.pending += pending ? 1 : 0;
+    return pending;
+  }
+  using base::outcome;
 
 protected:
   /// Refusals before posting; nothing (UCS_OK) when the op may post.
@@ -172,10 +189,18 @@ private:
     this->release();
   }
 
+  void resume_awaiting() noexcept {
+    if (m_group == nullptr)
+      base::resume_awaiting();
+    else if (--m_group->pending == 0)
+      this->engine().schedule(m_group->awaiting);
+  }
+
   struct grace_timer : timer_node {
     comm_op* op = nullptr;
   };
   grace_timer m_grace;
+  op_group* m_group = nullptr;
   bool m_linked = false;
   bool m_held = false;
 };

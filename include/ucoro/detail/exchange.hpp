@@ -6,6 +6,8 @@
 // senders); all_to_all.hpp throws the first error once the exchange ends.
 
 #include <ucoro/communicator.hpp>
+#include <ucoro/detail/comm_batch.hpp>
+#include <ucoro/detail/small_vector.hpp>
 #include <ucoro/memory/pool.hpp>
 #include <ucoro/when_all.hpp>
 
@@ -13,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -27,7 +30,8 @@ struct exchange_plan {
     std::size_t recv_size = 0; ///< what arrives (the sender's count), or the capacity when unknown
     std::size_t received = 0;  ///< filled in
   };
-  std::vector<part> parts; ///< indexed by peer rank
+  explicit exchange_plan(std::size_t ranks) : parts(ranks) {}
+  small_vector<part, 8> parts; ///< indexed by peer rank
   ucs_memory_type_t send_memory = UCS_MEMORY_TYPE_HOST;
   ucs_memory_type_t recv_memory = UCS_MEMORY_TYPE_HOST;
   bool exact = true; ///< a part must arrive with exactly recv_size bytes
@@ -53,18 +57,14 @@ inline void copy_bytes(std::byte* to, const std::byte* from, std::size_t n) noex
     std::memcpy(to, from, n);
 }
 
-inline task<void> send_part(communicator& comm, std::uint32_t dst, const void* data, std::size_t size,
-                            ucs_memory_type_t memory, std::uint32_t round, exchange_errors& errors) {
-  const result<void> r = co_await comm.collective_send_op(dst, data, size, memory, round).nothrow();
-  if (r.error)
-    errors.record(r.error, "send of " + std::to_string(size) + " bytes to rank " + std::to_string(dst) + ": " +
-                               (r.error == errc::peer_failed ? "rank " + std::to_string(dst) + " failed"
-                                                              : r.error.message()));
+inline void record_send(exchange_errors& errors, std::uint32_t dst, std::size_t size, std::error_code e) {
+  if (e)
+    errors.record(e, "send of " + std::to_string(size) + " bytes to rank " + std::to_string(dst) + ": " +
+                         (e == errc::peer_failed ? "rank " + std::to_string(dst) + " failed" : e.message()));
 }
 
-inline task<void> recv_part(communicator& comm, std::uint32_t src, exchange_plan::part& part, ucs_memory_type_t memory,
-                            bool exact, std::uint32_t round, exchange_errors& errors) {
-  const result<std::size_t> r = co_await comm.collective_recv_op(src, part.recv, part.recv_size, memory, round).nothrow();
+inline void record_recv(exchange_errors& errors, std::uint32_t src, exchange_plan::part& part, bool exact,
+                        const result<std::size_t>& r) {
   part.received = r.error ? 0 : r.value;
   std::error_code e = r.error;
   if (!e && exact && r.value != part.recv_size)
@@ -77,53 +77,128 @@ inline task<void> recv_part(communicator& comm, std::uint32_t src, exchange_plan
                               : e.message()));
 }
 
-/// One's own part: a copy (host), or a message to oneself (device memory).
-inline task<void> self_part(communicator& comm, exchange_plan& plan, std::uint32_t round, exchange_errors& errors) {
-  const std::uint32_t me = comm.rank();
-  auto& part = plan.parts[me];
-  if (host(plan.send_memory) && host(plan.recv_memory)) {
-    if (part.send_size > part.recv_size || (plan.exact && part.send_size != part.recv_size)) {
-      errors.record(std::make_error_code(std::errc::message_size),
-                    "own part: " + std::to_string(part.send_size) + " bytes into " + std::to_string(part.recv_size));
-      co_return;
-    }
-    copy_bytes(part.recv, part.send, part.send_size);
-    part.received = part.send_size;
-    co_return;
-  }
-  co_await when_all(send_part(comm, me, part.send, part.send_size, plan.send_memory, round, errors),
-                    recv_part(comm, me, part, plan.recv_memory, plan.exact, round, errors));
+inline task<void> send_part(communicator& comm, std::uint32_t dst, const void* data, std::size_t size,
+                            ucs_memory_type_t memory, std::uint32_t round, exchange_errors& errors) {
+  const result<void> r = co_await comm.collective_send_op(dst, data, size, memory, round).nothrow();
+  record_send(errors, dst, size, r.error);
 }
 
-inline task<void> run_direct(communicator& comm, exchange_plan& plan, std::uint32_t round, exchange_errors& errors) {
+inline task<void> recv_part(communicator& comm, std::uint32_t src, exchange_plan::part& part, ucs_memory_type_t memory,
+                            bool exact, std::uint32_t round, exchange_errors& errors) {
+  const result<std::size_t> r =
+      co_await comm.collective_recv_op(src, part.recv, part.recv_size, memory, round).nothrow();
+  record_recv(errors, src, part, exact, r);
+}
+
+/// Parts moved together as one comm_batch (no coroutine per message);
+/// `co_await batch` posts them all and records each outcome. Reusable
+/// after clear().
+class exchange_batch {
+public:
+  exchange_batch(communicator& comm, std::uint32_t round, ucs_memory_type_t send_memory,
+                 ucs_memory_type_t recv_memory, bool exact, exchange_errors& errors, std::size_t peers)
+      : m_comm(&comm), m_errors(&errors), m_round(round), m_send_memory(send_memory), m_recv_memory(recv_memory),
+        m_exact(exact) {
+    m_ops.reserve(peers, peers);
+    m_recv_parts.reserve(peers);
+    m_sends.reserve(peers);
+  }
+  void recv(std::uint32_t src, exchange_plan::part& part) {
+    m_ops.add(m_comm->collective_recv_op(src, part.recv, part.recv_size, m_recv_memory, m_round));
+    m_recv_parts.emplace_back(src, &part);
+  }
+  void send(std::uint32_t dst, const std::byte* data, std::size_t size) {
+    m_ops.add(m_comm->collective_send_op(dst, data, size, m_send_memory, m_round));
+    m_sends.emplace_back(dst, size);
+  }
+  void clear() noexcept {
+    m_ops.clear();
+    m_recv_parts.clear();
+    m_sends.clear();
+  }
+
+  [[nodiscard]] auto operator co_await() & noexcept { return awaiter{this, m_ops.operator co_await()}; }
+
+private:
+  struct awaiter {
+    exchange_batch* self;
+    comm_batch::awaiter inner;
+    [[nodiscard]] bool await_ready() const noexcept { return inner.await_ready(); }
+    template <class Promise>
+    bool await_suspend(std::coroutine_handle<Promise> h) {
+      return inner.await_suspend(h);
+    }
+    void await_resume() const { self->record(); }
+  };
+
+  void record() {
+    const auto recvs = m_ops.recvs();
+    for (std::size_t i = 0; i < recvs.size(); ++i)
+      record_recv(*m_errors, m_recv_parts[i].first, *m_recv_parts[i].second, m_exact, recvs[i].outcome());
+    const auto sends = m_ops.sends();
+    for (std::size_t i = 0; i < sends.size(); ++i)
+      record_send(*m_errors, m_sends[i].first, m_sends[i].second, sends[i].outcome().error);
+  }
+
+  comm_batch m_ops;
+  communicator* m_comm;
+  exchange_errors* m_errors;
+  small_vector<std::pair<std::uint32_t, exchange_plan::part*>, 4> m_recv_parts;
+  small_vector<std::pair<std::uint32_t, std::size_t>, 4> m_sends;
+  std::uint32_t m_round;
+  ucs_memory_type_t m_send_memory, m_recv_memory;
+  bool m_exact;
+};
+
+/// One's own part: a copy (host), or a message to oneself (device memory)
+/// added to `batch`.
+inline void self_part(communicator& comm, exchange_plan& plan, exchange_batch& batch, exchange_errors& errors) {
+  const std::uint32_t me = comm.rank();
+  auto& part = plan.parts[me];
+  if (!host(plan.send_memory) || !host(plan.recv_memory)) {
+    batch.recv(me, part);
+    batch.send(me, part.send, part.send_size);
+    return;
+  }
+  if (part.send_size > part.recv_size || (plan.exact && part.send_size != part.recv_size)) {
+    errors.record(std::make_error_code(std::errc::message_size),
+                  "own part: " + std::to_string(part.send_size) + " bytes into " + std::to_string(part.recv_size));
+    return;
+  }
+  copy_bytes(part.recv, part.send, part.send_size);
+  part.received = part.send_size;
+}
+
+/// Everything in flight at once: fills `batch`, which the caller awaits
+/// (no coroutine of its own: at 64 B blocks a frame is a tenth of the call).
+inline void fill_direct(communicator& comm, exchange_plan& plan, exchange_batch& batch, exchange_errors& errors) {
   const std::uint32_t me = comm.rank(), n = comm.size();
-  std::vector<task<void>> ops;
-  ops.reserve(2 * n);
-  for (std::uint32_t s = 1; s < n; ++s) { // receives first: a sender finds them posted
+  for (std::uint32_t s = 1; s < n; ++s) {
     const std::uint32_t src = (me + n - s) % n;
-    ops.push_back(recv_part(comm, src, plan.parts[src], plan.recv_memory, plan.exact, round, errors));
+    batch.recv(src, plan.parts[src]);
   }
   for (std::uint32_t s = 1; s < n; ++s) {
     const std::uint32_t dst = (me + s) % n;
-    ops.push_back(send_part(comm, dst, plan.parts[dst].send, plan.parts[dst].send_size, plan.send_memory, round, errors));
+    batch.send(dst, plan.parts[dst].send, plan.parts[dst].send_size);
   }
-  ops.push_back(self_part(comm, plan, round, errors));
-  co_await when_all(std::move(ops));
+  self_part(comm, plan, batch, errors);
 }
 
 inline task<void> run_pairwise(communicator& comm, exchange_plan& plan, std::uint32_t round, std::uint32_t in_flight,
                                exchange_errors& errors) {
   const std::uint32_t me = comm.rank(), n = comm.size();
-  co_await self_part(comm, plan, round, errors);
   const std::uint32_t window = std::max<std::uint32_t>(1, in_flight);
+  exchange_batch batch{comm, round, plan.send_memory, plan.recv_memory, plan.exact, errors, std::min(n, window) + 1};
+  self_part(comm, plan, batch, errors);
+  co_await batch;
   for (std::uint32_t first = 1; first < n; first += window) {
-    std::vector<task<void>> ops;
+    batch.clear();
     for (std::uint32_t s = first; s < std::min(n, first + window); ++s) {
       const std::uint32_t dst = (me + s) % n, src = (me + n - s) % n;
-      ops.push_back(recv_part(comm, src, plan.parts[src], plan.recv_memory, plan.exact, round, errors));
-      ops.push_back(send_part(comm, dst, plan.parts[dst].send, plan.parts[dst].send_size, plan.send_memory, round, errors));
+      batch.recv(src, plan.parts[src]);
+      batch.send(dst, plan.parts[dst].send, plan.parts[dst].send_size);
     }
-    co_await when_all(std::move(ops));
+    co_await batch;
   }
 }
 
@@ -137,8 +212,10 @@ inline task<void> run_bruck(communicator& comm, const std::byte* send, std::byte
   std::vector<std::byte> work(std::size_t{n} * block), pack, unpack;
   for (std::uint32_t i = 0; i < n; ++i) // block i is for rank me + i
     copy_bytes(work.data() + std::size_t{i} * block, send + std::size_t{(me + i) % n} * block, block);
+  exchange_batch batch{comm, round, UCS_MEMORY_TYPE_HOST, UCS_MEMORY_TYPE_HOST, true, errors, 1};
+  std::vector<std::uint32_t> moved;
   for (std::uint32_t k = 1; k < n; k <<= 1) {
-    std::vector<std::uint32_t> moved;
+    moved.clear();
     for (std::uint32_t i = 0; i < n; ++i)
       if ((i & k) != 0)
         moved.push_back(i);
@@ -147,9 +224,10 @@ inline task<void> run_bruck(communicator& comm, const std::byte* send, std::byte
     for (std::size_t j = 0; j < moved.size(); ++j)
       copy_bytes(pack.data() + j * block, work.data() + std::size_t{moved[j]} * block, block);
     exchange_plan::part in{nullptr, 0, unpack.data(), unpack.size(), 0};
-    const std::uint32_t dst = (me + k) % n, src = (me + n - k) % n;
-    co_await when_all(send_part(comm, dst, pack.data(), pack.size(), UCS_MEMORY_TYPE_HOST, round, errors),
-                      recv_part(comm, src, in, UCS_MEMORY_TYPE_HOST, true, round, errors));
+    batch.clear();
+    batch.recv((me + n - k) % n, in);
+    batch.send((me + k) % n, pack.data(), pack.size());
+    co_await batch;
     if (in.received == unpack.size())
       for (std::size_t j = 0; j < moved.size(); ++j)
         copy_bytes(work.data() + std::size_t{moved[j]} * block, unpack.data() + j * block, block);
@@ -191,12 +269,17 @@ inline task<void> recv_staged(communicator& comm, slab_pool& pool, std::uint32_t
                       std::to_string(part.recv_size));
 }
 
-/// `incoming[r]`: what rank r sends this rank (known to both sides).
-inline task<void> run_buffered(communicator& comm, exchange_plan& plan, const std::vector<std::size_t>& incoming,
+/// `incoming[r]`: what rank r sends this rank (known to both sides; empty:
+/// each part's recv_size).
+inline task<void> run_buffered(communicator& comm, exchange_plan& plan, std::span<const std::size_t> incoming,
                                slab_pool& pool, std::size_t zero_copy_above, std::uint32_t round,
                                exchange_errors& errors) {
   const std::uint32_t me = comm.rank(), n = comm.size();
-  co_await self_part(comm, plan, round, errors);
+  {
+    exchange_batch own{comm, round, plan.send_memory, plan.recv_memory, plan.exact, errors, 1};
+    self_part(comm, plan, own, errors);
+    co_await own;
+  }
   // Each step in flight holds at most one slab to send and one to receive.
   const std::uint32_t window = static_cast<std::uint32_t>(std::max<std::size_t>(1, pool.capacity() / 2));
   for (std::uint32_t first = 1; first < n; first += window) {
@@ -210,10 +293,11 @@ inline task<void> run_buffered(communicator& comm, exchange_plan& plan, const st
         ops.push_back(send_part(comm, dst, out.send, out.send_size, plan.send_memory, round, errors));
       else
         ops.push_back(send_staged(comm, pool, dst, out.send, out.send_size, round, errors));
-      if (incoming[src] > zero_copy_above)
+      const std::size_t arriving = incoming.empty() ? in.recv_size : incoming[src];
+      if (arriving > zero_copy_above)
         ops.push_back(recv_part(comm, src, in, plan.recv_memory, plan.exact, round, errors));
       else
-        ops.push_back(recv_staged(comm, pool, src, in, incoming[src], round, errors));
+        ops.push_back(recv_staged(comm, pool, src, in, arriving, round, errors));
     }
     co_await when_all(std::move(ops));
   }

@@ -144,7 +144,23 @@ protected:
   [[nodiscard]] bool hold(ucs_status_t) noexcept { return false; }
 
   /// Resumes the awaiting coroutine after hold() kept it.
-  void release() noexcept { m_engine->schedule(m_continuation); }
+  void release() noexcept { derived().resume_awaiting(); }
+
+  /// How a finished op wakes whoever awaits it; a derived op awaited as
+  /// part of a group counts down instead.
+  void resume_awaiting() noexcept { m_engine->schedule(m_continuation); }
+
+  /// For ops started without a coroutine of their own (a group of them is
+  /// awaited as one): posts; false if it finished already.
+  bool begin(const std::stop_token& token) { return start(token); }
+  /// The outcome, once finished.
+  [[nodiscard]] result<Value> outcome() noexcept {
+    const std::error_code error = finish();
+    if constexpr (std::is_void_v<Value>)
+      return {error};
+    else
+      return error ? result<Value>{error, {}} : result<Value>{error, derived().value()};
+  }
 
   /// Asks UCX to cancel the request if it is still pending; the completion
   /// then arrives with UCS_ERR_CANCELED through the usual path.
@@ -171,7 +187,7 @@ protected:
     m_stop.disarm();
     m_status = status;
     derived().on_done(status);
-    m_engine->schedule(m_continuation);
+    derived().resume_awaiting();
   }
 
   /// Fills the callback part of the parameters for a send- or recv-type op.
@@ -194,13 +210,7 @@ private:
     [[nodiscard]] bool await_suspend(std::coroutine_handle<Promise> h) {
       return m_op.await_suspend(h);
     }
-    result<Value> await_resume() {
-      const std::error_code error = m_op.finish();
-      if constexpr (std::is_void_v<Value>)
-        return {error};
-      else
-        return error ? result<Value>{error, {}} : result<Value>{error, m_op.value()};
-    }
+    result<Value> await_resume() { return m_op.outcome(); }
   };
 
   [[nodiscard]] Derived& derived() noexcept { return static_cast<Derived&>(*this); }
@@ -246,7 +256,7 @@ private:
     if (self->m_posting)
       self->m_completed_while_posting = true; // start() returns false (or holds): no suspension yet
     else if (!static_cast<Derived*>(self)->hold(status))
-      self->m_engine->schedule(self->m_continuation);
+      static_cast<Derived*>(self)->resume_awaiting();
   }
 
   static void on_cancel(cancel_node* node) noexcept { static_cast<request_op*>(node)->cancel_request(); }

@@ -1,0 +1,104 @@
+#pragma once
+// Where task frames come from: a per-thread cache of recently freed frames,
+// by power-of-two size class. An all-to-all of 64 B blocks is three nested
+// tasks whose frames (a few KiB: they hold the batch of operations) are
+// past malloc's per-thread cache; each call paid three trips through
+// malloc's bins, a third of the call (measured: 1.3 us per call against
+// 0.75 us for the same messages without the nesting). A frame freed on
+// another thread goes into that thread's cache; the cache frees what it
+// holds when its thread exits. Under AddressSanitizer the cache is off,
+// so a use of a destroyed frame is still reported.
+
+#include <array>
+#include <bit>
+#include <cstddef>
+#include <new>
+
+namespace ucoro::detail {
+
+class frame_cache {
+public:
+  static constexpr std::size_t smallest = 64;
+  static constexpr std::size_t classes = 9; ///< 64 B .. 16 KiB
+  static constexpr std::size_t kept_per_class = 32;
+
+  frame_cache() = default;
+  frame_cache(const frame_cache&) = delete;
+  frame_cache& operator=(const frame_cache&) = delete;
+  ~frame_cache() {
+    for (auto& list : m_free) {
+      while (list.head != nullptr)
+        ::operator delete(pop(list));
+      // A frame freed later in this thread's exit (another thread_local's
+      // task) goes straight to operator delete.
+      list.count = kept_per_class;
+    }
+  }
+
+  [[nodiscard]] static void* allocate(std::size_t size) {
+#if defined(__SANITIZE_ADDRESS__) || defined(UCORO_NO_FRAME_CACHE)
+    return ::operator new(size);
+#else
+    const std::size_t c = class_of(size);
+    if (c == classes)
+      return ::operator new(size);
+    free_list& list = local().m_free[c];
+    if (list.head != nullptr) {
+      --list.count;
+      return pop(list);
+    }
+    return ::operator new(smallest << c);
+#endif
+  }
+
+  static void deallocate(void* p, std::size_t size) noexcept {
+#if defined(__SANITIZE_ADDRESS__) || defined(UCORO_NO_FRAME_CACHE)
+    ::operator delete(p);
+    (void)size;
+#else
+    const std::size_t c = class_of(size);
+    if (c == classes) {
+      ::operator delete(p);
+      return;
+    }
+    free_list& list = local().m_free[c];
+    if (list.count == kept_per_class) {
+      ::operator delete(p);
+      return;
+    }
+    ++list.count;
+    auto* node = static_cast<free_node*>(p);
+    node->next = list.head;
+    list.head = node;
+#endif
+  }
+
+private:
+  struct free_node {
+    free_node* next;
+  };
+  struct free_list {
+    free_node* head = nullptr;
+    std::size_t count = 0;
+  };
+
+  [[nodiscard]] static std::size_t class_of(std::size_t size) noexcept {
+    if (size <= smallest)
+      return 0;
+    const std::size_t c = static_cast<std::size_t>(std::bit_width((size - 1) / smallest));
+    return c < classes ? c : classes;
+  }
+  [[nodiscard]] static void* pop(free_list& list) noexcept {
+    free_node* node = list.head;
+    list.head = node->next;
+    return node;
+  }
+  [[nodiscard]] static frame_cache& local() noexcept {
+    thread_local frame_cache cache;
+    return cache;
+  }
+
+  std::array<free_list, classes> m_free{};
+};
+
+} // namespace ucoro::detail
