@@ -74,9 +74,16 @@ inline bool write_png(const std::string& png, const std::string& title, const st
                       const char* who) {
   const std::string dir = png + ".data";
   std::filesystem::create_directories(dir);
+  // gnuplot's single-quoted strings: a quote is written twice.
+  auto quoted = [](const std::string& text) {
+    std::string out;
+    for (char c : text)
+      out += c == '\'' ? std::string("''") : std::string(1, c);
+    return out;
+  };
   std::string script = "set terminal pngcairo size " + std::to_string(700 * panels.size()) +
                        ",600 noenhanced\nset output '" + png + "'\nset multiplot layout 1," +
-                       std::to_string(panels.size()) + " title '" + title +
+                       std::to_string(panels.size()) + " title '" + quoted(title) +
                        "'\nset logscale xy\nset grid\nset key left top\n";
   int index = 0;
   for (const plot_panel& panel : panels) {
@@ -86,9 +93,10 @@ inline bool write_png(const std::string& png, const std::string& title, const st
       std::ofstream data(file);
       for (const auto& [x, y] : series.points)
         data << x << " " << y << "\n";
-      plot += (plot.empty() ? "" : ", ") + ("'" + file + "' using 1:2 with linespoints title '" + series.name + "'");
+      plot += (plot.empty() ? "" : ", ") + ("'" + file + "' using 1:2 with linespoints title '" + quoted(series.name) + "'");
     }
-    script += "set title '" + panel.title + "'\nset xlabel '" + panel.xlabel + "'\nset ylabel '" + panel.ylabel +
+    script += "set title '" + quoted(panel.title) + "'\nset xlabel '" + quoted(panel.xlabel) + "'\nset ylabel '" +
+              quoted(panel.ylabel) +
               "'\nplot " + plot + "\n";
   }
   script += "unset multiplot\n";
