@@ -126,10 +126,13 @@ namespace detail {
 
 /// Runs `plan` with the chosen algorithm; throws the exchange's error.
 /// `incoming[r]`: what rank r sends (empty: each part's recv_size).
-inline task<void> run_plan(communicator& comm, exchange_plan& plan, std::span<const std::size_t> incoming,
+/// `round`: from comm.begin_collective(), taken when the call starts (so
+/// collectives started in the same order on every rank match, even when
+/// they run concurrently and finish in different orders).
+inline task<void> run_plan(communicator& comm, std::uint32_t round, exchange_plan& plan,
+                           std::span<const std::size_t> incoming,
                            all_to_all_report chosen, const all_to_all_options& o, std::size_t equal_block,
                            const char* what) {
-  const std::uint32_t round = comm.begin_collective();
   exchange_errors errors;
   switch (chosen.algorithm) {
   case all_to_all_algorithm::bruck:
@@ -209,20 +212,21 @@ template <class S, class R>
   for (std::uint32_t r = 0; r < n; ++r)
     plan.parts[r] = {static_cast<const std::byte*>(send_view.data) + r * block, block,
                      static_cast<std::byte*>(recv_view.data) + r * block, block, 0};
-  co_await detail::run_plan(comm, plan, {}, chosen, options, block, "all_to_all");
+  co_await detail::run_plan(comm, comm.begin_collective(), plan, {}, chosen, options, block, "all_to_all");
 }
 
 namespace detail {
 
 /// Exchanges the part sizes (bytes): what every rank will send this one.
-inline task<std::vector<std::size_t>> exchange_sizes(communicator& comm, const std::vector<std::uint64_t>& outgoing) {
+inline task<std::vector<std::size_t>> exchange_sizes(communicator& comm, std::uint32_t round,
+                                                     const std::vector<std::uint64_t>& outgoing) {
   std::vector<std::uint64_t> incoming(comm.size());
   exchange_plan plan{comm.size()};
   for (std::uint32_t r = 0; r < comm.size(); ++r)
     plan.parts[r] = {reinterpret_cast<const std::byte*>(&outgoing[r]), 8, reinterpret_cast<std::byte*>(&incoming[r]), 8, 0};
   all_to_all_options o;
   o.algorithm = all_to_all_algorithm::direct;
-  co_await run_plan(comm, plan, {}, {all_to_all_algorithm::direct, 8, comm.size(), ""},
+  co_await run_plan(comm, round, plan, {}, {all_to_all_algorithm::direct, 8, comm.size(), ""},
                     o, 8, "all_to_allv (sizes)");
   co_return std::vector<std::size_t>(incoming.begin(), incoming.end());
 }
@@ -248,6 +252,7 @@ template <std::ranges::random_access_range Parts, std::ranges::random_access_ran
                           std::to_string(std::ranges::size(recv_parts)) + " to receive into, for " + std::to_string(n) +
                           " ranks");
   detail::check_pool(options, n, "all_to_allv");
+  const std::uint32_t sizes_round = comm.begin_collective(), data_round = comm.begin_collective();
   std::vector<std::uint64_t> outgoing(n);
   detail::exchange_plan plan{n};
   plan.exact = false;
@@ -266,7 +271,7 @@ template <std::ranges::random_access_range Parts, std::ranges::random_access_ran
     largest = std::max(largest, sv.size);
     plan.parts[r] = {static_cast<const std::byte*>(sv.data), sv.size, static_cast<std::byte*>(rv.data), rv.size, 0};
   }
-  const std::vector<std::size_t> incoming = co_await detail::exchange_sizes(comm, outgoing);
+  const std::vector<std::size_t> incoming = co_await detail::exchange_sizes(comm, sizes_round, outgoing);
   const all_to_all_report chosen = detail::choose(options, n, largest, host, false, "all_to_allv");
   if (options.report != nullptr)
     *options.report = chosen;
@@ -279,7 +284,7 @@ template <std::ranges::random_access_range Parts, std::ranges::random_access_ran
   // larger message (truncated), so nothing is left unmatched.
   std::optional<ucx_error> failure;
   try {
-    co_await detail::run_plan(comm, plan, incoming, chosen, options, 0, "all_to_allv");
+    co_await detail::run_plan(comm, data_round, plan, incoming, chosen, options, 0, "all_to_allv");
   } catch (const ucx_error& e) {
     failure.emplace(e);
   }
@@ -305,10 +310,11 @@ all_to_allv(communicator& comm, const Parts& parts, all_to_all_options options =
     detail::throw_invalid("all_to_allv: " + std::to_string(std::ranges::size(parts)) + " parts for " +
                           std::to_string(n) + " ranks");
   detail::check_pool(options, n, "all_to_allv");
+  const std::uint32_t sizes_round = comm.begin_collective(), data_round = comm.begin_collective();
   std::vector<std::uint64_t> outgoing(n);
   for (std::uint32_t r = 0; r < n; ++r)
     outgoing[r] = view_of(parts[r]).size;
-  const std::vector<std::size_t> incoming = co_await detail::exchange_sizes(comm, outgoing);
+  const std::vector<std::size_t> incoming = co_await detail::exchange_sizes(comm, sizes_round, outgoing);
   std::vector<std::vector<T>> got(n);
   for (std::uint32_t r = 0; r < n; ++r) {
     if (incoming[r] % sizeof(T) != 0)
@@ -331,7 +337,7 @@ all_to_allv(communicator& comm, const Parts& parts, all_to_all_options options =
   const all_to_all_report chosen = detail::choose(options, n, largest, host, false, "all_to_allv");
   if (options.report != nullptr)
     *options.report = chosen;
-  co_await detail::run_plan(comm, plan, incoming, chosen, options, 0, "all_to_allv");
+  co_await detail::run_plan(comm, data_round, plan, incoming, chosen, options, 0, "all_to_allv");
   co_return got;
 }
 

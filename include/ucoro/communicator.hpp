@@ -101,6 +101,8 @@ public:
   [[nodiscard]] static task<communicator> bootstrap(worker& w, bootstrap_options options = {});
 
   [[nodiscard]] std::uint32_t rank() const noexcept { return m_state->rank; }
+  /// The worker this communicator runs on.
+  [[nodiscard]] ucoro::worker& get_worker() const noexcept { return *m_state->w; }
   [[nodiscard]] std::uint32_t size() const noexcept { return m_state->size; }
   [[nodiscard]] bootstrap_method bootstrap_info() const noexcept { return m_state->method; }
   [[nodiscard]] const std::vector<std::uint32_t>& failed_ranks() const noexcept { return m_state->failed_ranks; }

@@ -16,6 +16,8 @@
 // the rank calls MPI_Init and bootstraps with bootstrap_mpi(MPI_COMM_WORLD).
 
 #include <ucoro/all_to_all.hpp>
+
+#include "../support/join_check.hpp"
 #include <ucoro/communicator.hpp>
 #ifdef UCORO_TEST_MPI
 #include <ucoro/communicator_mpi.hpp>
@@ -367,6 +369,33 @@ task<void> all_to_all_suite(worker& w, communicator& comm) {
 /// Rank 1 dies while 4 MiB blocks are being exchanged with `algorithm`;
 /// the survivors' call fails with peer_failed naming it, and the pool gets
 /// every slab back.
+/// Every key shape x how x (shuffle M = 1, shuffle M = 3, broadcast): this
+/// rank's part of the join is exactly the oracle's rows that belong to it.
+task<void> join_suite(communicator& comm) {
+  using namespace ucoro::test;
+  const std::uint32_t n = comm.size(), me = comm.rank();
+  constexpr std::size_t rows = 1500;
+  for (key_mode mode : key_modes)
+    for (join::join_how how : {join::join_how::inner, join::join_how::left, join::join_how::semi, join::join_how::anti})
+      for (auto [algorithm, m] : {std::pair{join::join_algorithm::shuffle, 1U}, std::pair{join::join_algorithm::shuffle, 3U},
+                                  std::pair{join::join_algorithm::broadcast, 1U}}) {
+        join::hash_join_options o;
+        o.how = how;
+        o.algorithm = algorithm;
+        o.over_decomposition = m;
+        const auto got = co_await join::hash_join(comm, make_side(mode, true, me, n, rows),
+                                                  make_side(mode, false, me, n, rows), o);
+        const bool shuffled = algorithm == join::join_algorithm::shuffle;
+        const auto expected = oracle(mode, n, rows, how, [&](std::int64_t key, std::uint32_t left_rank) {
+          return shuffled ? join::rank_of(join::hash_key(key), n) == me : left_rank == me;
+        });
+        const auto mine = rows_of(got, how);
+        require(mine == expected, std::string("join ") + to_string(mode) + ", " + join::to_string(how) + ", " +
+                                      join::to_string(algorithm) + " M " + std::to_string(m) + ": " +
+                                      std::to_string(mine.size()) + " rows, expected " + std::to_string(expected.size()));
+      }
+}
+
 task<void> victim_all_to_all(worker& w, communicator& comm, all_to_all_algorithm algorithm) {
   const std::uint32_t n = comm.size();
   slab_pool pool{w, 1 << 20, std::max<std::size_t>(4, 2 * n)};
@@ -434,6 +463,8 @@ int main(int argc, char** argv) {
 #endif
           if (scenario == "all_to_all")
             co_await all_to_all_suite(w, comm);
+          else if (scenario == "join")
+            co_await join_suite(comm);
           else if (scenario.rfind("victim_all_to_all_", 0) == 0) {
             const std::string name = scenario.substr(18);
             all_to_all_algorithm a = all_to_all_algorithm::direct;
@@ -452,7 +483,7 @@ int main(int argc, char** argv) {
           std::printf("rank %u of %u ok (%s)\n", comm.rank(), comm.size(), to_string(comm.bootstrap_info()));
           std::fflush(stdout);
         }(),
-        scenario == "all_to_all" ? 600s : 60s)); // the all-to-all suite is long under sanitizers
+        scenario == "all_to_all" || scenario == "join" ? 600s : 60s)); // the all-to-all suite is long under sanitizers
     return 0;
   } catch (const std::exception& e) {
     std::printf("error: %s\n", e.what());

@@ -1,0 +1,52 @@
+#pragma once
+// The join's hash, documented because every rank (and any other program
+// that wants to co-partition with ucoro) must agree on it:
+//
+//   hash_key(k, seed) = fmix64(uint64(k) ^ seed)     (MurmurHash3's finalizer)
+//   rank of k         = (hash * ranks) >> 64         (multiply-high: the top bits)
+//   radix part        = hash & (parts - 1)           (the low bits)
+//   table slot        = (hash >> 24) & (slots - 1)   (bits neither of the above uses)
+//
+// fmix64 is a bijection, so distinct keys never collide in the hash itself,
+// and every key bit reaches every hash bit (sequential and strided keys
+// spread evenly).
+
+#include <concepts>
+#include <cstdint>
+
+namespace ucoro::join {
+
+inline constexpr std::uint64_t default_seed = 0x5ca1ab1e0ddba11ULL;
+
+[[nodiscard]] constexpr std::uint64_t fmix64(std::uint64_t h) noexcept {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 33;
+  return h;
+}
+
+template <std::integral Key>
+[[nodiscard]] constexpr std::uint64_t hash_key(Key key, std::uint64_t seed = default_seed) noexcept {
+  return fmix64(static_cast<std::uint64_t>(static_cast<std::int64_t>(key)) ^ seed);
+}
+
+__extension__ using uint128 = unsigned __int128;
+
+/// Which of `ranks` destinations a hash goes to (uniform, no division).
+[[nodiscard]] constexpr std::uint32_t rank_of(std::uint64_t hash, std::uint32_t ranks) noexcept {
+  return static_cast<std::uint32_t>((static_cast<uint128>(hash) * ranks) >> 64);
+}
+
+/// Radix part within a rank: the low bits (`parts` a power of two).
+[[nodiscard]] constexpr std::uint32_t radix_of(std::uint64_t hash, std::uint32_t parts) noexcept {
+  return static_cast<std::uint32_t>(hash & (parts - 1));
+}
+
+/// Slot in a hash table of `slots` (a power of two) entries.
+[[nodiscard]] constexpr std::uint64_t slot_of(std::uint64_t hash, std::uint64_t slots) noexcept {
+  return (hash >> 24) & (slots - 1);
+}
+
+} // namespace ucoro::join

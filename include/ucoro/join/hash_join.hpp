@@ -1,0 +1,249 @@
+#pragma once
+// The distributed hash join: co_await join::hash_join(comm, left, right, o)
+// returns this rank's part of the result.
+//
+//   shuffle:   both sides hash-partitioned by key into one part per rank
+//              (times M, see over_decomposition), the parts exchanged with
+//              all_to_allv, and what arrived joined locally. Each key meets
+//              its matches on exactly one rank.
+//   broadcast: the right side is gathered on every rank whole and joined
+//              with the local left rows, which never move: cheaper when the
+//              right side is small (the global sizes come from an
+//              all-reduce first).
+//
+// Over-decomposition (M > 1) splits each rank's parts into M batches: while
+// a compute thread joins batch k, the worker's thread shuffles batch k+1.
+
+#include <ucoro/communicator.hpp>
+#include <ucoro/event.hpp>
+#include <ucoro/join/local_join.hpp>
+#include <ucoro/join/partition.hpp>
+#include <ucoro/join/shuffle.hpp>
+#include <ucoro/join/table.hpp>
+#include <ucoro/when_all.hpp>
+
+#include <array>
+#include <chrono>
+#include <exception>
+#include <memory>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+namespace ucoro::join {
+
+enum class join_algorithm { automatic, shuffle, broadcast };
+
+[[nodiscard]] constexpr const char* to_string(join_algorithm a) noexcept {
+  return a == join_algorithm::shuffle ? "shuffle" : a == join_algorithm::broadcast ? "broadcast" : "automatic";
+}
+
+/// What a hash_join did on this rank. Phase times are seconds of wall time
+/// on the thread that ran them (with M > 1, join overlaps shuffle).
+struct hash_join_report {
+  join_algorithm algorithm = join_algorithm::automatic;
+  const char* reason = "";
+  std::uint64_t left_rows = 0, right_rows = 0; ///< global
+  std::uint64_t rows_out = 0;                  ///< this rank's result
+  double partition_s = 0, shuffle_s = 0, join_s = 0, output_s = 0, total_s = 0;
+  shuffle_bytes bytes; ///< moved to and from other ranks
+};
+
+struct hash_join_options {
+  join_how how = join_how::inner;
+  join_algorithm algorithm = join_algorithm::automatic;
+  std::uint32_t over_decomposition = 1; ///< M: batches per rank (shuffle)
+  /// automatic broadcasts the right side when it has at most this many rows
+  /// in all, and broadcasting it moves less than shuffling both sides.
+  std::uint64_t broadcast_max_rows = 1 << 20;
+  std::uint64_t seed = default_seed;
+  std::size_t rows_per_part = local_join_options{}.rows_per_part;
+  all_to_all_options exchange{};
+  hash_join_report* report = nullptr;
+};
+
+/// One rank's result: the key, the left payloads, then the right payloads.
+/// A left join's unmatched row has matched[i] == 0 and zeros in its right
+/// columns; semi and anti joins leave the right columns empty.
+template <join_table L, join_table R>
+struct joined {
+  std::vector<typename L::key_type> keys;
+  typename L::payloads_type left;
+  typename R::payloads_type right;
+  std::vector<std::uint8_t> matched; ///< left join only
+  [[nodiscard]] std::size_t size() const noexcept { return keys.size(); }
+};
+
+/// Appends the rows `idx` names (rows of l and r) to `out`.
+template <join_table L, join_table R>
+void append_rows(joined<L, R>& out, const L& l, const R& r, const join_indices& idx, join_how how) {
+  using Key = typename L::key_type;
+  auto extend = [](auto& to, auto&& from) { to.insert(to.end(), from.begin(), from.end()); };
+  extend(out.keys, gather(std::span<const Key>(l.keys), std::span<const row_index>(idx.left)));
+  for_each_column_pair(l.payloads, out.left, [&](const auto& column, auto& to) {
+    using V = typename std::remove_cvref_t<decltype(column)>::value_type;
+    extend(to, gather(std::span<const V>(column), std::span<const row_index>(idx.left)));
+  });
+  if (how != join_how::inner && how != join_how::left)
+    return;
+  for_each_column_pair(r.payloads, out.right, [&](const auto& column, auto& to) {
+    using V = typename std::remove_cvref_t<decltype(column)>::value_type;
+    extend(to, gather(std::span<const V>(column), std::span<const row_index>(idx.right)));
+  });
+  if (how == join_how::left)
+    for (row_index row : idx.right)
+      out.matched.push_back(row == no_row ? 0 : 1);
+}
+
+namespace detail {
+
+using join_clock = std::chrono::steady_clock;
+[[nodiscard]] inline double seconds_since(join_clock::time_point t0) {
+  return std::chrono::duration<double>(join_clock::now() - t0).count();
+}
+
+/// Runs f on a thread of its own while this worker keeps progressing
+/// (other tasks, e.g. the next batch's shuffle, run meanwhile).
+template <class F>
+task<void> on_compute_thread(worker& w, F& f) {
+  struct state {
+    explicit state(worker& w) : done(w) {}
+    event done;
+    std::exception_ptr error;
+  };
+  auto s = std::make_shared<state>(w);
+  std::thread thread([s, &w, &f] {
+    try {
+      f();
+    } catch (...) {
+      s->error = std::current_exception();
+    }
+    w.post([s] { s->done.set(); });
+  });
+  std::exception_ptr waited;
+  try {
+    co_await s->done.wait();
+  } catch (...) {
+    waited = std::current_exception();
+  }
+  thread.join(); // f's references live in the caller's frame: never leave it running
+  if (s->error)
+    std::rethrow_exception(s->error);
+  if (waited)
+    std::rethrow_exception(waited);
+}
+
+/// Both sides' batch, one after the other: a collective takes its round
+/// when it starts, so two shuffles side by side would start their column
+/// exchanges in whichever order their counts arrived, which differs
+/// between ranks.
+template <join_table L, join_table R>
+task<void> shuffle_both(communicator& comm, const partitioned<L>& pl, const partitioned<R>& pr,
+                        std::vector<std::size_t> parts, all_to_all_options o, L& out_l, R& out_r,
+                        shuffle_bytes& bytes) {
+  out_l = co_await shuffle(comm, pl, parts, o, &bytes);
+  out_r = co_await shuffle(comm, pr, std::move(parts), o, &bytes);
+}
+
+template <join_table L, join_table R>
+[[nodiscard]] joined<L, R> empty_result(const L& l, const R& r) {
+  joined<L, R> out;
+  out.left = transform_columns(l.payloads, [](const auto& c) { return std::remove_cvref_t<decltype(c)>{}; });
+  out.right = transform_columns(r.payloads, [](const auto& c) { return std::remove_cvref_t<decltype(c)>{}; });
+  return out;
+}
+
+} // namespace detail
+
+template <join_table L, join_table R>
+  requires std::same_as<typename L::key_type, typename R::key_type>
+[[nodiscard]] task<joined<L, R>> hash_join(communicator& comm, const L& left, const R& right,
+                                           hash_join_options o = {}) {
+  using detail::join_clock;
+  using detail::seconds_since;
+  check_shape(left, "hash_join (left)");
+  check_shape(right, "hash_join (right)");
+  if (o.over_decomposition == 0)
+    throw std::invalid_argument("hash_join: over_decomposition must be at least 1");
+  const auto start = join_clock::now();
+  hash_join_report report;
+  const std::uint32_t n = comm.size();
+  const auto totals = co_await comm.all_reduce(std::array<std::uint64_t, 2>{left.size(), right.size()},
+                                               [](auto a, const auto& b) {
+                                                 a[0] += b[0];
+                                                 a[1] += b[1];
+                                                 return a;
+                                               });
+  report.left_rows = totals[0];
+  report.right_rows = totals[1];
+  report.algorithm = o.algorithm;
+  if (o.algorithm == join_algorithm::automatic) {
+    // Broadcast moves R*(n-1) rows per rank's worth; shuffle (L+R)*(n-1)/n.
+    const bool small = totals[1] <= o.broadcast_max_rows && totals[1] * n <= totals[0] + totals[1];
+    report.algorithm = small && n > 1 ? join_algorithm::broadcast : join_algorithm::shuffle;
+    report.reason = small && n > 1 ? "right side small: broadcast it, the left rows stay"
+                                   : "both sides large: shuffle by key";
+  } else {
+    report.reason = "as asked";
+  }
+  hash_table_memory memory;
+  local_join_options lo{o.rows_per_part, o.seed, &memory};
+  joined<L, R> out = detail::empty_result(left, right);
+  auto join_batch = [&](const L& l, const R& r) {
+    auto t0 = join_clock::now();
+    const join_indices idx = local_join(std::span<const typename L::key_type>(l.keys),
+                                        std::span<const typename R::key_type>(r.keys), o.how, lo);
+    report.join_s += seconds_since(t0);
+    t0 = join_clock::now();
+    append_rows(out, l, r, idx, o.how);
+    report.output_s += seconds_since(t0);
+  };
+
+  if (report.algorithm == join_algorithm::broadcast) {
+    auto t0 = join_clock::now();
+    partitioned<R> whole{right, {0, right.size()}};
+    report.partition_s += seconds_since(t0);
+    t0 = join_clock::now();
+    const R all_right = co_await shuffle(comm, whole, std::vector<std::size_t>(n, 0), o.exchange, &report.bytes);
+    report.shuffle_s += seconds_since(t0);
+    join_batch(left, all_right);
+  } else {
+    const std::uint32_t m = o.over_decomposition;
+    auto t0 = join_clock::now();
+    const partitioned<L> pl = partition(left, n * m, o.seed);
+    const partitioned<R> pr = partition(right, n * m, o.seed);
+    report.partition_s += seconds_since(t0);
+    // rank_of(h, n*m) / m == rank_of(h, n): batch k of rank r is part r*m + k.
+    auto parts_of = [&](std::uint32_t k) {
+      std::vector<std::size_t> parts(n);
+      for (std::uint32_t r = 0; r < n; ++r)
+        parts[r] = std::size_t{r} * m + k;
+      return parts;
+    };
+    L cur_l, next_l;
+    R cur_r, next_r;
+    t0 = join_clock::now();
+    co_await detail::shuffle_both(comm, pl, pr, parts_of(0), o.exchange, cur_l, cur_r, report.bytes);
+    report.shuffle_s += seconds_since(t0);
+    for (std::uint32_t k = 0; k < m; ++k) {
+      if (k + 1 == m) {
+        join_batch(cur_l, cur_r);
+        break;
+      }
+      auto compute = [&] { join_batch(cur_l, cur_r); };
+      t0 = join_clock::now();
+      co_await when_all(detail::shuffle_both(comm, pl, pr, parts_of(k + 1), o.exchange, next_l, next_r, report.bytes),
+                        detail::on_compute_thread(comm.get_worker(), compute));
+      report.shuffle_s += seconds_since(t0);
+      cur_l = std::move(next_l);
+      cur_r = std::move(next_r);
+    }
+  }
+  report.rows_out = out.size();
+  report.total_s = seconds_since(start);
+  if (o.report != nullptr)
+    *o.report = report;
+  co_return out;
+}
+
+} // namespace ucoro::join

@@ -1,0 +1,84 @@
+#pragma once
+// Hash partitioning, radix style: one pass over the keys computes each
+// row's part and a histogram, the prefix sum gives each part's range, and
+// each row's destination is fixed once; every column is then scattered in
+// one pass into pre-sized output. Rows keep their relative order in a part.
+
+#include <ucoro/join/hash.hpp>
+#include <ucoro/join/table.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <stdexcept>
+#include <vector>
+
+namespace ucoro::join {
+
+/// Where each row goes: part p holds positions [offsets[p], offsets[p+1]).
+struct partition_plan {
+  std::vector<std::size_t> offsets;
+  std::vector<row_index> destination; ///< per input row
+};
+
+/// Plans a partition of `keys` into `parts` by `part_of(hash_key(key, seed))`.
+template <std::integral Key, class PartOf>
+[[nodiscard]] partition_plan plan_partition(std::span<const Key> keys, std::uint32_t parts, std::uint64_t seed,
+                                            PartOf part_of) {
+  if (parts == 0)
+    throw std::invalid_argument("partition: 0 parts");
+  if (keys.size() >= no_row)
+    throw std::invalid_argument("partition: " + std::to_string(keys.size()) + " rows on one rank; at most " +
+                                std::to_string(no_row - 1));
+  partition_plan plan;
+  plan.offsets.assign(parts + 1, 0);
+  plan.destination.resize(keys.size());
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    const std::uint32_t p = part_of(hash_key(keys[i], seed));
+    plan.destination[i] = p;
+    ++plan.offsets[p + 1];
+  }
+  for (std::uint32_t p = 0; p < parts; ++p)
+    plan.offsets[p + 1] += plan.offsets[p];
+  std::vector<std::size_t> cursor(plan.offsets.begin(), plan.offsets.end() - 1);
+  for (auto& d : plan.destination)
+    d = static_cast<row_index>(cursor[d]++);
+  return plan;
+}
+
+/// column scattered by `plan`.
+template <class T>
+[[nodiscard]] std::vector<T> scatter(const partition_plan& plan, std::span<const T> column) {
+  std::vector<T> out(column.size());
+  for (std::size_t i = 0; i < column.size(); ++i)
+    out[plan.destination[i]] = column[i];
+  return out;
+}
+
+/// A table's rows grouped by part: part p is rows [offsets[p], offsets[p+1]).
+template <join_table T>
+struct partitioned {
+  T rows;
+  std::vector<std::size_t> offsets;
+  [[nodiscard]] std::size_t part_size(std::size_t p) const noexcept { return offsets[p + 1] - offsets[p]; }
+};
+
+/// Partitions `t` into `parts` by rank_of: part r is what rank r of
+/// `parts` ranks owns (so both sides of a join meet on the same rank).
+template <join_table T>
+[[nodiscard]] partitioned<T> partition(const T& t, std::uint32_t parts, std::uint64_t seed = default_seed) {
+  check_shape(t, "partition");
+  using Key = typename T::key_type;
+  partition_plan plan = plan_partition(std::span<const Key>(t.keys), parts, seed,
+                                       [parts](std::uint64_t h) { return rank_of(h, parts); });
+  partitioned<T> out;
+  out.rows.keys = scatter(plan, std::span<const Key>(t.keys));
+  out.rows.payloads = transform_columns(t.payloads, [&](const auto& column) {
+    using V = typename std::remove_cvref_t<decltype(column)>::value_type;
+    return scatter(plan, std::span<const V>(column));
+  });
+  out.offsets = std::move(plan.offsets);
+  return out;
+}
+
+} // namespace ucoro::join

@@ -1,0 +1,140 @@
+// The join's building blocks in one process: the hash and partition, the
+// local join against a naive oracle (every key shape, every `how`, with and
+// without radix partitioning), tuple payloads, hash_join on a singleton
+// communicator (shuffle with M = 1 and M = 3, whose batches join on a compute
+// thread, and broadcast), and the input errors.
+#include "../support/join_check.hpp"
+
+#include <ucoro/ucoro.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <set>
+
+using namespace ucoro;
+using namespace ucoro::test;
+using join::join_how;
+
+namespace {
+const join_how hows[] = {join_how::inner, join_how::left, join_how::semi, join_how::anti};
+
+std::vector<result_row> local_rows(const join_table_i64& l, const join_table_i64& r, join_how how,
+                                   join::local_join_options o) {
+  const auto idx = join::local_join(std::span<const std::int64_t>(l.keys), std::span<const std::int64_t>(r.keys), how, o);
+  join::joined<join_table_i64, join_table_i64> j;
+  j.left.resize(2);
+  j.right.resize(1);
+  join::append_rows(j, l, r, idx, how);
+  return rows_of(j, how);
+}
+} // namespace
+
+TEST_CASE("hash_key is a bijection that spreads sequential keys evenly over ranks", "[join][hash]") {
+  std::set<std::uint64_t> hashes;
+  std::vector<std::size_t> per_rank(3);
+  for (std::int64_t k = -5000; k < 5000; ++k) {
+    hashes.insert(join::hash_key(k));
+    ++per_rank[join::rank_of(join::hash_key(k), 3)];
+  }
+  CHECK(hashes.size() == 10000);
+  for (std::size_t c : per_rank)
+    CHECK((c > 3000 && c < 3700)); // 3333 each, binomial spread ~47
+  CHECK(join::hash_key(std::int32_t{-7}) == join::hash_key(std::int64_t{-7})); // any integral type, one hash
+}
+
+TEST_CASE("partition groups rows by rank, keeps their order, and moves every column with its key", "[join][partition]") {
+  const join_table_i64 t = make_side(key_mode::duplicates, true, 0, 1, 5000);
+  const auto p = join::partition(t, 4);
+  REQUIRE(p.offsets.size() == 5);
+  CHECK(p.offsets.back() == t.size());
+  for (std::size_t part = 0; part < 4; ++part)
+    for (std::size_t i = p.offsets[part]; i < p.offsets[part + 1]; ++i) {
+      CHECK(join::rank_of(join::hash_key(p.rows.keys[i]), 4) == part);
+      CHECK(p.rows.payloads[1][i] == p.rows.keys[i] * 3); // columns moved together
+      if (i > p.offsets[part])
+        CHECK(p.rows.payloads[0][i] > p.rows.payloads[0][i - 1]); // stable
+    }
+}
+
+TEST_CASE("local_join matches the naive join for every key shape and every how, radix-partitioned or not",
+          "[join][local]") {
+  join::hash_table_memory memory; // reused across all the joins below
+  for (key_mode mode : key_modes)
+    for (join_how how : hows)
+      for (std::size_t rows_per_part : {std::size_t{64}, std::size_t{1} << 20}) { // small first: the table grows into stale slots
+        INFO(to_string(mode) << ", " << join::to_string(how) << ", rows per part " << rows_per_part);
+        const join_table_i64 l = make_side(mode, true, 0, 1, 3000), r = make_side(mode, false, 0, 1, 3000);
+        const auto expected = oracle(mode, 1, 3000, how, [](std::int64_t, std::uint32_t) { return true; });
+        const auto got = local_rows(l, r, how, {rows_per_part, join::default_seed, &memory});
+        CHECK(got.size() == expected.size());
+        CHECK(got == expected);
+      }
+}
+
+TEST_CASE("tuple payload columns of different types travel with their keys", "[join][local]") {
+  using left_t = join::table<std::int32_t, std::tuple<std::vector<double>, std::vector<std::uint8_t>>>;
+  using right_t = join::table<std::int32_t, std::tuple<std::vector<std::int16_t>>>;
+  left_t l{{1, 2, 2, 3}, {{1.5, 2.5, 2.75, 3.5}, {10, 20, 21, 30}}};
+  right_t r{{2, 3, 3, 4}, {{-2, -3, -33, -4}}};
+  context ctx;
+  worker w{ctx, progress_mode::polling};
+  const auto j = w.run([&]() -> task<join::joined<left_t, right_t>> {
+    communicator comm = co_await communicator::bootstrap(w);
+    join::hash_join_options o;
+    o.how = join_how::left;
+    co_return co_await join::hash_join(comm, l, r, o);
+  }());
+  std::vector<std::tuple<int, double, int, int, int>> rows;
+  for (std::size_t i = 0; i < j.size(); ++i)
+    rows.emplace_back(j.keys[i], std::get<0>(j.left)[i], std::get<1>(j.left)[i], std::get<0>(j.right)[i], j.matched[i]);
+  std::sort(rows.begin(), rows.end());
+  const std::vector<std::tuple<int, double, int, int, int>> expected{
+      {1, 1.5, 10, 0, 0}, {2, 2.5, 20, -2, 1}, {2, 2.75, 21, -2, 1}, {3, 3.5, 30, -33, 1}, {3, 3.5, 30, -3, 1}};
+  CHECK(rows == expected);
+}
+
+TEST_CASE("hash_join on one rank: shuffle with M = 1 and M = 3 (compute thread) and broadcast agree with the oracle",
+          "[join][hash_join]") {
+  context ctx;
+  worker w{ctx, progress_mode::polling};
+  w.run([&]() -> task<void> {
+    communicator comm = co_await communicator::bootstrap(w);
+    for (key_mode mode : {key_mode::duplicates, key_mode::zipf, key_mode::empty_right})
+      for (join_how how : hows)
+        for (auto [algorithm, m] : {std::pair{join::join_algorithm::shuffle, 1U}, std::pair{join::join_algorithm::shuffle, 3U},
+                                    std::pair{join::join_algorithm::broadcast, 1U}}) {
+          INFO(to_string(mode) << ", " << join::to_string(how) << ", " << join::to_string(algorithm) << ", M " << m);
+          join::hash_join_options o;
+          o.how = how;
+          o.algorithm = algorithm;
+          o.over_decomposition = m;
+          join::hash_join_report report;
+          o.report = &report;
+          const auto l = make_side(mode, true, 0, 1, 2000), r = make_side(mode, false, 0, 1, 2000);
+          const auto j = co_await join::hash_join(comm, l, r, o);
+          CHECK(rows_of(j, how) == oracle(mode, 1, 2000, how, [](std::int64_t, std::uint32_t) { return true; }));
+          CHECK(report.algorithm == algorithm);
+          CHECK(report.rows_out == j.size());
+          CHECK(report.left_rows == l.size());
+          CHECK(report.bytes.sent == 0); // one rank moves nothing between processes
+        }
+  }());
+}
+
+TEST_CASE("hash_join refuses columns shorter than their keys and M = 0, naming them", "[join][errors]") {
+  context ctx;
+  worker w{ctx, progress_mode::polling};
+  join_table_i64 l = make_side(key_mode::unique, true, 0, 1, 10), r = make_side(key_mode::unique, false, 0, 1, 10);
+  l.payloads[1].pop_back();
+  auto run = [&](join::hash_join_options o) {
+    return w.run([&]() -> task<void> {
+      communicator comm = co_await communicator::bootstrap(w);
+      (void)co_await join::hash_join(comm, l, r, o);
+    }());
+  };
+  CHECK_THROWS_WITH(run({}), Catch::Contains("payload column 1 has 9 rows for 10 keys"));
+  l.payloads[1].push_back(0);
+  join::hash_join_options zero;
+  zero.over_decomposition = 0;
+  CHECK_THROWS_WITH(run(zero), Catch::Contains("over_decomposition"));
+}
