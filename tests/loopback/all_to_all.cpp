@@ -16,13 +16,7 @@ TEST_CASE("every algorithm on 1, 2, 3, 4 and 8 ranks delivers every element wher
   for (std::uint32_t size : {1U, 2U, 3U, 4U, 8U}) {
     INFO(size << " ranks");
     auto ranks = start_job(size, "all_to_all");
-    for (std::uint32_t r = 0; r < size; ++r) {
-      INFO("rank " << r);
-      const auto line = ranks[r]->read_output_line(660s);
-      REQUIRE(line);
-      CHECK(*line == "rank " + std::to_string(r) + " of " + std::to_string(size) + " ok (TCP rendezvous (UCORO_*))");
-      CHECK(ranks[r]->wait_exit(10s) == 0);
-    }
+    check_every_rank_ok(ranks, 660s);
   }
 }
 

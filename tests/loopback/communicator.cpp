@@ -24,13 +24,7 @@ TEST_CASE("1, 2, 3, 4 and 8 ranks, lazy and eager: ring, order, self-send, recv_
       INFO(size << " ranks, " << (polling ? "polling, eager" : "blocking, lazy"));
       auto ranks =
           start_job(size, "basic", polling ? std::vector<std::string>{"--polling", "--eager"} : std::vector<std::string>{});
-      for (std::uint32_t r = 0; r < size; ++r) {
-        INFO("rank " << r);
-        const auto line = ranks[r]->read_output_line(60s);
-        REQUIRE(line);
-        CHECK(*line == "rank " + std::to_string(r) + " of " + std::to_string(size) + " ok (TCP rendezvous (UCORO_*))");
-        CHECK(ranks[r]->wait_exit(10s) == 0);
-      }
+      check_every_rank_ok(ranks, 60s);
     }
   }
 }

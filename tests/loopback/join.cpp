@@ -15,12 +15,6 @@ TEST_CASE("hash_join on 1, 2, 3 and 4 ranks gives each rank exactly its rows of 
   for (std::uint32_t size : {1U, 2U, 3U, 4U}) {
     INFO(size << " ranks");
     auto ranks = start_job(size, "join");
-    for (std::uint32_t r = 0; r < size; ++r) {
-      INFO("rank " << r);
-      const auto line = ranks[r]->read_output_line(660s);
-      REQUIRE(line);
-      CHECK(*line == "rank " + std::to_string(r) + " of " + std::to_string(size) + " ok (TCP rendezvous (UCORO_*))");
-      CHECK(ranks[r]->wait_exit(10s) == 0);
-    }
+    check_every_rank_ok(ranks, 660s);
   }
 }

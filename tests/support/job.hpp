@@ -10,6 +10,7 @@
 
 #include <signal.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <memory>
 #include <optional>
@@ -46,6 +47,20 @@ inline std::vector<std::unique_ptr<test::child_process>> start_job(std::uint32_t
     ranks.push_back(std::make_unique<test::child_process>(args));
   }
   return ranks;
+}
+
+/// Every rank of a TCP-rendezvous job prints "rank R of N ok (...)" within
+/// `wait` and exits 0.
+inline void check_every_rank_ok(std::vector<std::unique_ptr<test::child_process>>& ranks,
+                                std::chrono::seconds wait) {
+  const auto size = static_cast<std::uint32_t>(ranks.size());
+  for (std::uint32_t r = 0; r < size; ++r) {
+    INFO("rank " << r);
+    const auto line = ranks[r]->read_output_line(wait);
+    REQUIRE(line);
+    CHECK(*line == "rank " + std::to_string(r) + " of " + std::to_string(size) + " ok (TCP rendezvous (UCORO_*))");
+    CHECK(ranks[r]->wait_exit(std::chrono::seconds(10)) == 0);
+  }
 }
 
 /// Kills rank 1 once every rank said "ready"; ranks 0 and 2 must then
