@@ -37,7 +37,7 @@ bash scripts/install-deps.sh
 
 builddir=build
 opts=(-Dwerror=true)
-threaded_tests=(timer worker task_scope when_all event)
+threaded_tests=(timer worker task_scope when_all event join_blocks)
 case "${1:-}" in
 --sanitize)
   builddir=build-asan

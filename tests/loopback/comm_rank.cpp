@@ -374,7 +374,7 @@ task<void> all_to_all_suite(worker& w, communicator& comm) {
 task<void> join_suite(communicator& comm) {
   using namespace ucoro::test;
   const std::uint32_t n = comm.size(), me = comm.rank();
-  constexpr std::size_t rows = 1500;
+  constexpr std::size_t rows = 400;
   for (key_mode mode : key_modes)
     for (join::join_how how : {join::join_how::inner, join::join_how::left, join::join_how::semi, join::join_how::anti})
       for (auto [algorithm, m] : {std::pair{join::join_algorithm::shuffle, 1U}, std::pair{join::join_algorithm::shuffle, 3U},

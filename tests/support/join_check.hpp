@@ -8,6 +8,7 @@
 #include <ucoro/join/hash_join.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -48,9 +49,9 @@ inline join_table_i64 make_side(key_mode mode, bool left_side, std::uint32_t ran
     switch (mode) {
     case key_mode::unique: key = left_side ? static_cast<std::int64_t>(gid) : static_cast<std::int64_t>(gid) * 2; break;
     case key_mode::duplicates: key = static_cast<std::int64_t>(r % static_cast<std::uint64_t>(total / 4 + 1)); break;
-    case key_mode::zipf: { // a heavy head: key k with probability ~ 1/k^2
+    case key_mode::zipf: { // log-uniform, Zipf's law with s = 1: key k with probability ~ 1/k
       const double u = static_cast<double>(r >> 11) / 9007199254740992.0;
-      key = static_cast<std::int64_t>(1.0 / (u + 1.0 / static_cast<double>(total)));
+      key = static_cast<std::int64_t>(std::pow(static_cast<double>(total), u));
       break;
     }
     case key_mode::extreme: {
@@ -68,7 +69,7 @@ inline join_table_i64 make_side(key_mode mode, bool left_side, std::uint32_t ran
     t.keys.push_back(key);
     if (left_side) {
       t.payloads[0].push_back(static_cast<std::int64_t>(gid));
-      t.payloads[1].push_back(key * 3);
+      t.payloads[1].push_back(static_cast<std::int64_t>(static_cast<std::uint64_t>(key) * 3)); // wraps, as checked
     } else {
       t.payloads[0].push_back(-static_cast<std::int64_t>(gid) - 1);
     }
