@@ -72,17 +72,21 @@ TEST_CASE("local_join matches the naive join for every key shape and every how, 
 }
 
 TEST_CASE("tuple payload columns of different types travel with their keys", "[join][local]") {
+  // [snippet:join_tables]
   using left_t = join::table<std::int32_t, std::tuple<std::vector<double>, std::vector<std::uint8_t>>>;
   using right_t = join::table<std::int32_t, std::tuple<std::vector<std::int16_t>>>;
   left_t l{{1, 2, 2, 3}, {{1.5, 2.5, 2.75, 3.5}, {10, 20, 21, 30}}};
   right_t r{{2, 3, 3, 4}, {{-2, -3, -33, -4}}};
+  // [/snippet:join_tables]
   context ctx;
   worker w{ctx, progress_mode::polling};
   const auto j = w.run([&]() -> task<join::joined<left_t, right_t>> {
+    // [snippet:join_call]
     communicator comm = co_await communicator::bootstrap(w);
     join::hash_join_options o;
     o.how = join_how::left;
     co_return co_await join::hash_join(comm, l, r, o);
+    // [/snippet:join_call]
   }());
   std::vector<std::tuple<int, double, int, int, int>> rows;
   for (std::size_t i = 0; i < j.size(); ++i)
