@@ -56,6 +56,38 @@ TEST_CASE("partition groups rows by rank, keeps their order, and moves every col
     }
 }
 
+TEST_CASE("radix_scatter puts every row once into its part, in order, whatever the part boundaries",
+          "[join][partition]") {
+  // Part sizes that are not multiples of the 4-row write-combining line,
+  // empty parts, and more parts than rows: the partial lines at both ends of
+  // a part must neither be lost nor overwrite the neighbouring part.
+  for (const std::size_t rows : {std::size_t{0}, std::size_t{3}, std::size_t{37}, std::size_t{5001}})
+    for (const std::uint32_t parts : {1U, 2U, 8U, 64U}) {
+      INFO(rows << " rows into " << parts << " parts");
+      std::vector<std::int64_t> keys(rows);
+      for (std::size_t i = 0; i < rows; ++i)
+        keys[i] = static_cast<std::int64_t>(i % 1000) - 500; // duplicates and negatives
+      join::buffer<join::hashed_row> out;
+      std::vector<std::size_t> offsets;
+      join::detail::radix_scatter(std::span<const std::int64_t>(keys), parts, join::default_seed,
+                                  [parts](std::uint64_t h) { return join::radix_of(h, parts); }, out, offsets);
+      REQUIRE(out.size() == rows);
+      REQUIRE(offsets.size() == parts + 1);
+      CHECK(offsets.back() == rows);
+      std::vector<int> seen(rows, 0);
+      for (std::uint32_t p = 0; p < parts; ++p)
+        for (std::size_t i = offsets[p]; i < offsets[p + 1]; ++i) {
+          REQUIRE(out[i].row < rows);
+          ++seen[out[i].row];
+          CHECK(out[i].hash == join::hash_key(keys[out[i].row]));
+          CHECK(join::radix_of(out[i].hash, parts) == p);
+          if (i > offsets[p])
+            CHECK(out[i].row > out[i - 1].row); // stable
+        }
+      CHECK(std::count(seen.begin(), seen.end(), 1) == static_cast<std::ptrdiff_t>(rows));
+    }
+}
+
 TEST_CASE("local_join matches the naive join for every key shape and every how, radix-partitioned or not",
           "[join][local]") {
   join::hash_table_memory memory; // reused across all the joins below

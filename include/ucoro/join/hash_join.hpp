@@ -189,10 +189,11 @@ template <join_table L, join_table R>
   hash_table_memory memory;
   local_join_options lo{o.rows_per_part, o.seed, &memory};
   joined<L, R> out = detail::empty_result(left, right);
+  join_indices idx; // reused batch to batch, like the table's memory
   auto join_batch = [&](const L& l, const R& r) {
     auto t0 = join_clock::now();
-    const join_indices idx = local_join(std::span<const typename L::key_type>(l.keys),
-                                        std::span<const typename R::key_type>(r.keys), o.how, lo);
+    local_join(std::span<const typename L::key_type>(l.keys), std::span<const typename R::key_type>(r.keys), o.how, lo,
+               idx);
     report.join_s += seconds_since(t0);
     t0 = join_clock::now();
     append_rows(out, l, r, idx, o.how);

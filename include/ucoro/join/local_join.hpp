@@ -1,22 +1,28 @@
 #pragma once
 // The join on one rank, as row indices: which left row meets which right
-// row. The right side is built into an open-addressing table of its
-// distinct keys, each slot holding the key and the range of its rows in a
-// grouped row array (so duplicates cost one slot, and a skewed key makes no
-// long probe chain for the others); the left side probes it. Build sides
-// larger than a cache's worth are radix-partitioned first, both sides by the
-// same low hash bits, and joined part by part in one reused table.
-// The table's memory (hash_table_memory) is pre-faulted and reused across
-// calls: first touch costs ~11 us per 4 KiB page on these machines.
+// row. Both sides are hashed once (hash_key is a bijection, so the hashes
+// stand for the keys from then on). The right side is built into an
+// open-addressing table of its distinct keys: a unique key's slot holds its
+// row; when some key repeats, the part's rows are grouped by key and a slot
+// holds its range (duplicates cost one slot, and a skewed key makes no long
+// probe chain for the others). The left side probes it. Build sides larger
+// than a core's L2 are radix-partitioned first, both sides by the same low
+// hash bits, and joined part by part in one reused table.
+// All of it lives in hash_table_memory and join_indices, which are reused
+// across calls: first touch costs ~11 us per 4 KiB page on these machines.
 
+#include <ucoro/join/buffer.hpp>
+#include <ucoro/join/detail/radix_scatter.hpp>
 #include <ucoro/join/hash.hpp>
-#include <ucoro/join/partition.hpp>
 #include <ucoro/join/table.hpp>
 
+#include <algorithm>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 namespace ucoro::join {
@@ -34,152 +40,214 @@ enum class join_how { inner, left, semi, anti };
 }
 
 /// Matched rows: left[i] meets right[i]. A left join's unmatched left row
-/// has right[i] == no_row; semi and anti joins fill `left` only.
+/// has right[i] == no_row; semi and anti joins fill `left` only. Pass the
+/// same one to successive joins to reuse its (already faulted) memory.
 struct join_indices {
-  std::vector<row_index> left;
-  std::vector<row_index> right;
+  buffer<row_index> left;
+  buffer<row_index> right;
 };
 
-/// Slots and row arrays kept between joins (pass the same one to reuse).
+/// A side of the join (or one radix part of it) as hashed rows.
+using hashed_rows = std::span<const hashed_row>;
+
+/// Everything a local join allocates, kept between joins (pass the same
+/// one to reuse it: its pages are faulted in once).
 class hash_table_memory {
 public:
   struct slot {
     /// The key's hash: hash_key is a bijection on 64-bit keys, so equal
     /// hashes are equal keys and the probe never reads the key column.
     std::uint64_t hash;
-    row_index start;    ///< first of its rows in the grouped array (a cursor while building)
-    row_index count;    ///< 0: empty
+    /// Unique keys: the build row. With duplicates: the first of the key's
+    /// rows in the grouped array (a cursor while grouping).
+    row_index start;
+    row_index count; ///< 0: empty
   };
 
   /// A zeroed table of `n` (a power of two) slots.
   std::span<slot> slots(std::size_t n) {
     if (m_slots.size() < n)
-      m_slots.resize(n); // first touch happens here, once
+      m_slots.resize(n);
     std::fill_n(m_slots.begin(), n, slot{0, 0, 0});
     return {m_slots.data(), n};
   }
-  std::vector<row_index>& grouped() noexcept { return m_grouped; }
-  std::vector<row_index>& slot_of_row() noexcept { return m_slot_of_row; }
+  buffer<row_index>& grouped() noexcept { return m_grouped; }
+  /// Scratch for one side: its hashed rows, grouped by radix part.
+  struct side {
+    buffer<hashed_row> rows;
+    std::vector<std::size_t> offsets;
+  };
+  side& left() noexcept { return m_left; }
+  side& right() noexcept { return m_right; }
 
 private:
-  std::vector<slot> m_slots;
-  std::vector<row_index> m_grouped, m_slot_of_row;
+  buffer<slot> m_slots;
+  buffer<row_index> m_grouped;
+  side m_left, m_right;
 };
 
 struct local_join_options {
-  /// Build rows per radix part: a table of 2x this many 16-byte slots
-  /// (2 MiB at the default) stays in L2/L3 while it is probed.
-  std::size_t rows_per_part = 1 << 16;
+  /// Build rows per radix part: its table of 2x this many 16-byte slots
+  /// (256 KiB at the default) stays in a core's L2 while it is probed. Fewer
+  /// parts make the radix scatter cheaper; measured on this VM, 4096 to
+  /// 32768 were within noise of each other at 10 M rows.
+  std::size_t rows_per_part = 1 << 13;
   std::uint64_t seed = default_seed;
   hash_table_memory* memory = nullptr; ///< nullptr: a fresh one per call
 };
 
 namespace detail {
 
-/// Joins left_keys (rows left_rows, or 0..n-1 if empty) with right_keys
-/// likewise, appending to `out` in terms of the original row numbers.
-template <std::integral Key>
-void join_part(std::span<const Key> left_keys, std::span<const row_index> left_rows, std::span<const Key> right_keys,
-               std::span<const row_index> right_rows, join_how how, std::uint64_t seed, hash_table_memory& memory,
-               join_indices& out) {
-  const auto left_row = [&](std::size_t i) { return left_rows.empty() ? static_cast<row_index>(i) : left_rows[i]; };
-  const auto right_row = [&](std::size_t i) { return right_rows.empty() ? static_cast<row_index>(i) : right_rows[i]; };
-  const std::size_t n = std::bit_ceil(std::max<std::size_t>(16, 2 * right_keys.size()));
-  const std::span<hash_table_memory::slot> slots = memory.slots(n);
-  std::vector<row_index>& slot_of_row = memory.slot_of_row();
-  slot_of_row.resize(right_keys.size());
-  // Build: distinct keys with their counts.
-  for (std::size_t r = 0; r < right_keys.size(); ++r) {
-    const std::uint64_t h = hash_key(right_keys[r], seed);
-    std::uint64_t s = slot_of(h, n);
+[[nodiscard]] inline hashed_rows part_of(const hash_table_memory::side& s, std::uint32_t p) {
+  return hashed_rows(s.rows).subspan(s.offsets[p], s.offsets[p + 1] - s.offsets[p]);
+}
+
+/// The probe loop, one instantiation per join kind and build shape. With
+/// unique build keys (and for semi and anti joins) a left row yields at
+/// most one output row, so the output is sized once and written by index.
+template <join_how How, bool Duplicates>
+void probe(const hashed_rows& left, const hashed_rows& right, std::span<const hash_table_memory::slot> slots,
+           const row_index* grouped, join_indices& out) {
+  const std::uint64_t mask = slots.size() - 1;
+  const auto find = [&](std::uint64_t h) -> const hash_table_memory::slot& {
+    std::uint64_t s = slot_of(h, slots.size());
     while (slots[s].count != 0 && slots[s].hash != h)
-      s = (s + 1) & (n - 1);
-    if (slots[s].count == 0)
-      slots[s] = {h, 0, 0};
-    ++slots[s].count;
-    slot_of_row[r] = static_cast<row_index>(s);
-  }
-  // Group: each distinct key's rows contiguous, in build order.
-  std::vector<row_index>& grouped = memory.grouped();
-  grouped.resize(right_keys.size());
-  row_index next = 0;
-  for (auto& slot : slots)
-    if (slot.count != 0) {
-      slot.start = next;
-      next += slot.count;
-    }
-  for (std::size_t r = 0; r < right_keys.size(); ++r)
-    grouped[slots[slot_of_row[r]].start++] = static_cast<row_index>(r);
-  for (auto& slot : slots)
-    slot.start -= slot.count; // cursors back to starts
-  // Probe.
-  for (std::size_t l = 0; l < left_keys.size(); ++l) {
-    const std::uint64_t h = hash_key(left_keys[l], seed);
-    std::uint64_t s = slot_of(h, n);
-    while (slots[s].count != 0 && slots[s].hash != h)
-      s = (s + 1) & (n - 1);
-    const bool found = slots[s].count != 0;
-    switch (how) {
-    case join_how::inner:
-    case join_how::left:
-      if (found) {
-        for (row_index k = 0; k < slots[s].count; ++k) {
-          out.left.push_back(left_row(l));
-          out.right.push_back(right_row(grouped[slots[s].start + k]));
-        }
-      } else if (how == join_how::left) {
-        out.left.push_back(left_row(l));
-        out.right.push_back(no_row);
+      s = (s + 1) & mask;
+    return slots[s];
+  };
+  constexpr bool with_right = How == join_how::inner || How == join_how::left;
+  if constexpr (!with_right || !Duplicates) {
+    std::size_t n = out.left.size();
+    out.left.resize(n + left.size());
+    if constexpr (with_right)
+      out.right.resize(n + left.size());
+    row_index* const to_left = out.left.data();
+    row_index* const to_right = out.right.data();
+    for (const hashed_row& l : left) {
+      const hash_table_memory::slot& hit = find(l.hash);
+      if constexpr (How == join_how::semi || How == join_how::anti) {
+        to_left[n] = l.row;
+        n += (hit.count != 0) == (How == join_how::semi);
+      } else {
+        to_left[n] = l.row;
+        to_right[n] = hit.count != 0 ? hit.start : no_row; // start: the build row itself
+        n += hit.count != 0 || How == join_how::left;
       }
-      break;
-    case join_how::semi:
-      if (found)
-        out.left.push_back(left_row(l));
-      break;
-    case join_how::anti:
-      if (!found)
-        out.left.push_back(left_row(l));
-      break;
     }
+    out.left.resize(n);
+    if constexpr (with_right)
+      out.right.resize(n);
+  } else {
+    for (const hashed_row& l : left) {
+      const hash_table_memory::slot& hit = find(l.hash);
+      if (hit.count == 0) {
+        if constexpr (How == join_how::left) {
+          out.left.push_back(l.row);
+          out.right.push_back(no_row);
+        }
+        continue;
+      }
+      for (row_index k = 0; k < hit.count; ++k) {
+        out.left.push_back(l.row);
+        out.right.push_back(right[grouped[hit.start + k]].row);
+      }
+    }
+  }
+}
+
+/// Joins one part: builds `right` into the table (its distinct keys; rows
+/// grouped by key only if some key repeats), then probes it with `left`.
+inline void join_part(const hashed_rows& left, const hashed_rows& right, join_how how, hash_table_memory& memory,
+                      join_indices& out) {
+  const std::size_t n = std::bit_ceil(std::max<std::size_t>(16, 2 * right.size()));
+  const std::uint64_t mask = n - 1;
+  const std::span<hash_table_memory::slot> slots = memory.slots(n);
+  bool duplicates = false;
+  for (std::size_t r = 0; r < right.size(); ++r) {
+    const std::uint64_t h = right[r].hash;
+    std::uint64_t s = slot_of(h, n);
+    while (slots[s].count != 0 && slots[s].hash != h)
+      s = (s + 1) & mask;
+    if (slots[s].count == 0) {
+      slots[s] = {h, right[r].row, 1};
+    } else {
+      ++slots[s].count;
+      duplicates = true;
+    }
+  }
+  const row_index* grouped = nullptr;
+  if (duplicates) { // each distinct key's rows contiguous, in build order
+    buffer<row_index>& g = memory.grouped();
+    g.resize(right.size());
+    row_index next = 0;
+    for (auto& slot : slots)
+      if (slot.count != 0) {
+        slot.start = next;
+        next += slot.count;
+      }
+    for (std::size_t r = 0; r < right.size(); ++r) {
+      const std::uint64_t h = right[r].hash;
+      std::uint64_t s = slot_of(h, n);
+      while (slots[s].hash != h || slots[s].count == 0)
+        s = (s + 1) & mask;
+      g[slots[s].start++] = static_cast<row_index>(r);
+    }
+    for (auto& slot : slots)
+      slot.start -= slot.count; // cursors back to starts
+    grouped = g.data();
+  }
+  const auto run = [&]<join_how How>() {
+    if (duplicates)
+      probe<How, true>(left, right, slots, grouped, out);
+    else
+      probe<How, false>(left, right, slots, grouped, out);
+  };
+  switch (how) {
+  case join_how::inner: run.template operator()<join_how::inner>(); break;
+  case join_how::left: run.template operator()<join_how::left>(); break;
+  case join_how::semi: run.template operator()<join_how::semi>(); break;
+  case join_how::anti: run.template operator()<join_how::anti>(); break;
   }
 }
 
 } // namespace detail
 
+/// The rows of `left` and `right` (key columns) that meet under `how`,
+/// into `out` (cleared first; its memory is reused).
+template <std::integral Key>
+void local_join(std::span<const Key> left, std::span<const Key> right, join_how how, local_join_options o,
+                join_indices& out) {
+  if (left.size() >= no_row || right.size() >= no_row)
+    throw std::invalid_argument("local_join: " + std::to_string(std::max(left.size(), right.size())) +
+                                " rows on one rank; at most " + std::to_string(no_row - 1));
+  if (o.rows_per_part == 0)
+    throw std::invalid_argument("local_join: rows_per_part must be at least 1");
+  hash_table_memory own;
+  hash_table_memory& memory = o.memory != nullptr ? *o.memory : own;
+  out.left.clear();
+  out.right.clear();
+  out.left.reserve(left.size());
+  if (how == join_how::inner || how == join_how::left)
+    out.right.reserve(left.size());
+  // Build sides larger than a part: both sides by the same low hash bits,
+  // then part by part, each part's table in cache.
+  const std::uint32_t parts =
+      right.size() <= o.rows_per_part
+          ? 1
+          : static_cast<std::uint32_t>(std::bit_ceil((right.size() + o.rows_per_part - 1) / o.rows_per_part));
+  const auto radix = [parts](std::uint64_t h) { return radix_of(h, parts); };
+  detail::radix_scatter(left, parts, o.seed, radix, memory.left().rows, memory.left().offsets);
+  detail::radix_scatter(right, parts, o.seed, radix, memory.right().rows, memory.right().offsets);
+  for (std::uint32_t p = 0; p < parts; ++p)
+    detail::join_part(detail::part_of(memory.left(), p), detail::part_of(memory.right(), p), how, memory, out);
+}
+
 /// The rows of `left` and `right` (key columns) that meet under `how`.
 template <std::integral Key>
 [[nodiscard]] join_indices local_join(std::span<const Key> left, std::span<const Key> right, join_how how,
                                       local_join_options o = {}) {
-  if (left.size() >= no_row || right.size() >= no_row)
-    throw std::invalid_argument("local_join: " + std::to_string(std::max(left.size(), right.size())) +
-                                " rows on one rank; at most " + std::to_string(no_row - 1));
-  hash_table_memory own;
-  hash_table_memory& memory = o.memory != nullptr ? *o.memory : own;
   join_indices out;
-  out.left.reserve(left.size());
-  if (how == join_how::inner || how == join_how::left)
-    out.right.reserve(left.size());
-  if (right.size() <= o.rows_per_part) {
-    detail::join_part(left, {}, right, {}, how, o.seed, memory, out);
-    return out;
-  }
-  // Radix: both sides by the same low hash bits, then part by part.
-  const std::uint32_t parts = static_cast<std::uint32_t>(std::bit_ceil((right.size() + o.rows_per_part - 1) / o.rows_per_part));
-  const auto radix = [parts](std::uint64_t h) { return radix_of(h, parts); };
-  const partition_plan lp = plan_partition(left, parts, o.seed, radix);
-  const partition_plan rp = plan_partition(right, parts, o.seed, radix);
-  const std::vector<Key> lk = scatter(lp, left), rk = scatter(rp, right);
-  std::vector<row_index> lrows(left.size()), rrows(right.size());
-  for (std::size_t i = 0; i < left.size(); ++i)
-    lrows[lp.destination[i]] = static_cast<row_index>(i);
-  for (std::size_t i = 0; i < right.size(); ++i)
-    rrows[rp.destination[i]] = static_cast<row_index>(i);
-  for (std::uint32_t p = 0; p < parts; ++p) {
-    const std::size_t l0 = lp.offsets[p], l1 = lp.offsets[p + 1], r0 = rp.offsets[p], r1 = rp.offsets[p + 1];
-    detail::join_part(std::span<const Key>(lk).subspan(l0, l1 - l0), std::span<const row_index>(lrows).subspan(l0, l1 - l0),
-                      std::span<const Key>(rk).subspan(r0, r1 - r0), std::span<const row_index>(rrows).subspan(r0, r1 - r0),
-                      how, o.seed, memory, out);
-  }
+  local_join(left, right, how, o, out);
   return out;
 }
 
