@@ -2,14 +2,25 @@
 """ucoro-join against SQLite (Python's sqlite3 module) on the same CSV files.
 
 For 1 and 2 ranks (scripts/launch-local.sh), each how and both algorithms,
-the rows of PREFIX.<rank>.csv together, sorted, must equal SQLite's answer;
-the header must name the key, the left payloads, then the right ones. Bad
-input (a non-integer field, a short line, a missing file) must make every
-rank exit non-zero with an error naming the file (and the line), and leave
-no PREFIX.*.csv behind.
+and 3 ranks for some, the rows of PREFIX.<rank>.csv together, sorted, must
+equal SQLite's answer; the header must name the key, the left payloads, then
+the right ones. Bad input (a non-integer field, a short line, a missing file)
+must make every rank exit non-zero with an error naming the file (and the
+line), and leave no PREFIX.*.csv behind.
+
+Benchmark mode (--generate): on 1, 2 and 3 ranks, every how, uniform and zipf
+keys, M = 1 and 2, the distributed result must be `verified` against a
+single-process join, with the row count SQLite finds on the same generated
+rows (written with --save-csv); bad arguments are refused. A rank killed
+mid-join makes every survivor exit non-zero, naming the failure, in bounded
+time.
 """
 import glob
 import os
+import re
+import signal
+import socket
+import time
 import random
 import sqlite3
 import subprocess
@@ -55,9 +66,11 @@ with tempfile.TemporaryDirectory() as tmp:
     db.execute("CREATE TABLE r (k INTEGER, c INTEGER)")
     db.executemany("INSERT INTO l VALUES (?, ?, ?)", left)
     db.executemany("INSERT INTO r VALUES (?, ?)", right)
-    for ranks in (1, 2):
+    for ranks in (1, 2, 3):
         for how in ("inner", "left", "semi", "anti"):
             for algorithm in ("shuffle", "broadcast"):
+                if ranks == 3 and how in ("left", "semi"):
+                    continue  # 3 ranks: inner and anti, both algorithms
                 where = f"{ranks} ranks, {how}, {algorithm}"
                 prefix = f"{tmp}/out-{ranks}-{how}-{algorithm}"
                 p = run(ranks, ["--left", lp, "--right", rp, "--output", prefix, "--how", how,
@@ -105,6 +118,93 @@ with tempfile.TemporaryDirectory() as tmp:
                 failures.append(f"{where}: not every rank reported an error: {p.stderr!r}")
             if glob.glob(prefix + "*"):
                 failures.append(f"{where}: left {glob.glob(prefix + '*')}")
+
+    # Benchmark mode: generated rows, verified against a single-process join.
+    def generated(ranks, args, where, sqlite_rows=None):
+        p = run(ranks, args + ["--verify"], timeout=240)
+        if p.returncode != 0:
+            failures.append(f"{where}: exit {p.returncode}: {p.stderr.strip()}")
+            return
+        m = re.search(r"^verified: (\d+) rows", p.stdout, re.M)
+        s = re.search(r"^summary ucoro_join .*rows_out=(\d+)", p.stdout, re.M)
+        if not m or not s or m.group(1) != s.group(1):
+            failures.append(f"{where}: no matching verified/summary lines in {p.stdout!r}")
+        elif sqlite_rows is not None and int(m.group(1)) != sqlite_rows:
+            failures.append(f"{where}: {m.group(1)} rows, SQLite finds {sqlite_rows}")
+
+    for keys in ("uniform", "zipf:1.2"):
+        data = f"{tmp}/gen-{keys.replace(':', '')}"
+        shape = ["--generate", "3000x2000", "--keys", keys, "--match", "0.7", "--seed", "5"]
+        p = run(1, shape + ["--save-csv", data])
+        if p.returncode != 0:
+            failures.append(f"--save-csv {keys}: exit {p.returncode}: {p.stderr.strip()}")
+            continue
+        gdb = sqlite3.connect(":memory:")
+        gdb.execute("CREATE TABLE l (k INTEGER, lv INTEGER)")
+        gdb.execute("CREATE TABLE r (k INTEGER, rv INTEGER)")
+        for table, path in (("l", data + ".left.csv"), ("r", data + ".right.csv")):
+            lines = open(path).read().splitlines()
+            gdb.executemany(f"INSERT INTO {table} VALUES (?, ?)", (tuple(int(v) for v in line.split(",")) for line in lines[1:]))
+        counts = {
+            "inner": "SELECT count(*) FROM l JOIN r ON l.k = r.k",
+            "left": "SELECT count(*) FROM l LEFT JOIN r ON l.k = r.k",
+            "semi": "SELECT count(*) FROM l WHERE EXISTS (SELECT 1 FROM r WHERE r.k = l.k)",
+            "anti": "SELECT count(*) FROM l WHERE NOT EXISTS (SELECT 1 FROM r WHERE r.k = l.k)",
+        }
+        for ranks in (1, 2, 3):
+            for how in ("inner", "left", "semi", "anti"):
+                if ranks != 2 and how in ("left", "semi"):
+                    continue
+                for m in ("1", "2"):
+                    want = gdb.execute(counts[how]).fetchone()[0]
+                    generated(ranks, shape + ["--how", how, "--algorithm", "shuffle", "--over-decomposition", m],
+                              f"generate {keys}, {ranks} ranks, {how}, M={m}", want)
+        generated(2, shape + ["--algorithm", "broadcast"], f"generate {keys}, 2 ranks, broadcast",
+                  gdb.execute(counts["inner"]).fetchone()[0])
+
+    for args, needle in ((["--generate", "10x"], "expected LEFTxRIGHT"),
+                         (["--generate", "10x10", "--keys", "zipf:0"], "zipf exponent"),
+                         (["--generate", "10x10", "--match", "2"], "--match 2"),
+                         (["--generate", "10x10", "--left", lp], "no --left"),
+                         (["--left", lp, "--right", rp, "--output", f"{tmp}/x", "--verify"], "go with --generate")):
+        p = run(1, args)
+        if p.returncode == 0 or needle not in p.stderr:
+            failures.append(f"{args}: exit {p.returncode}, '{needle}' not in {p.stderr!r}")
+    p = run(2, ["--generate", "10x10", "--save-csv", f"{tmp}/two"])
+    if p.returncode == 0 or p.stderr.count("run it on one rank") != 2:
+        failures.append(f"--save-csv on 2 ranks: exit {p.returncode}, {p.stderr!r}")
+
+    # A rank killed mid-join: the survivors fail, say so, and stop by themselves.
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    env = dict(os.environ, UCORO_SIZE="3", UCORO_ROOT=f"127.0.0.1:{port}", UCORO_JOB=f"kill-{os.getpid()}")
+    procs = [subprocess.Popen([tool, "--generate", "400000x400000", "--algorithm", "shuffle", "--repeat", "100000"],
+                              env=dict(env, UCORO_RANK=str(r)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for r in range(3)]
+    started = False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not started:  # rank 0 prints a line per finished join
+        line = procs[0].stdout.readline()
+        started = line.startswith("run ucoro_join")
+        if not line:
+            break
+    if not started:
+        failures.append("kill test: the joins never started")
+    time.sleep(0.05)  # behaviour under test: the kill lands inside a join, not between joins
+    procs[2].send_signal(signal.SIGKILL)
+    for r in (0, 1):
+        try:
+            _, err = procs[r].communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            procs[r].kill()
+            procs[r].communicate()
+            failures.append(f"kill test: rank {r} still running 60 s after rank 2 was killed")
+            continue
+        if procs[r].returncode == 0 or "ucoro-join: error" not in err or "rank 2 failed" not in err:
+            failures.append(f"kill test: rank {r} exit {procs[r].returncode}, stderr {err!r}")
+    procs[2].wait()
 
 for f in failures:
     print("FAIL:", f)

@@ -3,6 +3,9 @@
 //
 //   ucoro-join --left L.csv --right R.csv --output PREFIX [--how inner|left|semi|anti]
 //              [--algorithm auto|shuffle|broadcast] [--over-decomposition M]
+//   ucoro-join --generate LxR [--keys uniform|zipf:S] [--match F] [--seed N]
+//              [--repeat K] [--verify] [--save-csv PREFIX] [--how ...] [--algorithm ...]
+//              [--over-decomposition M]                          (benchmark mode)
 //
 // The files have a header line; column 1 is the key, the others payloads,
 // all signed 64-bit integers. Each rank reads its own byte range of each
@@ -12,10 +15,20 @@
 // and renamed once complete. Any bad input (a missing file, a non-integer
 // field, a line with the wrong number of fields) is reported with its file
 // and line, every rank exits non-zero, and no output is left behind.
+//
+// Benchmark mode generates the tables on each rank (join_data.hpp), joins
+// them K times and prints run/summary lines; --verify then checks the
+// result against a single-process join of the same data ("verified: N
+// rows"), and --save-csv (one rank) writes the data as the CSV files the
+// first form reads (for DuckDB or SQLite to join the same rows).
+
+#include "join_data.hpp"
 
 #include <ucoro/join/hash_join.hpp>
 #include <ucoro/ucoro.hpp>
 
+#include <algorithm>
+#include <array>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -33,6 +46,10 @@ using table_t = ucoro::join::table<std::int64_t, std::vector<std::vector<std::in
 struct options {
   std::string left, right, output;
   ucoro::join::hash_join_options join;
+  bool generate = false, verify = false;
+  join_data::spec data;
+  std::string keys = "uniform", save_csv;
+  int repeat = 1;
 };
 
 /// One rank's share of a CSV file, or the first problem with it.
@@ -135,8 +152,130 @@ ucoro::task<void> agree_on_input(ucoro::communicator& comm, const std::string& p
 
 std::string field(std::int64_t v) { return std::to_string(v); }
 
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void write_csv(const std::string& path, const char* header, const join_data::table_t& t) {
+  std::ofstream out(path, std::ios::trunc);
+  out << header << '\n';
+  std::string line;
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    line = field(t.keys[i]);
+    for (const auto& column : t.payloads)
+      line += "," + field(column[i]);
+    out << line << '\n';
+  }
+  if (!out.flush())
+    throw std::runtime_error(path + ": write failed");
+}
+
+double median_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+/// Benchmark mode: generated tables, K timed joins, optional verification.
+ucoro::task<int> run_generated(ucoro::communicator& comm, const options& o) {
+  using ucoro::join::join_how;
+  const std::uint32_t me = comm.rank(), n = comm.size();
+  join_data::table_t left, right;
+  join_data::generator(o.data).make(me, n, left, right);
+  if (!o.save_csv.empty()) {
+    if (n != 1)
+      throw std::invalid_argument("--save-csv writes whole files: run it on one rank");
+    write_csv(o.save_csv + ".left.csv", "k,lv", left);
+    write_csv(o.save_csv + ".right.csv", "k,rv", right);
+    std::printf("wrote %s.left.csv and %s.right.csv\n", o.save_csv.c_str(), o.save_csv.c_str());
+  }
+  const auto max_of = [](double a, double b) { return std::max(a, b); };
+  std::vector<double> wall, partition, shuffle, build, probe, output, overlap;
+  ucoro::join::hash_join_report report;
+  std::uint64_t rows_out = 0, bytes = 0;
+  using result_t = ucoro::join::joined<join_data::table_t, join_data::table_t>;
+  result_t result;
+  ucoro::join::hash_table_memory memory; // run 0 is the cold start, the others reuse its tables
+  for (int rep = 0; rep < o.repeat; ++rep) {
+    result = result_t{};
+    ucoro::join::hash_join_options jo = o.join;
+    jo.report = &report;
+    jo.memory = &memory;
+    co_await comm.barrier(); // every rank starts together: the slowest rank's time is the join's
+    const auto t0 = std::chrono::steady_clock::now();
+    result = co_await ucoro::join::hash_join(comm, left, right, jo);
+    wall.push_back(co_await comm.all_reduce(seconds_since(t0), max_of));
+    partition.push_back(co_await comm.all_reduce(report.partition_s, max_of));
+    shuffle.push_back(co_await comm.all_reduce(report.shuffle_s, max_of));
+    build.push_back(co_await comm.all_reduce(report.build_s, max_of));
+    probe.push_back(co_await comm.all_reduce(report.probe_s, max_of));
+    output.push_back(co_await comm.all_reduce(report.output_s, max_of));
+    overlap.push_back(report.overlap_efficiency);
+    rows_out = co_await comm.all_reduce(std::uint64_t{result.size()}, std::plus<>{});
+    bytes = co_await comm.all_reduce(std::uint64_t{report.bytes.sent}, std::plus<>{});
+    if (me == 0)
+      std::printf("run ucoro_join rep=%d s=%.3f total_Mrows_s=%.2f rows_out=%llu\n", rep, wall.back(),
+                  static_cast<double>(o.data.left_rows + o.data.right_rows) / wall.back() / 1e6,
+                  static_cast<unsigned long long>(rows_out));
+    std::fflush(stdout);
+  }
+  if (me == 0) {
+    const double s = median_of(wall), sh = median_of(shuffle);
+    const double rows = static_cast<double>(o.data.left_rows + o.data.right_rows);
+    std::printf("ucoro-join: %u ranks, %s, %s, M=%u: %llu + %llu rows in (generated, %s keys, match %.2f, seed %llu), "
+                "%llu rows out\n",
+                n, ucoro::join::to_string(o.join.how), ucoro::join::to_string(report.algorithm),
+                o.join.over_decomposition, static_cast<unsigned long long>(o.data.left_rows),
+                static_cast<unsigned long long>(o.data.right_rows), o.keys.c_str(), o.data.match,
+                static_cast<unsigned long long>(o.data.seed), static_cast<unsigned long long>(rows_out));
+    std::printf("  median of %d: %.3f s [%.3f-%.3f]; partition %.3f s, shuffle %.3f s, build %.3f s, probe %.3f s, "
+                "output %.3f s (slowest rank each)\n",
+                o.repeat, s, *std::min_element(wall.begin(), wall.end()), *std::max_element(wall.begin(), wall.end()),
+                median_of(partition), sh, median_of(build), median_of(probe), median_of(output));
+    std::printf("summary ucoro_join ranks=%u how=%s algorithm=%s M=%u keys=%s left=%llu right=%llu rows_out=%llu "
+                "median_s=%.4f min_s=%.4f max_s=%.4f total_Mrows_s=%.2f per_rank_Mrows_s=%.2f partition_s=%.4f "
+                "shuffle_s=%.4f build_s=%.4f probe_s=%.4f output_s=%.4f shuffle_GBs=%.3f overlap=%.2f\n",
+                n, ucoro::join::to_string(o.join.how), ucoro::join::to_string(report.algorithm),
+                o.join.over_decomposition, o.keys.c_str(), static_cast<unsigned long long>(o.data.left_rows),
+                static_cast<unsigned long long>(o.data.right_rows), static_cast<unsigned long long>(rows_out), s,
+                *std::min_element(wall.begin(), wall.end()), *std::max_element(wall.begin(), wall.end()),
+                rows / s / 1e6, rows / s / 1e6 / n, median_of(partition), sh, median_of(build), median_of(probe),
+                median_of(output), sh > 0 ? static_cast<double>(bytes) / sh / 1e9 : 0.0, median_of(overlap));
+    std::fflush(stdout);
+  }
+  if (!o.verify)
+    co_return 0;
+  join_data::checksum mine;
+  const bool with_right = o.join.how == join_how::inner || o.join.how == join_how::left;
+  for (std::size_t i = 0; i < result.size(); ++i)
+    mine.add(result.keys[i], result.left[0][i],
+             !with_right || (o.join.how == join_how::left && result.matched[i] == 0)
+                 ? join_data::checksum::no_right
+                 : static_cast<std::uint64_t>(result.right[0][i]));
+  const auto all = co_await comm.all_reduce(std::array<std::uint64_t, 2>{mine.rows, mine.sum}, [](auto a, const auto& b) {
+    a[0] += b[0];
+    a[1] += b[1];
+    return a;
+  });
+  std::array<std::uint64_t, 3> verdict{}; // ok, expected rows, expected sum: rank 0 joins it all alone
+  if (me == 0) {
+    const join_data::checksum expected = join_data::single_process(o.data, o.join.how);
+    verdict = {expected.rows == all[0] && expected.sum == all[1] ? 1U : 0U, expected.rows, expected.sum};
+  }
+  co_await comm.broadcast(verdict, 0);
+  if (verdict[0] != 1)
+    throw std::runtime_error("verification failed: " + std::to_string(all[0]) + " rows (checksum " +
+                             std::to_string(all[1]) + "), a single-process join gives " + std::to_string(verdict[1]) +
+                             " rows (checksum " + std::to_string(verdict[2]) + ")");
+  if (me == 0)
+    std::printf("verified: %llu rows (the same rows as a single-process join of the same data)\n",
+                static_cast<unsigned long long>(all[0]));
+  co_return 0;
+}
+
 ucoro::task<int> run(ucoro::worker& w, const options& o) {
   ucoro::communicator comm = co_await ucoro::communicator::bootstrap(w);
+  if (o.generate)
+    co_return co_await run_generated(comm, o);
   const std::uint32_t me = comm.rank(), n = comm.size();
   const auto t0 = std::chrono::steady_clock::now();
   read_result left = read_share(o.left, me, n), right = read_share(o.right, me, n);
@@ -252,10 +391,55 @@ options parse(int argc, char** argv) {
       o.join.over_decomposition = static_cast<std::uint32_t>(std::stoul(v));
       if (o.join.over_decomposition == 0)
         throw std::invalid_argument("--over-decomposition must be at least 1");
+    } else if (a == "--generate") {
+      o.generate = true;
+      join_data::parse_shape(value(), o.data);
+    } else if (a == "--keys") {
+      o.keys = value();
+      if (o.keys.rfind("zipf:", 0) == 0) {
+        std::size_t used = 0;
+        const std::string s = o.keys.substr(5);
+        try {
+          o.data.zipf = std::stod(s, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used != s.size() || s.empty() || !(o.data.zipf > 0))
+          throw std::invalid_argument("--keys " + o.keys + ": the zipf exponent must be a number > 0");
+      } else if (o.keys != "uniform") {
+        throw std::invalid_argument("--keys " + o.keys + ": uniform or zipf:S");
+      }
+    } else if (a == "--match") {
+      const std::string v = value();
+      std::size_t used = 0;
+      try {
+        o.data.match = std::stod(v, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used != v.size() || !(o.data.match >= 0 && o.data.match <= 1))
+        throw std::invalid_argument("--match " + v + ": a fraction between 0 and 1");
+    } else if (a == "--seed") {
+      o.data.seed = std::stoull(value());
+    } else if (a == "--repeat") {
+      o.repeat = std::stoi(value());
+      if (o.repeat < 1)
+        throw std::invalid_argument("--repeat must be at least 1");
+    } else if (a == "--verify") {
+      o.verify = true;
+    } else if (a == "--save-csv") {
+      o.save_csv = value();
     } else {
       throw std::invalid_argument("unknown argument '" + a + "'");
     }
   }
+  if (o.generate) {
+    if (!o.left.empty() || !o.right.empty() || !o.output.empty())
+      throw std::invalid_argument("--generate makes its own tables: no --left, --right or --output");
+    return o;
+  }
+  if (o.verify || o.repeat != 1 || !o.save_csv.empty() || o.keys != "uniform" || o.data.match != 1 || o.data.seed != 1)
+    throw std::invalid_argument("--keys, --match, --seed, --repeat, --verify and --save-csv go with --generate");
   if (o.left.empty() || o.right.empty() || o.output.empty())
     throw std::invalid_argument("--left, --right and --output are required");
   return o;

@@ -9,7 +9,9 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <new>
 #include <type_traits>
@@ -66,6 +68,29 @@ public:
     return true;
   }
 };
+
+/// Advises the whole 2 MiB pages inside [p, p + bytes) for transparent huge
+/// pages: memory that is not touched yet (a fresh large malloc) is then
+/// faulted in 2 MiB at a time.
+inline void advise_huge(void* p, std::size_t bytes) noexcept {
+  constexpr std::size_t huge = huge_page_allocator<char>::huge_page_size;
+  const auto begin = (reinterpret_cast<std::uintptr_t>(p) + huge - 1) / huge * huge;
+  const auto end = (reinterpret_cast<std::uintptr_t>(p) + bytes) / huge * huge;
+  if (end > begin)
+    (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+}
+
+/// v.resize(n) for a user's std::vector, whose new memory is advised for
+/// huge pages before it is first touched (a std::vector of 80 MB otherwise
+/// faults 20,000 4 KiB pages, ~0.2 s on these machines).
+template <class Vector>
+void resize_huge(Vector& v, std::size_t n) {
+  if (v.capacity() < n) {
+    v.reserve(std::max(n, v.capacity() * 3 / 2));
+    advise_huge(v.data(), v.capacity() * sizeof(typename Vector::value_type));
+  }
+  v.resize(n);
+}
 
 /// A scratch column: see huge_page_allocator.
 template <class T>

@@ -22,9 +22,11 @@
 #include <ucoro/join/table.hpp>
 #include <ucoro/when_all.hpp>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <exception>
+#include <limits>
 #include <memory>
 #include <stdexcept>
 #include <thread>
@@ -46,6 +48,12 @@ struct hash_join_report {
   std::uint64_t left_rows = 0, right_rows = 0; ///< global
   std::uint64_t rows_out = 0;                  ///< this rank's result
   double partition_s = 0, shuffle_s = 0, join_s = 0, output_s = 0, total_s = 0;
+  /// join_s split: radix-partitioning and building the tables, probing.
+  double build_s = 0, probe_s = 0;
+  /// M > 1: the share of the smaller of shuffle and join (over the batches
+  /// that ran side by side) that was hidden behind the other; 1 is perfect
+  /// overlap, 0 none. NaN for M = 1.
+  double overlap_efficiency = std::numeric_limits<double>::quiet_NaN();
   shuffle_bytes bytes; ///< moved to and from other ranks
 };
 
@@ -60,6 +68,9 @@ struct hash_join_options {
   std::size_t rows_per_part = local_join_options{}.rows_per_part;
   all_to_all_options exchange{};
   hash_join_report* report = nullptr;
+  /// The local join's tables and scratch, reused across calls if set (its
+  /// pages are then faulted in once; see hash_table_memory).
+  hash_table_memory* memory = nullptr;
 };
 
 /// One rank's result: the key, the left payloads, then the right payloads.
@@ -74,22 +85,29 @@ struct joined {
   [[nodiscard]] std::size_t size() const noexcept { return keys.size(); }
 };
 
-/// Appends the rows `idx` names (rows of l and r) to `out`.
+/// Appends the rows `idx` names (rows of l and r) to `out`, each column
+/// gathered straight into its place.
 template <join_table L, join_table R>
 void append_rows(joined<L, R>& out, const L& l, const R& r, const join_indices& idx, join_how how) {
-  using Key = typename L::key_type;
-  auto extend = [](auto& to, auto&& from) { to.insert(to.end(), from.begin(), from.end()); };
-  extend(out.keys, gather(std::span<const Key>(l.keys), std::span<const row_index>(idx.left)));
-  for_each_column_pair(l.payloads, out.left, [&](const auto& column, auto& to) {
-    using V = typename std::remove_cvref_t<decltype(column)>::value_type;
-    extend(to, gather(std::span<const V>(column), std::span<const row_index>(idx.left)));
-  });
+  const auto append = [](auto& to, const auto& column, const auto& rows) {
+    const std::size_t old = to.size();
+    resize_huge(to, old + rows.size());
+    auto* at = to.data() + old;
+    // The rows come in radix order, random in the column: prefetching a few
+    // ahead turns a cache miss per value into a stream of them.
+    constexpr std::size_t ahead = 16;
+    const std::size_t n = rows.size();
+    for (std::size_t i = 0; i < n; ++i) {
+      if (i + ahead < n && rows[i + ahead] != no_row)
+        __builtin_prefetch(&column[rows[i + ahead]]);
+      at[i] = rows[i] == no_row ? std::remove_cvref_t<decltype(at[i])>{} : column[rows[i]];
+    }
+  };
+  append(out.keys, l.keys, idx.left);
+  for_each_column_pair(l.payloads, out.left, [&](const auto& column, auto& to) { append(to, column, idx.left); });
   if (how != join_how::inner && how != join_how::left)
     return;
-  for_each_column_pair(r.payloads, out.right, [&](const auto& column, auto& to) {
-    using V = typename std::remove_cvref_t<decltype(column)>::value_type;
-    extend(to, gather(std::span<const V>(column), std::span<const row_index>(idx.right)));
-  });
+  for_each_column_pair(r.payloads, out.right, [&](const auto& column, auto& to) { append(to, column, idx.right); });
   if (how == join_how::left)
     for (row_index row : idx.right)
       out.matched.push_back(row == no_row ? 0 : 1);
@@ -145,6 +163,14 @@ task<void> shuffle_both(communicator& comm, const partitioned<L>& pl, const part
   out_r = co_await shuffle(comm, pr, std::move(parts), o, &bytes);
 }
 
+/// Awaits `a`, adding its wall time to `seconds`.
+template <class Awaitable>
+task<void> timed(Awaitable a, double& seconds) {
+  const auto t0 = join_clock::now();
+  co_await std::move(a);
+  seconds += seconds_since(t0);
+}
+
 template <join_table L, join_table R>
 [[nodiscard]] joined<L, R> empty_result(const L& l, const R& r) {
   joined<L, R> out;
@@ -186,8 +212,9 @@ template <join_table L, join_table R>
   } else {
     report.reason = "as asked";
   }
-  hash_table_memory memory;
-  local_join_options lo{o.rows_per_part, o.seed, &memory};
+  hash_table_memory own_memory;
+  local_join_times times;
+  local_join_options lo{o.rows_per_part, o.seed, o.memory != nullptr ? o.memory : &own_memory, &times};
   joined<L, R> out = detail::empty_result(left, right);
   join_indices idx; // reused batch to batch, like the table's memory
   auto join_batch = [&](const L& l, const R& r) {
@@ -199,8 +226,12 @@ template <join_table L, join_table R>
     append_rows(out, l, r, idx, o.how);
     report.output_s += seconds_since(t0);
   };
+  double overlapped_shuffle = 0, overlapped_join = 0, overlapped_wall = 0;
 
-  if (report.algorithm == join_algorithm::broadcast) {
+  if (n == 1 && o.over_decomposition == 1) { // nothing to move: joined where they are
+    report.reason = "one rank: joined in place";
+    join_batch(left, right);
+  } else if (report.algorithm == join_algorithm::broadcast) {
     auto t0 = join_clock::now();
     partitioned<R> whole{right, {0, right.size()}};
     report.partition_s += seconds_since(t0);
@@ -231,15 +262,32 @@ template <join_table L, join_table R>
         join_batch(cur_l, cur_r);
         break;
       }
-      auto compute = [&] { join_batch(cur_l, cur_r); };
+      double join_wall = 0, shuffle_wall = 0;
+      auto compute = [&] {
+        const auto c0 = join_clock::now();
+        join_batch(cur_l, cur_r);
+        join_wall = seconds_since(c0);
+      };
       t0 = join_clock::now();
-      co_await when_all(detail::shuffle_both(comm, pl, pr, parts_of(k + 1), o.exchange, next_l, next_r, report.bytes),
+      co_await when_all(detail::timed(detail::shuffle_both(comm, pl, pr, parts_of(k + 1), o.exchange, next_l, next_r,
+                                                           report.bytes),
+                                      shuffle_wall),
                         detail::on_compute_thread(comm.get_worker(), compute));
-      report.shuffle_s += seconds_since(t0);
+      overlapped_wall += seconds_since(t0);
+      overlapped_shuffle += shuffle_wall;
+      overlapped_join += join_wall;
+      report.shuffle_s += shuffle_wall;
       cur_l = std::move(next_l);
       cur_r = std::move(next_r);
     }
   }
+  if (n > 1 && o.over_decomposition > 1 && report.algorithm == join_algorithm::shuffle) {
+    const double smaller = std::min(overlapped_shuffle, overlapped_join);
+    const double hidden = overlapped_shuffle + overlapped_join - overlapped_wall;
+    report.overlap_efficiency = smaller > 0 ? std::clamp(hidden / smaller, 0.0, 1.0) : 0.0;
+  }
+  report.build_s = times.radix_s + times.build_s;
+  report.probe_s = times.probe_s;
   report.rows_out = out.size();
   report.total_s = seconds_since(start);
   if (o.report != nullptr)

@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -86,6 +87,13 @@ private:
   side m_left, m_right;
 };
 
+/// Where a local join's time went (seconds, accumulated across calls).
+struct local_join_times {
+  double radix_s = 0; ///< hashing both sides into radix parts
+  double build_s = 0; ///< the parts' tables (and grouping duplicates)
+  double probe_s = 0; ///< probing and writing the matched pairs
+};
+
 struct local_join_options {
   /// Build rows per radix part: its table of 2x this many 16-byte slots
   /// (256 KiB at the default) stays in a core's L2 while it is probed. Fewer
@@ -94,6 +102,7 @@ struct local_join_options {
   std::size_t rows_per_part = 1 << 13;
   std::uint64_t seed = default_seed;
   hash_table_memory* memory = nullptr; ///< nullptr: a fresh one per call
+  local_join_times* times = nullptr;   ///< if set, the phase times are added to it
 };
 
 namespace detail {
@@ -158,7 +167,9 @@ void probe(const hashed_rows& left, const hashed_rows& right, std::span<const ha
 /// Joins one part: builds `right` into the table (its distinct keys; rows
 /// grouped by key only if some key repeats), then probes it with `left`.
 inline void join_part(const hashed_rows& left, const hashed_rows& right, join_how how, hash_table_memory& memory,
-                      join_indices& out) {
+                      join_indices& out, local_join_times* times) {
+  using clock = std::chrono::steady_clock;
+  const auto t0 = times != nullptr ? clock::now() : clock::time_point{};
   const std::size_t n = std::bit_ceil(std::max<std::size_t>(16, 2 * right.size()));
   const std::uint64_t mask = n - 1;
   const std::span<hash_table_memory::slot> slots = memory.slots(n);
@@ -196,6 +207,7 @@ inline void join_part(const hashed_rows& left, const hashed_rows& right, join_ho
       slot.start -= slot.count; // cursors back to starts
     grouped = g.data();
   }
+  const auto t1 = times != nullptr ? clock::now() : clock::time_point{};
   const auto run = [&]<join_how How>() {
     if (duplicates)
       probe<How, true>(left, right, slots, grouped, out);
@@ -207,6 +219,11 @@ inline void join_part(const hashed_rows& left, const hashed_rows& right, join_ho
   case join_how::left: run.template operator()<join_how::left>(); break;
   case join_how::semi: run.template operator()<join_how::semi>(); break;
   case join_how::anti: run.template operator()<join_how::anti>(); break;
+  }
+  if (times != nullptr) {
+    const auto t2 = clock::now();
+    times->build_s += std::chrono::duration<double>(t1 - t0).count();
+    times->probe_s += std::chrono::duration<double>(t2 - t1).count();
   }
 }
 
@@ -235,11 +252,15 @@ void local_join(std::span<const Key> left, std::span<const Key> right, join_how 
       right.size() <= o.rows_per_part
           ? 1
           : static_cast<std::uint32_t>(std::bit_ceil((right.size() + o.rows_per_part - 1) / o.rows_per_part));
+  const auto t0 = std::chrono::steady_clock::now();
   const auto radix = [parts](std::uint64_t h) { return radix_of(h, parts); };
   detail::radix_scatter(left, parts, o.seed, radix, memory.left().rows, memory.left().offsets);
   detail::radix_scatter(right, parts, o.seed, radix, memory.right().rows, memory.right().offsets);
+  if (o.times != nullptr)
+    o.times->radix_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   for (std::uint32_t p = 0; p < parts; ++p)
-    detail::join_part(detail::part_of(memory.left(), p), detail::part_of(memory.right(), p), how, memory, out);
+    detail::join_part(detail::part_of(memory.left(), p), detail::part_of(memory.right(), p), how, memory, out,
+                      o.times);
 }
 
 /// The rows of `left` and `right` (key columns) that meet under `how`.

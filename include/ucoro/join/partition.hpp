@@ -4,6 +4,7 @@
 // each row's destination is fixed once; every column is then scattered in
 // one pass into pre-sized output. Rows keep their relative order in a part.
 
+#include <ucoro/join/buffer.hpp>
 #include <ucoro/join/hash.hpp>
 #include <ucoro/join/table.hpp>
 
@@ -49,7 +50,8 @@ template <std::integral Key, class PartOf>
 /// column scattered by `plan`.
 template <class T>
 [[nodiscard]] std::vector<T> scatter(const partition_plan& plan, std::span<const T> column) {
-  std::vector<T> out(column.size());
+  std::vector<T> out;
+  resize_huge(out, column.size());
   for (std::size_t i = 0; i < column.size(); ++i)
     out[plan.destination[i]] = column[i];
   return out;

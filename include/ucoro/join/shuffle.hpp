@@ -6,6 +6,7 @@
 
 #include <ucoro/all_to_all.hpp>
 #include <ucoro/communicator.hpp>
+#include <ucoro/join/buffer.hpp>
 #include <ucoro/join/partition.hpp>
 #include <ucoro/join/table.hpp>
 #include <ucoro/when_all.hpp>
@@ -78,9 +79,11 @@ template <join_table T>
     layout.total += in_counts[r];
   }
   T got;
-  got.keys.resize(layout.total);
+  resize_huge(got.keys, layout.total);
   got.payloads = transform_columns(p.rows.payloads, [&](const auto& column) {
-    return std::remove_cvref_t<decltype(column)>(layout.total);
+    std::remove_cvref_t<decltype(column)> received;
+    resize_huge(received, layout.total);
+    return received;
   });
   std::vector<task<void>> columns;
   columns.push_back(detail::shuffle_column(comm, std::span<const Key>(p.rows.keys), std::span<Key>(got.keys), layout, o));
