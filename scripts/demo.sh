@@ -1,14 +1,33 @@
 #!/usr/bin/env bash
-# Builds ucoro and runs the main job on local ranks: the echo example in one
-# process and as two processes (tcp, then shared memory), the send/recv table
-# against ucx_perftest and TCP, and the roundtrip table. Installs its own
-# dependencies.
+# Builds ucoro and runs the main job on local ranks: the distributed hash
+# join (ucoro-join on 2 ranks over generated rows, verified against a
+# single-process join), then the join benchmark against the anchor's
+# open-addressing baseline and DuckDB on the same rows; then the echo
+# example in one process and as two processes (tcp, then shared memory), the
+# send/recv table against ucx_perftest and TCP, and the roundtrip table.
+# Installs its own dependencies (apt-get; DuckDB from npm into build/duckdb).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 [ -f build/build.ninja ] || meson setup build >/dev/null
 ninja -C build
 export UCX_NET_DEVICES=${UCX_NET_DEVICES:-lo}   # loopback only
+rows=${UCORO_DEMO_ROWS:-10000000}
+
+# DuckDB, the join's yardstick, from npm (node's own package manager).
+command -v npm >/dev/null || bash scripts/install-deps.sh nodejs npm
+if [ ! -d build/duckdb/node_modules/@duckdb/node-api ]; then
+  mkdir -p build/duckdb
+  npm install --prefix build/duckdb --silent --no-audit --no-fund @duckdb/node-api >/dev/null ||
+    echo "(npm install @duckdb/node-api failed: the benchmark runs without DuckDB)"
+fi
+
+echo
+echo "== distributed hash join: ${rows} x ${rows} generated rows on 2 local ranks, verified"
+./scripts/launch-local.sh 2 ./build/examples/ucoro-join --generate "${rows}x${rows}" --verify --repeat 3
+echo
+echo "== join benchmark: ucoro vs the anchor baseline and DuckDB, same rows, same cores (about 5 minutes)"
+python3 bench/join.py --build build --rows "$rows" --repeat 5 --plot build/join.png
 echo
 echo "== echo, one process"
 ./build/examples/echo --size 67108864

@@ -9,6 +9,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <limits>
 #include <set>
 
 using namespace ucoro;
@@ -40,6 +41,13 @@ TEST_CASE("hash_key is a bijection that spreads sequential keys evenly over rank
   for (std::size_t c : per_rank)
     CHECK((c > 3000 && c < 3700)); // 3333 each, binomial spread ~47
   CHECK(join::hash_key(std::int32_t{-7}) == join::hash_key(std::int64_t{-7})); // any integral type, one hash
+  // The join reads keys back from their hashes: exact for every key and seed.
+  for (const std::int64_t k : {std::numeric_limits<std::int64_t>::min(), std::int64_t{-1}, std::int64_t{0},
+                               std::int64_t{42}, std::numeric_limits<std::int64_t>::max()})
+    for (const std::uint64_t seed : {join::default_seed, std::uint64_t{0}, ~std::uint64_t{0}})
+      CHECK(join::key_of_hash<std::int64_t>(join::hash_key(k, seed), seed) == k);
+  CHECK(join::key_of_hash<std::int16_t>(join::hash_key(std::int16_t{-300})) == -300);
+  CHECK(join::key_of_hash<std::uint8_t>(join::hash_key(std::uint8_t{250})) == 250);
 }
 
 TEST_CASE("partition groups rows by rank, keeps their order, and moves every column with its key", "[join][partition]") {

@@ -32,6 +32,35 @@ template <std::integral Key>
   return fmix64(static_cast<std::uint64_t>(static_cast<std::int64_t>(key)) ^ seed);
 }
 
+namespace detail {
+/// The inverse of an odd multiplier modulo 2^64 (Newton's iteration: each
+/// step doubles the correct low bits, from 3 to 96).
+[[nodiscard]] constexpr std::uint64_t inverse_mod_2_64(std::uint64_t a) noexcept {
+  std::uint64_t x = a; // a * a == 1 mod 8 for odd a
+  for (int i = 0; i < 5; ++i)
+    x *= 2 - a * x;
+  return x;
+}
+} // namespace detail
+
+/// fmix64's inverse: x ^= x >> 33 undoes itself, the multipliers are odd.
+[[nodiscard]] constexpr std::uint64_t unfmix64(std::uint64_t h) noexcept {
+  h ^= h >> 33;
+  h *= detail::inverse_mod_2_64(0xc4ceb9fe1a85ec53ULL);
+  h ^= h >> 33;
+  h *= detail::inverse_mod_2_64(0xff51afd7ed558ccdULL);
+  h ^= h >> 33;
+  return h;
+}
+static_assert(unfmix64(fmix64(0x0123456789abcdefULL)) == 0x0123456789abcdefULL);
+
+/// The key a hash came from: the join reads keys back from its hashes
+/// instead of gathering them from the key column at random.
+template <std::integral Key>
+[[nodiscard]] constexpr Key key_of_hash(std::uint64_t hash, std::uint64_t seed = default_seed) noexcept {
+  return static_cast<Key>(static_cast<std::int64_t>(unfmix64(hash) ^ seed));
+}
+
 __extension__ using uint128 = unsigned __int128;
 
 /// Which of `ranks` destinations a hash goes to (uniform, no division).

@@ -88,7 +88,8 @@ struct joined {
 /// Appends the rows `idx` names (rows of l and r) to `out`, each column
 /// gathered straight into its place.
 template <join_table L, join_table R>
-void append_rows(joined<L, R>& out, const L& l, const R& r, const join_indices& idx, join_how how) {
+void append_rows(joined<L, R>& out, const L& l, const R& r, const join_indices& idx, join_how how,
+                 std::uint64_t seed = default_seed) {
   const auto append = [](auto& to, const auto& column, const auto& rows) {
     const std::size_t old = to.size();
     resize_huge(to, old + rows.size());
@@ -103,7 +104,14 @@ void append_rows(joined<L, R>& out, const L& l, const R& r, const join_indices& 
       at[i] = rows[i] == no_row ? std::remove_cvref_t<decltype(at[i])>{} : column[rows[i]];
     }
   };
-  append(out.keys, l.keys, idx.left);
+  { // the keys come back from their hashes: a stream, not a gather
+    using Key = typename L::key_type;
+    const std::size_t old = out.keys.size();
+    resize_huge(out.keys, old + idx.hashes.size());
+    Key* at = out.keys.data() + old;
+    for (std::size_t i = 0; i < idx.hashes.size(); ++i)
+      at[i] = key_of_hash<Key>(idx.hashes[i], seed);
+  }
   for_each_column_pair(l.payloads, out.left, [&](const auto& column, auto& to) { append(to, column, idx.left); });
   if (how != join_how::inner && how != join_how::left)
     return;
@@ -223,7 +231,7 @@ template <join_table L, join_table R>
                idx);
     report.join_s += seconds_since(t0);
     t0 = join_clock::now();
-    append_rows(out, l, r, idx, o.how);
+    append_rows(out, l, r, idx, o.how, o.seed);
     report.output_s += seconds_since(t0);
   };
   double overlapped_shuffle = 0, overlapped_join = 0, overlapped_wall = 0;

@@ -46,6 +46,9 @@ enum class join_how { inner, left, semi, anti };
 struct join_indices {
   buffer<row_index> left;
   buffer<row_index> right;
+  /// hashes[i]: the hash of left[i]'s key, from which key_of_hash gives the
+  /// key back without reading the key column at random.
+  buffer<std::uint64_t> hashes;
 };
 
 /// A side of the join (or one radix part of it) as hashed rows.
@@ -128,22 +131,25 @@ void probe(const hashed_rows& left, const hashed_rows& right, std::span<const ha
   if constexpr (!with_right || !Duplicates) {
     std::size_t n = out.left.size();
     out.left.resize(n + left.size());
+    out.hashes.resize(n + left.size());
     if constexpr (with_right)
       out.right.resize(n + left.size());
     row_index* const to_left = out.left.data();
     row_index* const to_right = out.right.data();
+    std::uint64_t* const to_hash = out.hashes.data();
     for (const hashed_row& l : left) {
       const hash_table_memory::slot& hit = find(l.hash);
+      to_left[n] = l.row;
+      to_hash[n] = l.hash;
       if constexpr (How == join_how::semi || How == join_how::anti) {
-        to_left[n] = l.row;
         n += (hit.count != 0) == (How == join_how::semi);
       } else {
-        to_left[n] = l.row;
         to_right[n] = hit.count != 0 ? hit.start : no_row; // start: the build row itself
         n += hit.count != 0 || How == join_how::left;
       }
     }
     out.left.resize(n);
+    out.hashes.resize(n);
     if constexpr (with_right)
       out.right.resize(n);
   } else {
@@ -153,12 +159,14 @@ void probe(const hashed_rows& left, const hashed_rows& right, std::span<const ha
         if constexpr (How == join_how::left) {
           out.left.push_back(l.row);
           out.right.push_back(no_row);
+          out.hashes.push_back(l.hash);
         }
         continue;
       }
       for (row_index k = 0; k < hit.count; ++k) {
         out.left.push_back(l.row);
         out.right.push_back(right[grouped[hit.start + k]].row);
+        out.hashes.push_back(l.hash);
       }
     }
   }
@@ -243,7 +251,9 @@ void local_join(std::span<const Key> left, std::span<const Key> right, join_how 
   hash_table_memory& memory = o.memory != nullptr ? *o.memory : own;
   out.left.clear();
   out.right.clear();
+  out.hashes.clear();
   out.left.reserve(left.size());
+  out.hashes.reserve(left.size());
   if (how == join_how::inner || how == join_how::left)
     out.right.reserve(left.size());
   // Build sides larger than a part: both sides by the same low hash bits,

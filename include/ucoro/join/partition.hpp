@@ -19,7 +19,7 @@ namespace ucoro::join {
 /// Where each row goes: part p holds positions [offsets[p], offsets[p+1]).
 struct partition_plan {
   std::vector<std::size_t> offsets;
-  std::vector<row_index> destination; ///< per input row
+  buffer<row_index> destination; ///< per input row (huge-page scratch, not zero-filled)
 };
 
 /// Plans a partition of `keys` into `parts` by `part_of(hash_key(key, seed))`.
