@@ -14,6 +14,7 @@
 #include <ucoro/join/buffer.hpp>
 #include <ucoro/join/detail/radix_scatter.hpp>
 #include <ucoro/join/hash.hpp>
+#include <ucoro/join/how.hpp>
 #include <ucoro/join/table.hpp>
 
 #include <algorithm>
@@ -27,18 +28,6 @@
 #include <vector>
 
 namespace ucoro::join {
-
-enum class join_how { inner, left, semi, anti };
-
-[[nodiscard]] constexpr const char* to_string(join_how h) noexcept {
-  switch (h) {
-  case join_how::inner: return "inner";
-  case join_how::left: return "left";
-  case join_how::semi: return "semi";
-  case join_how::anti: return "anti";
-  }
-  return "?";
-}
 
 /// Matched rows: left[i] meets right[i]. A left join's unmatched left row
 /// has right[i] == no_row; semi and anti joins fill `left` only. Pass the
