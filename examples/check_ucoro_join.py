@@ -13,7 +13,8 @@ keys, M = 1 and 2, the distributed result must be `verified` against a
 single-process join, with the row count SQLite finds on the same generated
 rows (written with --save-csv); bad arguments are refused. A rank killed
 mid-join makes every survivor exit non-zero, naming the failure, in bounded
-time.
+time. With mpirun (and ucoro built with PMIx): 4 ranks under mpirun for every
+how and algorithm, and generated joins on 2 and 4 ranks under mpirun.
 """
 import glob
 import os
@@ -28,6 +29,8 @@ import sys
 import tempfile
 
 tool, launch = sys.argv[1], sys.argv[2]
+with_pmix = len(sys.argv) > 3 and sys.argv[3] == "pmix"
+mpirun = "/usr/bin/mpirun" if with_pmix and os.path.exists("/usr/bin/mpirun") else None
 failures = []
 
 
@@ -38,9 +41,15 @@ def write_csv(path, header, rows):
             f.write(",".join(str(v) for v in r) + "\n")
 
 
-def run(ranks, args, timeout=120):
-    cmd = ([tool] if ranks == 1 else ["bash", launch, str(ranks), tool]) + args
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+def run(ranks, args, timeout=120, launcher="fork"):
+    if launcher == "mpirun":  # the communicator bootstraps through PMIx, no MPI linked
+        cmd = [mpirun, "--allow-run-as-root", "--oversubscribe", "-n", str(ranks), "--mca", "btl", "self,vader",
+               "--mca", "pml", "ob1", "--mca", "oob_tcp_if_include", "lo", "-x", "UCX_NET_DEVICES",
+               "-x", "UCX_WARN_UNUSED_ENV_VARS", tool] + args
+    else:
+        cmd = ([tool] if ranks == 1 else ["bash", launch, str(ranks), tool]) + args
+    env = dict(os.environ, UCX_NET_DEVICES=os.environ.get("UCX_NET_DEVICES", "lo"), UCX_WARN_UNUSED_ENV_VARS="n")
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def expected(db, how):
@@ -66,15 +75,18 @@ with tempfile.TemporaryDirectory() as tmp:
     db.execute("CREATE TABLE r (k INTEGER, c INTEGER)")
     db.executemany("INSERT INTO l VALUES (?, ?, ?)", left)
     db.executemany("INSERT INTO r VALUES (?, ?)", right)
-    for ranks in (1, 2, 3):
-        for how in ("inner", "left", "semi", "anti"):
-            for algorithm in ("shuffle", "broadcast"):
-                if ranks == 3 and how in ("left", "semi"):
-                    continue  # 3 ranks: inner and anti, both algorithms
-                where = f"{ranks} ranks, {how}, {algorithm}"
-                prefix = f"{tmp}/out-{ranks}-{how}-{algorithm}"
+    csv_cases = [(r, h, a, "fork") for r in (1, 2, 3) for h in ("inner", "left", "semi", "anti")
+                 for a in ("shuffle", "broadcast") if r != 3 or h in ("inner", "anti")]
+    if mpirun:  # 4 ranks under mpirun, every how
+        csv_cases += [(4, h, a, "mpirun") for h in ("inner", "left", "semi", "anti") for a in ("shuffle", "broadcast")]
+    else:
+        print("no mpirun with PMIx: the mpirun cases are not run")
+    for ranks, how, algorithm, launcher in csv_cases:
+        if True:
+                where = f"{ranks} ranks ({launcher}), {how}, {algorithm}"
+                prefix = f"{tmp}/out-{ranks}-{how}-{algorithm}-{launcher}"
                 p = run(ranks, ["--left", lp, "--right", rp, "--output", prefix, "--how", how,
-                                "--algorithm", algorithm, "--over-decomposition", "2"])
+                                "--algorithm", algorithm, "--over-decomposition", "2"], launcher=launcher)
                 if p.returncode != 0:
                     failures.append(f"{where}: exit {p.returncode}: {p.stderr.strip()}")
                     continue
@@ -120,8 +132,8 @@ with tempfile.TemporaryDirectory() as tmp:
                 failures.append(f"{where}: left {glob.glob(prefix + '*')}")
 
     # Benchmark mode: generated rows, verified against a single-process join.
-    def generated(ranks, args, where, sqlite_rows=None):
-        p = run(ranks, args + ["--verify"], timeout=240)
+    def generated(ranks, args, where, sqlite_rows=None, launcher="fork"):
+        p = run(ranks, args + ["--verify"], timeout=240, launcher=launcher)
         if p.returncode != 0:
             failures.append(f"{where}: exit {p.returncode}: {p.stderr.strip()}")
             return
@@ -161,6 +173,11 @@ with tempfile.TemporaryDirectory() as tmp:
                               f"generate {keys}, {ranks} ranks, {how}, M={m}", want)
         generated(2, shape + ["--algorithm", "broadcast"], f"generate {keys}, 2 ranks, broadcast",
                   gdb.execute(counts["inner"]).fetchone()[0])
+        if mpirun:
+            for ranks in (2, 4):
+                generated(ranks, shape + ["--over-decomposition", "2", "--algorithm", "shuffle"],
+                          f"generate {keys}, {ranks} ranks under mpirun", gdb.execute(counts["inner"]).fetchone()[0],
+                          launcher="mpirun")
 
     for args, needle in ((["--generate", "10x"], "expected LEFTxRIGHT"),
                          (["--generate", "10x10", "--keys", "zipf:0"], "zipf exponent"),
@@ -206,6 +223,7 @@ with tempfile.TemporaryDirectory() as tmp:
             failures.append(f"kill test: rank {r} exit {procs[r].returncode}, stderr {err!r}")
     procs[2].wait()
 
+print(f"{len(csv_cases)} CSV joins against SQLite ({sum(1 for c in csv_cases if c[3] == 'mpirun')} under mpirun)")
 for f in failures:
     print("FAIL:", f)
 print(f"ucoro-join: {0 if failures else 1} passed, {1 if failures else 0} failed")
