@@ -143,12 +143,16 @@ TEST_CASE("hash_join on one rank: shuffle with M = 1 and M = 3 (compute thread) 
   worker w{ctx, progress_mode::polling};
   w.run([&]() -> task<void> {
     communicator comm = co_await communicator::bootstrap(w);
+    join::hash_table_memory memory; // shared by every join below: tables of other shapes left in it
     for (key_mode mode : {key_mode::duplicates, key_mode::zipf, key_mode::empty_right})
       for (join_how how : hows)
         for (auto [algorithm, m] : {std::pair{join::join_algorithm::shuffle, 1U}, std::pair{join::join_algorithm::shuffle, 3U},
-                                    std::pair{join::join_algorithm::broadcast, 1U}}) {
-          INFO(to_string(mode) << ", " << join::to_string(how) << ", " << join::to_string(algorithm) << ", M " << m);
+                                    std::pair{join::join_algorithm::broadcast, 1U}})
+        for (const bool reuse : {false, true}) {
+          INFO(to_string(mode) << ", " << join::to_string(how) << ", " << join::to_string(algorithm) << ", M " << m
+                               << (reuse ? ", memory reused" : ""));
           join::hash_join_options o;
+          o.memory = reuse ? &memory : nullptr;
           o.how = how;
           o.algorithm = algorithm;
           o.over_decomposition = m;

@@ -23,6 +23,7 @@
 #include <ucoro/when_all.hpp>
 
 #include <algorithm>
+#include <any>
 #include <array>
 #include <chrono>
 #include <exception>
@@ -167,9 +168,20 @@ template <join_table L, join_table R>
 task<void> shuffle_both(communicator& comm, const partitioned<L>& pl, const partitioned<R>& pr,
                         std::vector<std::size_t> parts, all_to_all_options o, L& out_l, R& out_r,
                         shuffle_bytes& bytes) {
-  out_l = co_await shuffle(comm, pl, parts, o, &bytes);
-  out_r = co_await shuffle(comm, pr, std::move(parts), o, &bytes);
+  co_await shuffle_into(comm, pl, out_l, parts, o, &bytes);
+  co_await shuffle_into(comm, pr, out_r, std::move(parts), o, &bytes);
 }
+
+/// What hash_join allocates per call besides the local join's tables: kept
+/// in hash_table_memory::tables() so that repeated joins reuse it.
+template <join_table L, join_table R>
+struct join_scratch {
+  partitioned<L> pl;
+  partitioned<R> pr;
+  partition_plan plan;
+  L cur_l, next_l;
+  R cur_r, next_r;
+};
 
 /// Awaits `a`, adding its wall time to `seconds`.
 template <class Awaitable>
@@ -221,8 +233,12 @@ template <join_table L, join_table R>
     report.reason = "as asked";
   }
   hash_table_memory own_memory;
+  hash_table_memory& memory = o.memory != nullptr ? *o.memory : own_memory;
+  auto* scratch = std::any_cast<detail::join_scratch<L, R>>(&memory.tables());
+  if (scratch == nullptr)
+    scratch = &memory.tables().template emplace<detail::join_scratch<L, R>>();
   local_join_times times;
-  local_join_options lo{o.rows_per_part, o.seed, o.memory != nullptr ? o.memory : &own_memory, &times};
+  local_join_options lo{o.rows_per_part, o.seed, &memory, &times};
   joined<L, R> out = detail::empty_result(left, right);
   join_indices idx; // reused batch to batch, like the table's memory
   auto join_batch = [&](const L& l, const R& r) {
@@ -244,14 +260,16 @@ template <join_table L, join_table R>
     partitioned<R> whole{right, {0, right.size()}};
     report.partition_s += seconds_since(t0);
     t0 = join_clock::now();
-    const R all_right = co_await shuffle(comm, whole, std::vector<std::size_t>(n, 0), o.exchange, &report.bytes);
+    co_await shuffle_into(comm, whole, scratch->cur_r, std::vector<std::size_t>(n, 0), o.exchange, &report.bytes);
     report.shuffle_s += seconds_since(t0);
-    join_batch(left, all_right);
+    join_batch(left, scratch->cur_r);
   } else {
     const std::uint32_t m = o.over_decomposition;
     auto t0 = join_clock::now();
-    const partitioned<L> pl = partition(left, n * m, o.seed);
-    const partitioned<R> pr = partition(right, n * m, o.seed);
+    partitioned<L>& pl = scratch->pl;
+    partitioned<R>& pr = scratch->pr;
+    partition_into(left, n * m, o.seed, pl, scratch->plan);
+    partition_into(right, n * m, o.seed, pr, scratch->plan);
     report.partition_s += seconds_since(t0);
     // rank_of(h, n*m) / m == rank_of(h, n): batch k of rank r is part r*m + k.
     auto parts_of = [&](std::uint32_t k) {
@@ -260,8 +278,8 @@ template <join_table L, join_table R>
         parts[r] = std::size_t{r} * m + k;
       return parts;
     };
-    L cur_l, next_l;
-    R cur_r, next_r;
+    L &cur_l = scratch->cur_l, &next_l = scratch->next_l;
+    R &cur_r = scratch->cur_r, &next_r = scratch->next_r;
     t0 = join_clock::now();
     co_await detail::shuffle_both(comm, pl, pr, parts_of(0), o.exchange, cur_l, cur_r, report.bytes);
     report.shuffle_s += seconds_since(t0);
@@ -285,8 +303,8 @@ template <join_table L, join_table R>
       overlapped_shuffle += shuffle_wall;
       overlapped_join += join_wall;
       report.shuffle_s += shuffle_wall;
-      cur_l = std::move(next_l);
-      cur_r = std::move(next_r);
+      std::swap(cur_l, next_l); // the old batch's columns take the next one
+      std::swap(cur_r, next_r);
     }
   }
   if (n > 1 && o.over_decomposition > 1 && report.algorithm == join_algorithm::shuffle) {

@@ -18,6 +18,7 @@
 #include <ucoro/join/table.hpp>
 
 #include <algorithm>
+#include <any>
 #include <bit>
 #include <chrono>
 #include <cstddef>
@@ -72,8 +73,12 @@ public:
   };
   side& left() noexcept { return m_left; }
   side& right() noexcept { return m_right; }
+  /// hash_join's partitioned and received tables, kept by their type so a
+  /// join that comes again with the same tables finds its memory faulted.
+  std::any& tables() noexcept { return m_tables; }
 
 private:
+  std::any m_tables;
   buffer<slot> m_slots;
   buffer<row_index> m_grouped;
   side m_left, m_right;

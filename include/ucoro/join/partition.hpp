@@ -22,16 +22,15 @@ struct partition_plan {
   buffer<row_index> destination; ///< per input row (huge-page scratch, not zero-filled)
 };
 
-/// Plans a partition of `keys` into `parts` by `part_of(hash_key(key, seed))`.
+/// Plans a partition of `keys` into `plan` (its memory reused).
 template <std::integral Key, class PartOf>
-[[nodiscard]] partition_plan plan_partition(std::span<const Key> keys, std::uint32_t parts, std::uint64_t seed,
-                                            PartOf part_of) {
+void plan_partition_into(std::span<const Key> keys, std::uint32_t parts, std::uint64_t seed, PartOf part_of,
+                         partition_plan& plan) {
   if (parts == 0)
     throw std::invalid_argument("partition: 0 parts");
   if (keys.size() >= no_row)
     throw std::invalid_argument("partition: " + std::to_string(keys.size()) + " rows on one rank; at most " +
                                 std::to_string(no_row - 1));
-  partition_plan plan;
   plan.offsets.assign(parts + 1, 0);
   plan.destination.resize(keys.size());
   for (std::size_t i = 0; i < keys.size(); ++i) {
@@ -44,16 +43,31 @@ template <std::integral Key, class PartOf>
   std::vector<std::size_t> cursor(plan.offsets.begin(), plan.offsets.end() - 1);
   for (auto& d : plan.destination)
     d = static_cast<row_index>(cursor[d]++);
+}
+
+/// Plans a partition of `keys` into `parts` by `part_of(hash_key(key, seed))`.
+template <std::integral Key, class PartOf>
+[[nodiscard]] partition_plan plan_partition(std::span<const Key> keys, std::uint32_t parts, std::uint64_t seed,
+                                            PartOf part_of) {
+  partition_plan plan;
+  plan_partition_into(keys, parts, seed, part_of, plan);
   return plan;
+}
+
+/// column scattered by `plan` into `out` (resized; its memory reused).
+template <class T, class Vector>
+void scatter_into(const partition_plan& plan, std::span<const T> column, Vector& out) {
+  resize_huge(out, column.size());
+  T* const to = out.data();
+  for (std::size_t i = 0; i < column.size(); ++i)
+    to[plan.destination[i]] = column[i];
 }
 
 /// column scattered by `plan`.
 template <class T>
 [[nodiscard]] std::vector<T> scatter(const partition_plan& plan, std::span<const T> column) {
   std::vector<T> out;
-  resize_huge(out, column.size());
-  for (std::size_t i = 0; i < column.size(); ++i)
-    out[plan.destination[i]] = column[i];
+  scatter_into(plan, column, out);
   return out;
 }
 
@@ -65,21 +79,32 @@ struct partitioned {
   [[nodiscard]] std::size_t part_size(std::size_t p) const noexcept { return offsets[p + 1] - offsets[p]; }
 };
 
+/// Partitions `t` into `parts` by rank_of into `out`: part r is what rank r
+/// of `parts` ranks owns (so both sides of a join meet on the same rank).
+/// Reusing `out` (and `plan`) across calls reuses their memory.
+template <join_table T>
+void partition_into(const T& t, std::uint32_t parts, std::uint64_t seed, partitioned<T>& out, partition_plan& plan) {
+  check_shape(t, "partition");
+  using Key = typename T::key_type;
+  plan_partition_into(std::span<const Key>(t.keys), parts, seed,
+                      [parts](std::uint64_t h) { return rank_of(h, parts); }, plan);
+  scatter_into(plan, std::span<const Key>(t.keys), out.rows.keys);
+  if (column_count(out.rows.payloads) != column_count(t.payloads))
+    out.rows.payloads = transform_columns(t.payloads, [](const auto& c) { return std::remove_cvref_t<decltype(c)>{}; });
+  for_each_column_pair(t.payloads, out.rows.payloads, [&](const auto& column, auto& to) {
+    using V = typename std::remove_cvref_t<decltype(column)>::value_type;
+    scatter_into(plan, std::span<const V>(column), to);
+  });
+  out.offsets = plan.offsets;
+}
+
 /// Partitions `t` into `parts` by rank_of: part r is what rank r of
 /// `parts` ranks owns (so both sides of a join meet on the same rank).
 template <join_table T>
 [[nodiscard]] partitioned<T> partition(const T& t, std::uint32_t parts, std::uint64_t seed = default_seed) {
-  check_shape(t, "partition");
-  using Key = typename T::key_type;
-  partition_plan plan = plan_partition(std::span<const Key>(t.keys), parts, seed,
-                                       [parts](std::uint64_t h) { return rank_of(h, parts); });
   partitioned<T> out;
-  out.rows.keys = scatter(plan, std::span<const Key>(t.keys));
-  out.rows.payloads = transform_columns(t.payloads, [&](const auto& column) {
-    using V = typename std::remove_cvref_t<decltype(column)>::value_type;
-    return scatter(plan, std::span<const V>(column));
-  });
-  out.offsets = std::move(plan.offsets);
+  partition_plan plan;
+  partition_into(t, parts, seed, out, plan);
   return out;
 }
 

@@ -48,12 +48,11 @@ task<void> shuffle_column(communicator& comm, std::span<const T> column, std::sp
 
 } // namespace detail
 
-/// Sends rows [offsets[parts[r]], offsets[parts[r] + 1]) of `p` to rank r,
-/// for the parts given (by default part r to rank r); returns what this rank
-/// received, source rank by source rank.
+/// shuffle, into `got` (its columns resized; reuse one table across calls
+/// to reuse its memory).
 template <join_table T>
-[[nodiscard]] task<T> shuffle(communicator& comm, const partitioned<T>& p, std::vector<std::size_t> parts = {},
-                              all_to_all_options o = {}, shuffle_bytes* moved = nullptr) {
+task<void> shuffle_into(communicator& comm, const partitioned<T>& p, T& got, std::vector<std::size_t> parts = {},
+                        all_to_all_options o = {}, shuffle_bytes* moved = nullptr) {
   using Key = typename T::key_type;
   const std::uint32_t n = comm.size();
   if (parts.empty())
@@ -78,12 +77,13 @@ template <join_table T>
     layout.incoming.push_back(in_counts[r]);
     layout.total += in_counts[r];
   }
-  T got;
+  // Into got's columns as they are: a table reused from the last call keeps
+  // its (already faulted) memory.
   resize_huge(got.keys, layout.total);
-  got.payloads = transform_columns(p.rows.payloads, [&](const auto& column) {
-    std::remove_cvref_t<decltype(column)> received;
+  if (column_count(got.payloads) != column_count(p.rows.payloads))
+    got.payloads = transform_columns(p.rows.payloads, [](const auto& c) { return std::remove_cvref_t<decltype(c)>{}; });
+  for_each_column_pair(p.rows.payloads, got.payloads, [&](const auto&, auto& received) {
     resize_huge(received, layout.total);
-    return received;
   });
   std::vector<task<void>> columns;
   columns.push_back(detail::shuffle_column(comm, std::span<const Key>(p.rows.keys), std::span<Key>(got.keys), layout, o));
@@ -102,6 +102,16 @@ template <join_table T>
         moved->received += layout.incoming[r] * row_bytes;
       }
   }
+}
+
+/// Sends rows [offsets[parts[r]], offsets[parts[r] + 1]) of `p` to rank r,
+/// for the parts given (by default part r to rank r); returns what this rank
+/// received, source rank by source rank.
+template <join_table T>
+[[nodiscard]] task<T> shuffle(communicator& comm, const partitioned<T>& p, std::vector<std::size_t> parts = {},
+                              all_to_all_options o = {}, shuffle_bytes* moved = nullptr) {
+  T got;
+  co_await shuffle_into(comm, p, got, std::move(parts), o, moved);
   co_return got;
 }
 
