@@ -52,6 +52,9 @@ with tempfile.TemporaryDirectory() as tmp:
                     failures.append(f"uniform keys, {ranks} ranks: {r['rows_out']} rows out, expected 200000")
                 if ranks == 2 and not (r["shuffle_s"] > 0 and r["shuffle_GBs"] > 0):
                     failures.append(f"{keys}, 2 ranks: no shuffle figures {r}")
+        threaded = find("ucoro-join", "1 rank, 2 threads, uniform keys, M=1")
+        if len(threaded) != 1 or threaded[0]["rows_out"] != 200000:
+            failures.append(f"1 rank, 2 threads: {threaded}")
         overlap = find("ucoro-join", "2 ranks, uniform keys, M=4")
         if len(overlap) != 1 or not (0 <= overlap[0]["overlap"] <= 1):
             failures.append(f"overlap row: {overlap}")

@@ -8,8 +8,8 @@ Runs, in this order, on N x N rows (default 10M x 10M, int64 key + int64 payload
   * the local join on one core (BUILD/bench/join_local, cold and warm) and the anchor's
     pre-faulted open-addressing baseline (join_baseline.cpp, compiled here with -O3), same shape;
   * `ucoro-join --generate` on 1, 2 and 4 local ranks (scripts/launch-local.sh), shuffle,
-    for each key distribution, and 2 ranks with M = 4 (overlap); the first run is verified
-    against a single-process join;
+    for each key distribution, 2 ranks with M = 4 (overlap), and 1 rank with 2 threads (the
+    same cores as 2 ranks); the first run is verified against a single-process join;
   * DuckDB (node + @duckdb/node-api from DIR) on the same rows (written as CSV by ucoro-join),
     with 1 and 2 threads, materialized (same work as ucoro-join) and aggregated (the anchor's query).
 Reports medians [min-max] of K runs and the ratios the issue asks for. Nothing is asserted on
@@ -103,11 +103,15 @@ def main():
     # The distributed join.
     ranks = [int(r) for r in a.ranks.split(",")]
     keys = a.keys.split(",")
-    configs = [(k, r, 1) for k in keys for r in ranks] + [(keys[0], 2, 4)]
+    # (keys, ranks, M, threads per rank): each rank count, then M = 4 (overlap), then one
+    # rank with two threads (the same cores as 2 ranks, without the shuffle).
+    configs = [(k, r, 1, 1) for k in keys for r in ranks] + [(keys[0], 2, 4, 1)] + \
+        [(k, 1, 1, 2) for k in keys]
     first = True
-    for k, r, m in configs:
+    for k, r, m, t in configs:
         cmd = [launch, str(r), ucoro_join, "--generate", f"{n}x{n}", "--keys", k, "--algorithm", "shuffle",
-               "--over-decomposition", str(m), "--repeat", str(a.repeat)] + (["--verify"] if first else [])
+               "--over-decomposition", str(m), "--threads", str(t), "--repeat", str(a.repeat)] + \
+            (["--verify"] if first else [])
         out = run(cmd, env=env)
         if first and not re.search(r"^verified: \d+ rows", out, re.M):
             raise RuntimeError(f"no verified line:\n{out}")
@@ -116,9 +120,10 @@ def main():
         first = False
         s = fields(summary(out, "ucoro_join"))
         vals = [float(x.group(1)) for x in re.finditer(r"^run ucoro_join .*total_Mrows_s=([\d.]+)", out, re.M)]
-        row = {"system": "ucoro-join", "config": f"{r} rank{'s' if r > 1 else ''}, {k} keys, M={m}",
-               "threads": r, "ranks": r, "keys": k, "M": m, "Mrows_s": spread(vals),
-               "per_rank_Mrows_s": float(s["per_rank_Mrows_s"]), "rows_out": int(s["rows_out"])}
+        threads = f", {t} threads" if t > 1 else ""
+        row = {"system": "ucoro-join", "config": f"{r} rank{'s' if r > 1 else ''}{threads}, {k} keys, M={m}",
+               "threads": r * t, "ranks": r, "keys": k, "M": m, "Mrows_s": spread(vals),
+               "per_rank_Mrows_s": statistics.median(vals) / r, "rows_out": int(s["rows_out"])}
         for phase in ("partition_s", "shuffle_s", "build_s", "probe_s", "output_s", "shuffle_GBs", "overlap"):
             row[phase] = float(s[phase])
         rows.append(row)
@@ -142,7 +147,8 @@ def main():
                                      "threads": t, "keys": k, "Mrows_s": spread(vals),
                                      "rows_out": int(fields(summary(out, f"duckdb_{form}"))["rows_out"])})
     else:
-        notes.append(f"DuckDB not run (node and @duckdb/node-api in {a.duckdb} needed; scripts/demo.sh installs them)")
+        notes.append("DuckDB not run (--duckdb off)" if a.duckdb == "off" else
+                     f"DuckDB not run (node and @duckdb/node-api in {a.duckdb} needed; scripts/demo.sh installs them)")
 
     # The table.
     print(f"\n## Join, {n:,} x {n:,} int64 key + int64 payload (build + probe rows / time, M rows/s, "
@@ -168,8 +174,16 @@ def main():
         ratios.append(("local join (warm) / anchor open addressing, one core", warm / baseline["median"], "≥ 1.2"))
     for k in keys:
         one, two = med("ucoro-join", f"1 rank, {k}"), med("ucoro-join", f"2 ranks, {k}")
+        threaded = med("ucoro-join", f"1 rank, 2 threads, {k}")
         if one and two:
             ratios.append((f"2 ranks / 1 rank ({k} keys)", two / one, "≥ 1.6"))
+        if one and threaded:
+            ratios.append((f"1 rank, 2 threads / 1 rank ({k} keys)", threaded / one, ""))
+        for form in ("materialized", "aggregated"):
+            d = med(f"DuckDB {form}", f"2 threads, {k}")
+            if threaded and d:
+                ratios.append((f"1 rank, 2 threads / DuckDB 2 threads, {form} ({k} keys)", threaded / d,
+                               "≥ 3" if form == "materialized" else ""))
         for t, label in ((1, "1 rank / DuckDB 1 thread"), (2, "2 ranks / DuckDB 2 threads")):
             ours = one if t == 1 else two
             for form in ("materialized", "aggregated"):

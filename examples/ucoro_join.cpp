@@ -2,7 +2,7 @@
 // launcher started (mpirun, UCORO_* variables, or one process).
 //
 //   ucoro-join --left L.csv --right R.csv --output PREFIX [--how inner|left|semi|anti]
-//              [--algorithm auto|shuffle|broadcast] [--over-decomposition M]
+//              [--algorithm auto|shuffle|broadcast] [--over-decomposition M] [--threads T]
 //   ucoro-join --generate LxR [--keys uniform|zipf:S] [--match F] [--seed N]
 //              [--repeat K] [--verify] [--save-csv PREFIX] [--how ...] [--algorithm ...]
 //              [--over-decomposition M]                          (benchmark mode)
@@ -231,10 +231,10 @@ ucoro::task<int> run_generated(ucoro::communicator& comm, const options& o) {
                 "output %.3f s (slowest rank each)\n",
                 o.repeat, s, *std::min_element(wall.begin(), wall.end()), *std::max_element(wall.begin(), wall.end()),
                 median_of(partition), sh, median_of(build), median_of(probe), median_of(output));
-    std::printf("summary ucoro_join ranks=%u how=%s algorithm=%s M=%u keys=%s left=%llu right=%llu rows_out=%llu "
+    std::printf("summary ucoro_join ranks=%u threads=%u how=%s algorithm=%s M=%u keys=%s left=%llu right=%llu rows_out=%llu "
                 "median_s=%.4f min_s=%.4f max_s=%.4f total_Mrows_s=%.2f per_rank_Mrows_s=%.2f partition_s=%.4f "
                 "shuffle_s=%.4f build_s=%.4f probe_s=%.4f output_s=%.4f shuffle_GBs=%.3f overlap=%.2f\n",
-                n, ucoro::join::to_string(o.join.how), ucoro::join::to_string(report.algorithm),
+                n, o.join.threads, ucoro::join::to_string(o.join.how), ucoro::join::to_string(report.algorithm),
                 o.join.over_decomposition, o.keys.c_str(), static_cast<unsigned long long>(o.data.left_rows),
                 static_cast<unsigned long long>(o.data.right_rows), static_cast<unsigned long long>(rows_out), s,
                 *std::min_element(wall.begin(), wall.end()), *std::max_element(wall.begin(), wall.end()),
@@ -391,6 +391,11 @@ options parse(int argc, char** argv) {
       o.join.over_decomposition = static_cast<std::uint32_t>(std::stoul(v));
       if (o.join.over_decomposition == 0)
         throw std::invalid_argument("--over-decomposition must be at least 1");
+    } else if (a == "--threads") {
+      const std::string v = value();
+      o.join.threads = static_cast<unsigned>(std::stoul(v));
+      if (o.join.threads == 0 || o.join.threads > 1024)
+        throw std::invalid_argument("--threads " + v + ": 1 to 1024");
     } else if (a == "--generate") {
       o.generate = true;
       join_data::parse_shape(value(), o.data);

@@ -67,6 +67,9 @@ struct hash_join_options {
   std::uint64_t broadcast_max_rows = 1 << 20;
   std::uint64_t seed = default_seed;
   std::size_t rows_per_part = local_join_options{}.rows_per_part;
+  /// Threads for each local join (radix passes and parts), besides the
+  /// worker's: for a rank with more cores than one. The result is the same.
+  unsigned threads = 1;
   all_to_all_options exchange{};
   hash_join_report* report = nullptr;
   /// The local join's tables and scratch, reused across calls if set (its
@@ -238,7 +241,7 @@ template <join_table L, join_table R>
   if (scratch == nullptr)
     scratch = &memory.tables().template emplace<detail::join_scratch<L, R>>();
   local_join_times times;
-  local_join_options lo{o.rows_per_part, o.seed, &memory, &times};
+  local_join_options lo{o.rows_per_part, o.seed, &memory, &times, o.threads};
   joined<L, R> out = detail::empty_result(left, right);
   join_indices idx; // reused batch to batch, like the table's memory
   auto join_batch = [&](const L& l, const R& r) {

@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <any>
+#include <deque>
 #include <bit>
 #include <chrono>
 #include <cstddef>
@@ -58,14 +59,34 @@ public:
     row_index count; ///< 0: empty
   };
 
-  /// A zeroed table of `n` (a power of two) slots.
-  std::span<slot> slots(std::size_t n) {
-    if (m_slots.size() < n)
-      m_slots.resize(n);
-    std::fill_n(m_slots.begin(), n, slot{0, 0, 0});
-    return {m_slots.data(), n};
+  /// One thread's table for the part it is joining.
+  class part_table {
+  public:
+    /// A zeroed table of `n` (a power of two) slots.
+    std::span<slot> slots(std::size_t n) {
+      if (m_slots.size() < n)
+        m_slots.resize(n);
+      std::fill_n(m_slots.begin(), n, slot{0, 0, 0});
+      return {m_slots.data(), n};
+    }
+    buffer<row_index>& grouped() noexcept { return m_grouped; }
+
+  private:
+    buffer<slot> m_slots;
+    buffer<row_index> m_grouped;
+  };
+  /// Thread t's table (and its output, for t > 0: thread 0 writes the
+  /// caller's). Make them all before the threads start.
+  part_table& table(std::size_t t) {
+    while (m_part_tables.size() <= t)
+      m_part_tables.emplace_back();
+    return m_part_tables[t];
   }
-  buffer<row_index>& grouped() noexcept { return m_grouped; }
+  join_indices& output(std::size_t t) {
+    while (m_outputs.size() <= t)
+      m_outputs.emplace_back();
+    return m_outputs[t];
+  }
   /// Scratch for one side: its hashed rows, grouped by radix part.
   struct side {
     buffer<hashed_row> rows;
@@ -79,8 +100,8 @@ public:
 
 private:
   std::any m_tables;
-  buffer<slot> m_slots;
-  buffer<row_index> m_grouped;
+  std::deque<part_table> m_part_tables; // a deque: growing it moves nothing
+  std::deque<join_indices> m_outputs;
   side m_left, m_right;
 };
 
@@ -100,6 +121,9 @@ struct local_join_options {
   std::uint64_t seed = default_seed;
   hash_table_memory* memory = nullptr; ///< nullptr: a fresh one per call
   local_join_times* times = nullptr;   ///< if set, the phase times are added to it
+  /// Threads for the radix passes and the parts (1: the calling thread only).
+  /// The result is the same for any number.
+  unsigned threads = 1;
 };
 
 namespace detail {
@@ -168,8 +192,8 @@ void probe(const hashed_rows& left, const hashed_rows& right, std::span<const ha
 
 /// Joins one part: builds `right` into the table (its distinct keys; rows
 /// grouped by key only if some key repeats), then probes it with `left`.
-inline void join_part(const hashed_rows& left, const hashed_rows& right, join_how how, hash_table_memory& memory,
-                      join_indices& out, local_join_times* times) {
+inline void join_part(const hashed_rows& left, const hashed_rows& right, join_how how,
+                      hash_table_memory::part_table& memory, join_indices& out, local_join_times* times) {
   using clock = std::chrono::steady_clock;
   const auto t0 = times != nullptr ? clock::now() : clock::time_point{};
   const std::size_t n = std::bit_ceil(std::max<std::size_t>(16, 2 * right.size()));
@@ -258,13 +282,46 @@ void local_join(std::span<const Key> left, std::span<const Key> right, join_how 
           : static_cast<std::uint32_t>(std::bit_ceil((right.size() + o.rows_per_part - 1) / o.rows_per_part));
   const auto t0 = std::chrono::steady_clock::now();
   const auto radix = [parts](std::uint64_t h) { return radix_of(h, parts); };
-  detail::radix_scatter(left, parts, o.seed, radix, memory.left().rows, memory.left().offsets);
-  detail::radix_scatter(right, parts, o.seed, radix, memory.right().rows, memory.right().offsets);
+  detail::radix_scatter(left, parts, o.seed, radix, memory.left().rows, memory.left().offsets, o.threads);
+  detail::radix_scatter(right, parts, o.seed, radix, memory.right().rows, memory.right().offsets, o.threads);
   if (o.times != nullptr)
     o.times->radix_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  for (std::uint32_t p = 0; p < parts; ++p)
-    detail::join_part(detail::part_of(memory.left(), p), detail::part_of(memory.right(), p), how, memory, out,
-                      o.times);
+  const unsigned threads = std::min<unsigned>(std::max(o.threads, 1U), parts);
+  if (threads == 1) {
+    for (std::uint32_t p = 0; p < parts; ++p)
+      detail::join_part(detail::part_of(memory.left(), p), detail::part_of(memory.right(), p), how, memory.table(0),
+                        out, o.times);
+    return;
+  }
+  // Threads take consecutive parts each, into outputs of their own, which
+  // are then appended in thread order (the same rows, in the same order, as
+  // one thread gives).
+  std::vector<local_join_times> times(threads);
+  for (unsigned t = 0; t < threads; ++t) {
+    (void)memory.table(t);
+    memory.output(t).left.clear();
+    memory.output(t).right.clear();
+    memory.output(t).hashes.clear();
+  }
+  detail::run_threads(threads, [&](unsigned t) {
+    join_indices& mine = memory.output(t);
+    for (std::uint32_t p = parts * t / threads; p < parts * (t + 1) / threads; ++p)
+      detail::join_part(detail::part_of(memory.left(), p), detail::part_of(memory.right(), p), how, memory.table(t),
+                        mine, &times[t]);
+  });
+  for (unsigned t = 0; t < threads; ++t) {
+    const join_indices& part = memory.output(t);
+    out.left.insert(out.left.end(), part.left.begin(), part.left.end());
+    out.right.insert(out.right.end(), part.right.begin(), part.right.end());
+    out.hashes.insert(out.hashes.end(), part.hashes.begin(), part.hashes.end());
+  }
+  if (o.times != nullptr) { // the slowest thread's: wall time, as with one
+    auto slowest = std::max_element(times.begin(), times.end(), [](const auto& a, const auto& b) {
+      return a.build_s + a.probe_s < b.build_s + b.probe_s;
+    });
+    o.times->build_s += slowest->build_s;
+    o.times->probe_s += slowest->probe_s;
+  }
 }
 
 /// The rows of `left` and `right` (key columns) that meet under `how`.

@@ -17,7 +17,9 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <span>
+#include <thread>
 #include <vector>
 
 namespace ucoro::join {
@@ -59,47 +61,110 @@ inline void stream_fence() noexcept {
 #endif
 }
 
-/// Fills `out` with (hash_key(keys[i], seed), i) grouped by
-/// part_of(hash) into `parts` parts: part p is out[offsets[p], offsets[p+1]).
-/// Two passes over the keys (a histogram, then the scatter): hashing twice
-/// is cheaper than writing the hashes and reading them back.
-template <std::integral Key, class PartOf>
-void radix_scatter(std::span<const Key> keys, std::uint32_t parts, std::uint64_t seed, PartOf part_of,
-                   buffer<hashed_row>& out, std::vector<std::size_t>& offsets) {
-  out.resize(keys.size());
-  hashed_row* const to = out.data();
-  if (parts == 1) {
-    for (std::size_t i = 0; i < keys.size(); ++i)
-      to[i] = {hash_key(keys[i], seed), static_cast<std::uint32_t>(i), 0};
-    offsets.assign({0, keys.size()});
+/// Runs f(0) .. f(threads - 1), f(0) on this thread; rethrows the first
+/// exception once all have finished.
+template <class F>
+void run_threads(unsigned threads, F&& f) {
+  if (threads <= 1) {
+    f(0U);
     return;
   }
-  offsets.assign(parts + 1, 0);
-  for (std::size_t i = 0; i < keys.size(); ++i)
-    ++offsets[part_of(hash_key(keys[i], seed)) + 1];
-  for (std::uint32_t p = 0; p < parts; ++p)
-    offsets[p + 1] += offsets[p];
-  std::vector<std::size_t> cursor(offsets.begin(), offsets.end() - 1);
-  std::vector<hashed_line> lines(parts);
+  std::vector<std::exception_ptr> errors(threads);
+  std::vector<std::thread> pool;
+  pool.reserve(threads - 1);
+  for (unsigned t = 1; t < threads; ++t)
+    pool.emplace_back([&, t] {
+      try {
+        f(t);
+      } catch (...) {
+        errors[t] = std::current_exception();
+      }
+    });
+  try {
+    f(0U);
+  } catch (...) {
+    errors[0] = std::current_exception();
+  }
+  for (auto& thread : pool)
+    thread.join();
+  for (auto& e : errors)
+    if (e)
+      std::rethrow_exception(e);
+}
+
+/// Threads worth using for `rows` rows: each takes at least 64 Ki of them.
+[[nodiscard]] inline unsigned threads_for(std::size_t rows, unsigned threads) noexcept {
+  return static_cast<unsigned>(std::clamp<std::size_t>(rows / (std::size_t{1} << 16), 1, std::max(threads, 1U)));
+}
+
+/// Scatters keys[begin, end) into `to`: row i goes to cursor[part]++, where
+/// this caller owns positions from region[part] on (its rows of the part).
+template <std::integral Key, class PartOf>
+void scatter_chunk(std::span<const Key> keys, std::size_t begin, std::size_t end, std::uint64_t seed, PartOf part_of,
+                   hashed_row* to, std::vector<std::size_t> cursor) {
+  const std::vector<std::size_t> region = cursor;
+  std::vector<hashed_line> lines(region.size());
   constexpr std::size_t last = hashed_line::rows - 1;
-  for (std::size_t i = 0; i < keys.size(); ++i) {
+  for (std::size_t i = begin; i < end; ++i) {
     const std::uint64_t h = hash_key(keys[i], seed);
     const std::uint32_t p = part_of(h);
     const std::size_t at = cursor[p]++;
     lines[p].row[at & last] = {h, static_cast<std::uint32_t>(i), 0};
     if ((at & last) == last) {
       const std::size_t line_start = at & ~last;
-      if (line_start >= offsets[p]) // out is 64-byte aligned, so this line is all part p's
+      if (line_start >= region[p]) // out is 64-byte aligned, so this line is all ours
         stream_line(to + line_start, lines[p]);
-      else // the line begins in the previous part: only our rows, with plain stores
-        for (std::size_t j = offsets[p]; j <= at; ++j)
+      else // the line begins in the previous part's (or thread's) rows: only ours, plain stores
+        for (std::size_t j = region[p]; j <= at; ++j)
           to[j] = lines[p].row[j & last];
     }
   }
-  for (std::uint32_t p = 0; p < parts; ++p) // the partial last lines
-    for (std::size_t j = std::max(cursor[p] & ~last, offsets[p]); j < cursor[p]; ++j)
+  for (std::size_t p = 0; p < region.size(); ++p) // the partial last lines
+    for (std::size_t j = std::max(cursor[p] & ~last, region[p]); j < cursor[p]; ++j)
       to[j] = lines[p].row[j & last];
   stream_fence();
+}
+
+/// Fills `out` with (hash_key(keys[i], seed), i) grouped by
+/// part_of(hash) into `parts` parts: part p is out[offsets[p], offsets[p+1]),
+/// rows in input order within a part. Two passes over the keys (a
+/// histogram, then the scatter): hashing twice is cheaper than writing the
+/// hashes and reading them back. With threads, each takes a contiguous
+/// chunk of the keys and its own region of every part (so the order, and
+/// the result, are the same as with one).
+template <std::integral Key, class PartOf>
+void radix_scatter(std::span<const Key> keys, std::uint32_t parts, std::uint64_t seed, PartOf part_of,
+                   buffer<hashed_row>& out, std::vector<std::size_t>& offsets, unsigned threads = 1) {
+  out.resize(keys.size());
+  hashed_row* const to = out.data();
+  const unsigned t_count = threads_for(keys.size(), threads);
+  const auto chunk = [&](unsigned t) { return keys.size() * t / t_count; };
+  if (parts == 1) {
+    run_threads(t_count, [&](unsigned t) {
+      for (std::size_t i = chunk(t); i < chunk(t + 1); ++i)
+        to[i] = {hash_key(keys[i], seed), static_cast<std::uint32_t>(i), 0};
+    });
+    offsets.assign({0, keys.size()});
+    return;
+  }
+  std::vector<std::vector<std::size_t>> histogram(t_count, std::vector<std::size_t>(parts, 0));
+  run_threads(t_count, [&](unsigned t) {
+    std::vector<std::size_t>& mine = histogram[t];
+    for (std::size_t i = chunk(t); i < chunk(t + 1); ++i)
+      ++mine[part_of(hash_key(keys[i], seed))];
+  });
+  offsets.assign(parts + 1, 0);
+  std::vector<std::vector<std::size_t>> region(t_count, std::vector<std::size_t>(parts));
+  std::size_t at = 0;
+  for (std::uint32_t p = 0; p < parts; ++p) {
+    offsets[p] = at;
+    for (unsigned t = 0; t < t_count; ++t) {
+      region[t][p] = at;
+      at += histogram[t][p];
+    }
+  }
+  offsets[parts] = at;
+  run_threads(t_count, [&](unsigned t) { scatter_chunk(keys, chunk(t), chunk(t + 1), seed, part_of, to, region[t]); });
 }
 
 } // namespace detail
