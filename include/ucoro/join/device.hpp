@@ -19,7 +19,10 @@
 #include <ucoro/join/table.hpp>
 
 #include <thrust/binary_search.h>
+#include <thrust/copy.h>
 #include <thrust/device_vector.h>
+#include <thrust/execution_policy.h>
+#include <thrust/fill.h>
 #include <thrust/gather.h>
 #include <thrust/iterator/counting_iterator.h>
 #include <thrust/scan.h>
@@ -71,7 +74,7 @@ struct output_count {
 
 /// Output position -> its left row (the last row whose first position <= it).
 struct left_of_output {
-  const row_index* first; ///< first output position of each left row (exclusive scan)
+  const std::size_t* first; ///< first output position of each left row (exclusive scan)
   std::size_t rows;
   UCORO_HOST_DEVICE row_index operator()(row_index at) const {
     std::size_t a = 0, b = rows; // upper_bound(first, at) - 1
@@ -89,19 +92,34 @@ struct left_of_output {
 /// Output position -> its right row (the k-th equal key of its left row).
 struct right_of_output {
   const row_index* left_of; ///< per output position
-  const row_index* first;   ///< per left row
+  const std::size_t* first; ///< per left row
   const row_index* lo;
   const row_index* hi;
   const row_index* sorted_rows; ///< right rows in key order
   UCORO_HOST_DEVICE row_index operator()(row_index at) const {
     const row_index l = left_of[at];
-    return hi[l] > lo[l] ? sorted_rows[lo[l] + (at - first[l])] : no_row;
+    return hi[l] > lo[l] ? sorted_rows[lo[l] + (at - static_cast<row_index>(first[l]))] : no_row;
   }
 };
 
+// Algorithms run on raw pointers under thrust::device: the pointers are
+// device memory on the CUDA backend and host memory on CPP/OMP.
 template <class T>
 const T* raw(const thrust::device_vector<T>& v) {
   return thrust::raw_pointer_cast(v.data());
+}
+template <class T>
+T* raw(thrust::device_vector<T>& v) {
+  return thrust::raw_pointer_cast(v.data());
+}
+
+/// [v.begin() + from, v.end()) copied to the host (a cross-system copy:
+/// cudaMemcpy on the CUDA backend).
+template <class T>
+std::vector<T> to_host(const thrust::device_vector<T>& v, std::size_t from = 0) {
+  std::vector<T> out(v.size() - from);
+  thrust::copy(v.begin() + static_cast<std::ptrdiff_t>(from), v.end(), out.begin());
+  return out;
 }
 
 } // namespace detail
@@ -122,17 +140,19 @@ template <std::integral Key>
   if (keys.size() >= no_row)
     throw std::invalid_argument("device::plan_partition: " + std::to_string(keys.size()) + " rows; at most " +
                                 std::to_string(no_row - 1));
+  using detail::raw;
+  const std::size_t n = keys.size();
   partition_plan plan;
-  thrust::device_vector<std::uint32_t> part(keys.size());
-  thrust::transform(keys.begin(), keys.end(), part.begin(), detail::rank_of_key{seed, parts});
-  plan.order.resize(keys.size());
-  thrust::sequence(plan.order.begin(), plan.order.end());
-  thrust::stable_sort_by_key(part.begin(), part.end(), plan.order.begin());
+  thrust::device_vector<std::uint32_t> part(n);
+  thrust::transform(thrust::device, raw(keys), raw(keys) + n, raw(part), detail::rank_of_key{seed, parts});
+  plan.order.resize(n);
+  thrust::sequence(thrust::device, raw(plan.order), raw(plan.order) + n);
+  thrust::stable_sort_by_key(thrust::device, raw(part), raw(part) + n, raw(plan.order));
   thrust::device_vector<std::size_t> offsets(parts + 1);
-  thrust::lower_bound(part.begin(), part.end(), thrust::counting_iterator<std::uint32_t>(0),
-                      thrust::counting_iterator<std::uint32_t>(parts + 1), offsets.begin());
-  plan.offsets.resize(parts + 1);
-  thrust::copy(offsets.begin(), offsets.end(), plan.offsets.begin());
+  thrust::lower_bound(thrust::device, raw(part), raw(part) + n, thrust::counting_iterator<std::uint32_t>(0),
+                      thrust::counting_iterator<std::uint32_t>(parts + 1), raw(offsets));
+  const std::vector<std::size_t> host = detail::to_host(offsets);
+  plan.offsets.assign(host.begin(), host.end());
   return plan;
 }
 
@@ -140,7 +160,8 @@ template <std::integral Key>
 template <class T>
 [[nodiscard]] thrust::device_vector<T> gather(const partition_plan& plan, const thrust::device_vector<T>& column) {
   thrust::device_vector<T> out(plan.order.size());
-  thrust::gather(plan.order.begin(), plan.order.end(), column.begin(), out.begin());
+  thrust::gather(thrust::device, detail::raw(plan.order), detail::raw(plan.order) + plan.order.size(),
+                 detail::raw(column), detail::raw(out));
   return out;
 }
 
@@ -159,21 +180,24 @@ template <std::integral Key>
   if (left.size() >= no_row || right.size() >= no_row)
     throw std::invalid_argument("device::local_join: " + std::to_string(std::max(left.size(), right.size())) +
                                 " rows; at most " + std::to_string(no_row - 1));
+  using detail::raw;
+  const std::size_t nl = left.size(), nr = right.size();
   // The right keys sorted, carrying their rows.
-  thrust::device_vector<Key> sorted_keys = right;
-  thrust::device_vector<row_index> sorted_rows(right.size());
-  thrust::sequence(sorted_rows.begin(), sorted_rows.end());
-  thrust::stable_sort_by_key(sorted_keys.begin(), sorted_keys.end(), sorted_rows.begin());
+  thrust::device_vector<Key> sorted_keys(nr);
+  thrust::copy(thrust::device, raw(right), raw(right) + nr, raw(sorted_keys));
+  thrust::device_vector<row_index> sorted_rows(nr);
+  thrust::sequence(thrust::device, raw(sorted_rows), raw(sorted_rows) + nr);
+  thrust::stable_sort_by_key(thrust::device, raw(sorted_keys), raw(sorted_keys) + nr, raw(sorted_rows));
   // Each left key's range of equal right keys.
-  thrust::device_vector<row_index> lo(left.size()), hi(left.size());
-  thrust::lower_bound(sorted_keys.begin(), sorted_keys.end(), left.begin(), left.end(), lo.begin());
-  thrust::upper_bound(sorted_keys.begin(), sorted_keys.end(), left.begin(), left.end(), hi.begin());
-  // Where each left row's output starts.
-  thrust::device_vector<row_index> first(left.size());
-  thrust::transform(lo.begin(), lo.end(), hi.begin(), first.begin(), detail::output_count{how});
-  const std::size_t last_count = left.empty() ? 0 : static_cast<row_index>(first.back());
-  thrust::exclusive_scan(first.begin(), first.end(), first.begin());
-  const std::size_t total = left.empty() ? 0 : static_cast<row_index>(first.back()) + last_count;
+  thrust::device_vector<row_index> lo(nl), hi(nl);
+  thrust::lower_bound(thrust::device, raw(sorted_keys), raw(sorted_keys) + nr, raw(left), raw(left) + nl, raw(lo));
+  thrust::upper_bound(thrust::device, raw(sorted_keys), raw(sorted_keys) + nr, raw(left), raw(left) + nl, raw(hi));
+  // Where each left row's output starts (one more entry: the total).
+  thrust::device_vector<std::size_t> first(nl + 1);
+  thrust::fill(thrust::device, raw(first), raw(first) + nl + 1, std::size_t{0});
+  thrust::transform(thrust::device, raw(lo), raw(lo) + nl, raw(hi), raw(first), detail::output_count{how});
+  thrust::exclusive_scan(thrust::device, raw(first), raw(first) + nl + 1, raw(first), std::size_t{0});
+  const std::size_t total = detail::to_host(first, nl)[0];
   if (total >= no_row)
     throw std::length_error("device::local_join: " + std::to_string(total) + " output rows; at most " +
                             std::to_string(no_row - 1));
@@ -181,12 +205,11 @@ template <std::integral Key>
   indices out;
   out.left.resize(total);
   const thrust::counting_iterator<row_index> at(0);
-  thrust::transform(at, at + total, out.left.begin(), detail::left_of_output{detail::raw(first), left.size()});
+  thrust::transform(thrust::device, at, at + total, raw(out.left), detail::left_of_output{raw(first), nl});
   if (how == join_how::inner || how == join_how::left) {
     out.right.resize(total);
-    thrust::transform(at, at + total, out.right.begin(),
-                      detail::right_of_output{detail::raw(out.left), detail::raw(first), detail::raw(lo),
-                                              detail::raw(hi), detail::raw(sorted_rows)});
+    thrust::transform(thrust::device, at, at + total, raw(out.right),
+                      detail::right_of_output{raw(out.left), raw(first), raw(lo), raw(hi), raw(sorted_rows)});
   }
   return out;
 }
