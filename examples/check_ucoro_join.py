@@ -12,8 +12,9 @@ Benchmark mode (--generate): on 1, 2 and 3 ranks, every how, uniform and zipf
 keys, M = 1 and 2, the distributed result must be `verified` against a
 single-process join, with the row count SQLite finds on the same generated
 rows (written with --save-csv); bad arguments are refused. A rank killed
-mid-join makes every survivor exit non-zero, naming the failure, in bounded
-time. With mpirun (and ucoro built with PMIx): 4 ranks under mpirun for every
+mid-join (generated, and reading and joining 3M x 3M CSV rows) makes every
+survivor exit non-zero, naming the failure, in bounded time, and leaves no
+complete-looking PREFIX.<rank>.csv. With mpirun (and ucoro built with PMIx): 4 ranks under mpirun for every
 how and algorithm, and generated joins on 2 and 4 ranks under mpirun.
 """
 import glob
@@ -222,6 +223,37 @@ with tempfile.TemporaryDirectory() as tmp:
         if procs[r].returncode == 0 or "ucoro-join: error" not in err or "rank 2 failed" not in err:
             failures.append(f"kill test: rank {r} exit {procs[r].returncode}, stderr {err!r}")
     procs[2].wait()
+
+    # The same kill during a CSV join: the survivors fail and no PREFIX.<rank>.csv
+    # (a complete-looking output) is left, whichever step the kill interrupts.
+    big = f"{tmp}/big"
+    p = run(1, ["--generate", "3000000x3000000", "--save-csv", big])
+    if p.returncode != 0:
+        failures.append(f"big CSV: exit {p.returncode}: {p.stderr.strip()}")
+    else:
+        env["UCORO_JOB"] = f"kill-csv-{os.getpid()}"
+        prefix = f"{tmp}/killed"
+        procs = [subprocess.Popen([tool, "--left", big + ".left.csv", "--right", big + ".right.csv", "--output", prefix],
+                                  env=dict(env, UCORO_RANK=str(r)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for r in range(3)]
+        time.sleep(0.5)  # behaviour under test: the kill lands while the ranks read and join 6 M rows
+        procs[2].send_signal(signal.SIGKILL)
+        for r in (0, 1):
+            try:
+                _, err = procs[r].communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                procs[r].kill()
+                procs[r].communicate()
+                failures.append(f"CSV kill test: rank {r} still running 60 s after rank 2 was killed")
+                continue
+            if procs[r].returncode == 0 or "ucoro-join: error" not in err:
+                failures.append(f"CSV kill test: rank {r} exit {procs[r].returncode}, stderr {err!r}")
+        procs[2].communicate()
+        if procs[2].returncode != -signal.SIGKILL:
+            failures.append(f"CSV kill test: rank 2 finished (exit {procs[2].returncode}) before the kill landed")
+        left_behind = [f for f in glob.glob(prefix + ".*.csv")]
+        if left_behind:
+            failures.append(f"CSV kill test: complete-looking outputs left: {left_behind}")
 
 print(f"{len(csv_cases)} CSV joins against SQLite ({sum(1 for c in csv_cases if c[3] == 'mpirun')} under mpirun)")
 for f in failures:
