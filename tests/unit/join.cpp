@@ -98,8 +98,9 @@ TEST_CASE("radix_scatter puts every row once into its part, in order, whatever t
 
 TEST_CASE("local_join gives the same pairs in the same order on 1, 2 and 3 threads", "[join][local]") {
   // The radix passes split the rows and the parts split among threads; the
-  // outputs are appended in thread order, so nothing may differ.
-  for (key_mode mode : {key_mode::unique, key_mode::zipf})
+  // outputs are appended in thread order, so nothing may differ. (Not zipf:
+  // its hot key on both sides makes a quadratic output at this size.)
+  for (key_mode mode : {key_mode::unique, key_mode::duplicates})
     for (join_how how : hows) {
       INFO(to_string(mode) << ", " << join::to_string(how));
       const auto l = make_side(mode, true, 0, 1, 150000), r = make_side(mode, false, 0, 1, 140000);
