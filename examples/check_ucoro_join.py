@@ -193,14 +193,31 @@ with tempfile.TemporaryDirectory() as tmp:
         failures.append(f"--save-csv on 2 ranks: exit {p.returncode}, {p.stderr!r}")
 
     # A rank killed mid-join: the survivors fail, say so, and stop by themselves.
+    def start_ranks(args, env):
+        return [subprocess.Popen([tool] + args, env=dict(env, UCORO_RANK=str(r)), stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True) for r in range(3)]
+
+    def kill_rank_2(procs, what, needle):
+        """SIGKILLs rank 2; ranks 0 and 1 must exit non-zero within 60 s, saying `needle`."""
+        procs[2].send_signal(signal.SIGKILL)
+        for r in (0, 1):
+            try:
+                _, err = procs[r].communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                procs[r].kill()
+                procs[r].communicate()
+                failures.append(f"{what}: rank {r} still running 60 s after rank 2 was killed")
+                continue
+            if procs[r].returncode == 0 or "ucoro-join: error" not in err or needle not in err:
+                failures.append(f"{what}: rank {r} exit {procs[r].returncode}, stderr {err!r}")
+        procs[2].communicate()
+
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
     env = dict(os.environ, UCORO_SIZE="3", UCORO_ROOT=f"127.0.0.1:{port}", UCORO_JOB=f"kill-{os.getpid()}")
-    procs = [subprocess.Popen([tool, "--generate", "400000x400000", "--algorithm", "shuffle", "--repeat", "100000"],
-                              env=dict(env, UCORO_RANK=str(r)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for r in range(3)]
+    procs = start_ranks(["--generate", "400000x400000", "--algorithm", "shuffle", "--repeat", "100000"], env)
     started = False
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not started:  # rank 0 prints a line per finished join
@@ -211,18 +228,7 @@ with tempfile.TemporaryDirectory() as tmp:
     if not started:
         failures.append("kill test: the joins never started")
     time.sleep(0.05)  # behaviour under test: the kill lands inside a join, not between joins
-    procs[2].send_signal(signal.SIGKILL)
-    for r in (0, 1):
-        try:
-            _, err = procs[r].communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            procs[r].kill()
-            procs[r].communicate()
-            failures.append(f"kill test: rank {r} still running 60 s after rank 2 was killed")
-            continue
-        if procs[r].returncode == 0 or "ucoro-join: error" not in err or "rank 2 failed" not in err:
-            failures.append(f"kill test: rank {r} exit {procs[r].returncode}, stderr {err!r}")
-    procs[2].wait()
+    kill_rank_2(procs, "kill test", "rank 2 failed")
 
     # The same kill during a CSV join: the survivors fail and no PREFIX.<rank>.csv
     # (a complete-looking output) is left, whichever step the kill interrupts.
@@ -233,25 +239,12 @@ with tempfile.TemporaryDirectory() as tmp:
     else:
         env["UCORO_JOB"] = f"kill-csv-{os.getpid()}"
         prefix = f"{tmp}/killed"
-        procs = [subprocess.Popen([tool, "--left", big + ".left.csv", "--right", big + ".right.csv", "--output", prefix],
-                                  env=dict(env, UCORO_RANK=str(r)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True) for r in range(3)]
+        procs = start_ranks(["--left", big + ".left.csv", "--right", big + ".right.csv", "--output", prefix], env)
         time.sleep(0.5)  # behaviour under test: the kill lands while the ranks read and join 6 M rows
-        procs[2].send_signal(signal.SIGKILL)
-        for r in (0, 1):
-            try:
-                _, err = procs[r].communicate(timeout=60)
-            except subprocess.TimeoutExpired:
-                procs[r].kill()
-                procs[r].communicate()
-                failures.append(f"CSV kill test: rank {r} still running 60 s after rank 2 was killed")
-                continue
-            if procs[r].returncode == 0 or "ucoro-join: error" not in err:
-                failures.append(f"CSV kill test: rank {r} exit {procs[r].returncode}, stderr {err!r}")
-        procs[2].communicate()
+        kill_rank_2(procs, "CSV kill test", "")
         if procs[2].returncode != -signal.SIGKILL:
             failures.append(f"CSV kill test: rank 2 finished (exit {procs[2].returncode}) before the kill landed")
-        left_behind = [f for f in glob.glob(prefix + ".*.csv")]
+        left_behind = glob.glob(prefix + ".*.csv")
         if left_behind:
             failures.append(f"CSV kill test: complete-looking outputs left: {left_behind}")
 

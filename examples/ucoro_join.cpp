@@ -35,6 +35,7 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -216,7 +217,6 @@ ucoro::task<int> run_generated(ucoro::communicator& comm, const options& o) {
     write_csv(o.save_csv + ".right.csv", "k,rv", right);
     std::printf("wrote %s.left.csv and %s.right.csv\n", o.save_csv.c_str(), o.save_csv.c_str());
   }
-  const auto max_of = [](double a, double b) { return std::max(a, b); };
   std::vector<double> wall, partition, shuffle, build, probe, output, overlap;
   ucoro::join::hash_join_report report;
   std::uint64_t rows_out = 0, bytes = 0;
@@ -231,15 +231,32 @@ ucoro::task<int> run_generated(ucoro::communicator& comm, const options& o) {
     co_await comm.barrier(); // every rank starts together: the slowest rank's time is the join's
     const auto t0 = std::chrono::steady_clock::now();
     result = co_await ucoro::join::hash_join(comm, left, right, jo);
-    wall.push_back(co_await comm.all_reduce(seconds_since(t0), max_of));
-    partition.push_back(co_await comm.all_reduce(report.partition_s, max_of));
-    shuffle.push_back(co_await comm.all_reduce(report.shuffle_s, max_of));
-    build.push_back(co_await comm.all_reduce(report.build_s, max_of));
-    probe.push_back(co_await comm.all_reduce(report.probe_s, max_of));
-    output.push_back(co_await comm.all_reduce(report.output_s, max_of));
+    // One collective for every rank's figures: the slowest rank's times, the sums.
+    struct figures {
+      double wall, partition, shuffle, build, probe, output;
+      std::uint64_t rows, bytes;
+    };
+    const auto all = co_await comm.all_gather(figures{seconds_since(t0), report.partition_s, report.shuffle_s,
+                                                      report.build_s, report.probe_s, report.output_s, result.size(),
+                                                      report.bytes.sent});
+    const auto slowest = [&](double figures::*f) {
+      double m = 0;
+      for (const figures& r : all)
+        m = std::max(m, r.*f);
+      return m;
+    };
+    wall.push_back(slowest(&figures::wall));
+    partition.push_back(slowest(&figures::partition));
+    shuffle.push_back(slowest(&figures::shuffle));
+    build.push_back(slowest(&figures::build));
+    probe.push_back(slowest(&figures::probe));
+    output.push_back(slowest(&figures::output));
     overlap.push_back(report.overlap_efficiency);
-    rows_out = co_await comm.all_reduce(std::uint64_t{result.size()}, std::plus<>{});
-    bytes = co_await comm.all_reduce(std::uint64_t{report.bytes.sent}, std::plus<>{});
+    rows_out = bytes = 0;
+    for (const figures& r : all) {
+      rows_out += r.rows;
+      bytes += r.bytes;
+    }
     if (me == 0)
       std::printf("run ucoro_join rep=%d s=%.3f total_Mrows_s=%.2f rows_out=%llu\n", rep, wall.back(),
                   static_cast<double>(o.data.left_rows + o.data.right_rows) / wall.back() / 1e6,
@@ -395,6 +412,18 @@ ucoro::task<int> run(ucoro::worker& w, const options& o) {
   co_return 0;
 }
 
+/// `text` as a number, if all of it is one.
+std::optional<double> number(const std::string& text) {
+  std::size_t used = 0;
+  try {
+    const double v = std::stod(text, &used);
+    if (used == text.size())
+      return v;
+  } catch (const std::exception&) {
+  }
+  return std::nullopt;
+}
+
 options parse(int argc, char** argv) {
   options o;
   for (int i = 1; i < argc; ++i) {
@@ -448,28 +477,19 @@ options parse(int argc, char** argv) {
     } else if (a == "--keys") {
       o.keys = value();
       if (o.keys.rfind("zipf:", 0) == 0) {
-        std::size_t used = 0;
-        const std::string s = o.keys.substr(5);
-        try {
-          o.data.zipf = std::stod(s, &used);
-        } catch (const std::exception&) {
-          used = 0;
-        }
-        if (used != s.size() || s.empty() || !(o.data.zipf > 0))
+        const std::optional<double> s = number(o.keys.substr(5));
+        if (!s || !(*s > 0))
           throw std::invalid_argument("--keys " + o.keys + ": the zipf exponent must be a number > 0");
+        o.data.zipf = *s;
       } else if (o.keys != "uniform") {
         throw std::invalid_argument("--keys " + o.keys + ": uniform or zipf:S");
       }
     } else if (a == "--match") {
       const std::string v = value();
-      std::size_t used = 0;
-      try {
-        o.data.match = std::stod(v, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      if (used != v.size() || !(o.data.match >= 0 && o.data.match <= 1))
+      const std::optional<double> f = number(v);
+      if (!f || !(*f >= 0 && *f <= 1))
         throw std::invalid_argument("--match " + v + ": a fraction between 0 and 1");
+      o.data.match = *f;
     } else if (a == "--seed") {
       o.data.seed = std::stoull(value());
     } else if (a == "--repeat") {

@@ -29,6 +29,7 @@
 #include <exception>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -94,20 +95,6 @@ struct joined {
 template <join_table L, join_table R>
 void append_rows(joined<L, R>& out, const L& l, const R& r, const join_indices& idx, join_how how,
                  std::uint64_t seed = default_seed) {
-  const auto append = [](auto& to, const auto& column, const auto& rows) {
-    const std::size_t old = to.size();
-    resize_huge(to, old + rows.size());
-    auto* at = to.data() + old;
-    // The rows come in radix order, random in the column: prefetching a few
-    // ahead turns a cache miss per value into a stream of them.
-    constexpr std::size_t ahead = 16;
-    const std::size_t n = rows.size();
-    for (std::size_t i = 0; i < n; ++i) {
-      if (i + ahead < n && rows[i + ahead] != no_row)
-        __builtin_prefetch(&column[rows[i + ahead]]);
-      at[i] = rows[i] == no_row ? std::remove_cvref_t<decltype(at[i])>{} : column[rows[i]];
-    }
-  };
   { // the keys come back from their hashes: a stream, not a gather
     using Key = typename L::key_type;
     const std::size_t old = out.keys.size();
@@ -116,10 +103,12 @@ void append_rows(joined<L, R>& out, const L& l, const R& r, const join_indices& 
     for (std::size_t i = 0; i < idx.hashes.size(); ++i)
       at[i] = key_of_hash<Key>(idx.hashes[i], seed);
   }
-  for_each_column_pair(l.payloads, out.left, [&](const auto& column, auto& to) { append(to, column, idx.left); });
+  for_each_column_pair(l.payloads, out.left,
+                       [&](const auto& column, auto& to) { append_gathered(to, column, std::span(idx.left)); });
   if (how != join_how::inner && how != join_how::left)
     return;
-  for_each_column_pair(r.payloads, out.right, [&](const auto& column, auto& to) { append(to, column, idx.right); });
+  for_each_column_pair(r.payloads, out.right,
+                       [&](const auto& column, auto& to) { append_gathered(to, column, std::span(idx.right)); });
   if (how == join_how::left)
     for (row_index row : idx.right)
       out.matched.push_back(row == no_row ? 0 : 1);
@@ -197,8 +186,8 @@ task<void> timed(Awaitable a, double& seconds) {
 template <join_table L, join_table R>
 [[nodiscard]] joined<L, R> empty_result(const L& l, const R& r) {
   joined<L, R> out;
-  out.left = transform_columns(l.payloads, [](const auto& c) { return std::remove_cvref_t<decltype(c)>{}; });
-  out.right = transform_columns(r.payloads, [](const auto& c) { return std::remove_cvref_t<decltype(c)>{}; });
+  out.left = empty_columns_like(l.payloads);
+  out.right = empty_columns_like(r.payloads);
   return out;
 }
 
@@ -235,8 +224,8 @@ template <join_table L, join_table R>
   } else {
     report.reason = "as asked";
   }
-  hash_table_memory own_memory;
-  hash_table_memory& memory = o.memory != nullptr ? *o.memory : own_memory;
+  std::optional<hash_table_memory> own_memory;
+  hash_table_memory& memory = o.memory != nullptr ? *o.memory : own_memory.emplace();
   auto* scratch = std::any_cast<detail::join_scratch<L, R>>(&memory.tables());
   if (scratch == nullptr)
     scratch = &memory.tables().template emplace<detail::join_scratch<L, R>>();

@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <any>
 #include <deque>
+#include <optional>
 #include <bit>
 #include <chrono>
 #include <cstddef>
@@ -40,6 +41,12 @@ struct join_indices {
   /// hashes[i]: the hash of left[i]'s key, from which key_of_hash gives the
   /// key back without reading the key column at random.
   buffer<std::uint64_t> hashes;
+
+  void clear() noexcept {
+    left.clear();
+    right.clear();
+    hashes.clear();
+  }
 };
 
 /// A side of the join (or one radix part of it) as hashed rows.
@@ -75,8 +82,8 @@ public:
     buffer<slot> m_slots;
     buffer<row_index> m_grouped;
   };
-  /// Thread t's table (and its output, for t > 0: thread 0 writes the
-  /// caller's). Make them all before the threads start.
+  /// Thread t's table, and its output (thread 0 writes the caller's). Make
+  /// them all before the threads start.
   part_table& table(std::size_t t) {
     while (m_part_tables.size() <= t)
       m_part_tables.emplace_back();
@@ -265,11 +272,9 @@ void local_join(std::span<const Key> left, std::span<const Key> right, join_how 
                                 " rows on one rank; at most " + std::to_string(no_row - 1));
   if (o.rows_per_part == 0)
     throw std::invalid_argument("local_join: rows_per_part must be at least 1");
-  hash_table_memory own;
-  hash_table_memory& memory = o.memory != nullptr ? *o.memory : own;
-  out.left.clear();
-  out.right.clear();
-  out.hashes.clear();
+  std::optional<hash_table_memory> own;
+  hash_table_memory& memory = o.memory != nullptr ? *o.memory : own.emplace();
+  out.clear();
   out.left.reserve(left.size());
   out.hashes.reserve(left.size());
   if (how == join_how::inner || how == join_how::left)
@@ -286,37 +291,30 @@ void local_join(std::span<const Key> left, std::span<const Key> right, join_how 
   detail::radix_scatter(right, parts, o.seed, radix, memory.right().rows, memory.right().offsets, o.threads);
   if (o.times != nullptr)
     o.times->radix_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // Threads take consecutive parts each: thread 0 into `out`, the others
+  // into outputs of their own appended after it in thread order (the same
+  // rows, in the same order, as one thread gives).
   const unsigned threads = std::min<unsigned>(std::max(o.threads, 1U), parts);
-  if (threads == 1) {
-    for (std::uint32_t p = 0; p < parts; ++p)
-      detail::join_part(detail::part_of(memory.left(), p), detail::part_of(memory.right(), p), how, memory.table(0),
-                        out, o.times);
-    return;
-  }
-  // Threads take consecutive parts each, into outputs of their own, which
-  // are then appended in thread order (the same rows, in the same order, as
-  // one thread gives).
   std::vector<local_join_times> times(threads);
   for (unsigned t = 0; t < threads; ++t) {
     (void)memory.table(t);
-    memory.output(t).left.clear();
-    memory.output(t).right.clear();
-    memory.output(t).hashes.clear();
+    if (t > 0)
+      memory.output(t).clear();
   }
   detail::run_threads(threads, [&](unsigned t) {
-    join_indices& mine = memory.output(t);
+    join_indices& mine = t == 0 ? out : memory.output(t);
     for (std::uint32_t p = parts * t / threads; p < parts * (t + 1) / threads; ++p)
       detail::join_part(detail::part_of(memory.left(), p), detail::part_of(memory.right(), p), how, memory.table(t),
-                        mine, &times[t]);
+                        mine, o.times != nullptr ? &times[t] : nullptr);
   });
-  for (unsigned t = 0; t < threads; ++t) {
+  for (unsigned t = 1; t < threads; ++t) {
     const join_indices& part = memory.output(t);
     out.left.insert(out.left.end(), part.left.begin(), part.left.end());
     out.right.insert(out.right.end(), part.right.begin(), part.right.end());
     out.hashes.insert(out.hashes.end(), part.hashes.begin(), part.hashes.end());
   }
-  if (o.times != nullptr) { // the slowest thread's: wall time, as with one
-    auto slowest = std::max_element(times.begin(), times.end(), [](const auto& a, const auto& b) {
+  if (o.times != nullptr) { // the slowest thread's: wall time
+    const auto slowest = std::max_element(times.begin(), times.end(), [](const auto& a, const auto& b) {
       return a.build_s + a.probe_s < b.build_s + b.probe_s;
     });
     o.times->build_s += slowest->build_s;

@@ -90,7 +90,7 @@ void partition_into(const T& t, std::uint32_t parts, std::uint64_t seed, partiti
                       [parts](std::uint64_t h) { return rank_of(h, parts); }, plan);
   scatter_into(plan, std::span<const Key>(t.keys), out.rows.keys);
   if (column_count(out.rows.payloads) != column_count(t.payloads))
-    out.rows.payloads = transform_columns(t.payloads, [](const auto& c) { return std::remove_cvref_t<decltype(c)>{}; });
+    out.rows.payloads = empty_columns_like(t.payloads);
   for_each_column_pair(t.payloads, out.rows.payloads, [&](const auto& column, auto& to) {
     using V = typename std::remove_cvref_t<decltype(column)>::value_type;
     scatter_into(plan, std::span<const V>(column), to);

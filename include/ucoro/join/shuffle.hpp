@@ -81,7 +81,7 @@ task<void> shuffle_into(communicator& comm, const partitioned<T>& p, T& got, std
   // its (already faulted) memory.
   resize_huge(got.keys, layout.total);
   if (column_count(got.payloads) != column_count(p.rows.payloads))
-    got.payloads = transform_columns(p.rows.payloads, [](const auto& c) { return std::remove_cvref_t<decltype(c)>{}; });
+    got.payloads = empty_columns_like(p.rows.payloads);
   for_each_column_pair(p.rows.payloads, got.payloads, [&](const auto&, auto& received) {
     resize_huge(received, layout.total);
   });

@@ -6,6 +6,8 @@
 // Every building block moves whole columns: it computes row positions once
 // from the keys, then applies them to each column in one pass.
 
+#include <ucoro/join/buffer.hpp>
+
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -86,6 +88,12 @@ template <payload_columns P, class F>
   }
 }
 
+/// Payloads of `like`'s shape, every column empty.
+template <payload_columns P>
+[[nodiscard]] P empty_columns_like(const P& like) {
+  return transform_columns(like, [](const auto& column) { return std::remove_cvref_t<decltype(column)>{}; });
+}
+
 /// The number of payload columns.
 template <payload_columns P>
 [[nodiscard]] std::size_t column_count(const P& payloads) noexcept {
@@ -112,13 +120,16 @@ void check_shape(const T& t, const char* what) {
 using row_index = std::uint32_t;
 inline constexpr row_index no_row = std::numeric_limits<row_index>::max();
 
-/// column[rows[i]] for each i (no_row gives T{}).
-template <class T>
-[[nodiscard]] std::vector<T> gather(std::span<const T> column, std::span<const row_index> rows) {
-  std::vector<T> out(rows.size());
+/// Appends column[rows[i]] for each i to `to` (no_row gives a zero),
+/// straight into its place (see resize_huge).
+template <class Vector, class Column>
+void append_gathered(Vector& to, const Column& column, std::span<const row_index> rows) {
+  using T = typename Vector::value_type;
+  const std::size_t old = to.size();
+  resize_huge(to, old + rows.size());
+  T* const at = to.data() + old;
   for (std::size_t i = 0; i < rows.size(); ++i)
-    out[i] = rows[i] == no_row ? T{} : column[rows[i]];
-  return out;
+    at[i] = rows[i] == no_row ? T{} : column[rows[i]];
 }
 
 } // namespace ucoro::join
