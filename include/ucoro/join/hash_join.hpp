@@ -173,6 +173,7 @@ struct join_scratch {
   partition_plan plan;
   L cur_l, next_l;
   R cur_r, next_r;
+  join_indices idx; ///< the matches of a batch, reused batch to batch
 };
 
 /// Awaits `a`, adding its wall time to `seconds`.
@@ -232,7 +233,7 @@ template <join_table L, join_table R>
   local_join_times times;
   local_join_options lo{o.rows_per_part, o.seed, &memory, &times, o.threads};
   joined<L, R> out = detail::empty_result(left, right);
-  join_indices idx; // reused batch to batch, like the table's memory
+  join_indices& idx = scratch->idx;
   auto join_batch = [&](const L& l, const R& r) {
     auto t0 = join_clock::now();
     local_join(std::span<const typename L::key_type>(l.keys), std::span<const typename R::key_type>(r.keys), o.how, lo,
