@@ -3,9 +3,10 @@
 # that running it again costs nothing.
 set -euo pipefail
 # openmpi-bin, libopenmpi-dev, libpmix-dev: the communicator under mpirun (PMIx) and
-# bootstrap_mpi; iproute2: the multi-host tests in network namespaces.
+# bootstrap_mpi; iproute2: the multi-host tests in network namespaces; cmake:
+# the CMake consumer test; libasio-dev: examples/asio_echo.
 packages=(g++ meson ninja-build pkg-config python3 libucx-dev ucx-utils catch2 libhwloc-dev hwloc gnuplot-nox
-  openmpi-bin libopenmpi-dev libpmix-dev iproute2 "$@")
+  openmpi-bin libopenmpi-dev libpmix-dev iproute2 cmake libasio-dev "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

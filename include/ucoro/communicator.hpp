@@ -339,7 +339,7 @@ inline task<communicator> communicator::bootstrap(worker& w, bootstrap_options o
 #else
     throw_error(std::make_error_code(std::errc::not_supported),
                 "communicator bootstrap: a PMIx launcher started this process (PMIX_RANK is set), but ucoro was "
-                "built without PMIx: install libpmix-dev (pkg-config pmix) and rebuild, or set "
+                "built without PMIx: install libpmix-dev and compile with `pkg-config --cflags --libs pmix` (UCORO_HAS_PMIX), or set "
                 "UCORO_RANK/UCORO_SIZE/UCORO_ROOT");
 #endif
   } else {

@@ -21,6 +21,9 @@
 #ifndef MPICH_SKIP_MPICXX
 #define MPICH_SKIP_MPICXX 1
 #endif
+#if !UCORO_HAS_MPI
+#error "ucoro/communicator_mpi.hpp needs mpi.h: compile with mpicxx, or add `pkg-config --cflags --libs mpi-cxx` (UCORO_HAS_MPI is 0)"
+#endif
 #include <mpi.h>
 
 #include <cstdint>

@@ -17,6 +17,9 @@
 #include <ucoro/error.hpp>
 #include <ucoro/worker.hpp>
 
+#if !UCORO_HAS_CUDA
+#error "ucoro/cuda.hpp needs the CUDA runtime (cuda_runtime_api.h): add -I$CUDA_PATH/include and link -lcudart (UCORO_HAS_CUDA is 0)"
+#endif
 #include <cuda_runtime_api.h>
 
 #include <string>

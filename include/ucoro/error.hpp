@@ -3,6 +3,8 @@
 // conditions, both mapped onto std::errc so callers can write
 // `ec == std::errc::timed_out` without knowing which layer failed.
 
+#include <ucoro/config.hpp>
+
 #include <ucs/type/status.h>
 
 #include <string>

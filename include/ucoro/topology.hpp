@@ -15,8 +15,9 @@
 // read bridge depths); on hwloc 2 it is computed from the tree directly.
 // Results are sorted by distance, then name.
 //
-// Without hwloc (meson -Dhwloc=disabled) this header still compiles and every
-// call throws ucx_error equal to std::errc::not_supported.
+// Without hwloc (no <hwloc.h> on the include path, or UCORO_HAS_HWLOC=0) this
+// header still compiles and every call throws ucx_error equal to
+// std::errc::not_supported. With it, link hwloc too (pkg-config hwloc).
 
 #include <ucoro/error.hpp>
 
@@ -28,7 +29,7 @@
 #include <system_error>
 #include <vector>
 
-#if defined(UCORO_HAS_HWLOC)
+#if UCORO_HAS_HWLOC
 #include <hwloc.h>
 #endif
 
@@ -90,7 +91,8 @@ namespace detail {
 [[noreturn]] inline void throw_no_hwloc(const char* what) {
   throw ucx_error(std::make_error_code(std::errc::not_supported),
                   std::string(what) +
-                      ": ucoro was built without hwloc (install libhwloc-dev and configure with -Dhwloc=enabled)");
+                      ": ucoro was compiled without hwloc (UCORO_HAS_HWLOC=0: install libhwloc-dev so that <hwloc.h> is found, "
+                      "link `pkg-config --libs hwloc`, or in meson configure with -Dhwloc=enabled)");
 }
 
 } // namespace detail
@@ -106,7 +108,7 @@ public:
 
   /// Devices of `kind` with their distance from the PCI device `pci_id`.
   [[nodiscard]] std::vector<device_distance> distances(std::string_view pci_id, device_kind kind) const {
-#if defined(UCORO_HAS_HWLOC)
+#if UCORO_HAS_HWLOC
     hwloc_obj_t source = find_pci(pci_id, "distances");
     std::vector<device_distance> out;
     for (hwloc_obj_t os = hwloc_get_next_osdev(m_handle.get(), nullptr); os != nullptr;
@@ -133,7 +135,7 @@ public:
   /// OS indices of the PUs local to the device: where to pin the process
   /// that drives it.
   [[nodiscard]] std::vector<unsigned> nearest_cpus(std::string_view pci_id) const {
-#if defined(UCORO_HAS_HWLOC)
+#if UCORO_HAS_HWLOC
     hwloc_obj_t local = non_io_ancestor(find_pci(pci_id, "nearest_cpus"));
     std::vector<unsigned> out;
     if (local == nullptr || local->cpuset == nullptr)
@@ -155,7 +157,7 @@ public:
 
   /// OS index of the NUMA node local to the device, or -1 if hwloc knows none.
   [[nodiscard]] int numa_node(std::string_view pci_id) const {
-#if defined(UCORO_HAS_HWLOC)
+#if UCORO_HAS_HWLOC
     hwloc_obj_t local = non_io_ancestor(find_pci(pci_id, "numa_node"));
     if (local == nullptr || local->nodeset == nullptr || hwloc_bitmap_weight(local->nodeset) != 1)
       return -1;
@@ -178,7 +180,7 @@ public:
 
   /// PCI devices that carry a GPU or compute OS device, in PCI order.
   [[nodiscard]] std::vector<gpu_device> gpus() const {
-#if defined(UCORO_HAS_HWLOC)
+#if UCORO_HAS_HWLOC
     std::vector<gpu_device> out;
     for (hwloc_obj_t pci = hwloc_get_next_pcidev(m_handle.get(), nullptr); pci != nullptr;
          pci = hwloc_get_next_pcidev(m_handle.get(), pci)) {
@@ -216,7 +218,7 @@ public:
   }
 
 private:
-#if defined(UCORO_HAS_HWLOC)
+#if UCORO_HAS_HWLOC
   struct deleter {
     void operator()(hwloc_topology* t) const noexcept { hwloc_topology_destroy(t); }
   };

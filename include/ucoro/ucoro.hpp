@@ -2,6 +2,10 @@
 // Umbrella header: the core. Optional parts (CUDA, RMM, hwloc topology) have
 // their own headers and are not pulled in here.
 
+// First: on an older language standard, its static_assert says what to add
+// before anything else fails to compile.
+#include <ucoro/config.hpp>
+
 #include <ucoro/address.hpp>
 #include <ucoro/concepts/awaitable.hpp>
 #include <ucoro/concepts/buffer.hpp>

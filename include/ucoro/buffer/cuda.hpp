@@ -6,7 +6,7 @@
 
 #include <ucoro/concepts/buffer.hpp>
 
-#if __has_include(<thrust/device_vector.h>)
+#if UCORO_HAS_THRUST
 #include <thrust/device_vector.h>
 
 namespace ucoro {

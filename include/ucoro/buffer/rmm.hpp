@@ -5,7 +5,7 @@
 
 #include <ucoro/concepts/buffer.hpp>
 
-#if __has_include(<rmm/device_buffer.hpp>)
+#if UCORO_HAS_RMM
 #include <rmm/device_buffer.hpp>
 
 namespace ucoro {
@@ -21,7 +21,7 @@ struct buffer_traits<rmm::device_buffer> {
 } // namespace ucoro
 #endif
 
-#if __has_include(<rmm/device_uvector.hpp>)
+#if UCORO_HAS_RMM && __has_include(<rmm/device_uvector.hpp>)
 #include <rmm/device_uvector.hpp>
 
 namespace ucoro {

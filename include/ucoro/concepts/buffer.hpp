@@ -17,6 +17,8 @@
 // yields a non-const pointer: a const range is not, and recv into one does
 // not compile.
 
+#include <ucoro/config.hpp>
+
 #include <ucs/memory/memory_type.h>
 
 #include <concepts>

@@ -5,8 +5,9 @@
 // key, a fence with data collection hands every rank everyone's, and the
 // table is read back with PMIx_Get. No MPI library is involved.
 //
-// Compiled only where PMIx was found (UCORO_HAS_PMIX, set by the build from
-// pkg-config's pmix); elsewhere a PMIx launch is a not_supported error.
+// Compiled only where <pmix.h> is on the include path (UCORO_HAS_PMIX, see
+// config.hpp: `pkg-config --cflags --libs pmix`); elsewhere a PMIx launch is a
+// not_supported error.
 
 #include <ucoro/detail/rendezvous.hpp>
 #include <ucoro/error.hpp>

@@ -14,10 +14,14 @@
 // Functors are __host__ __device__; hash_key and rank_of are constexpr, so
 // nvcc needs --expt-relaxed-constexpr to call them from device code.
 
+#include <ucoro/config.hpp>
 #include <ucoro/join/hash.hpp>
 #include <ucoro/join/how.hpp>
 #include <ucoro/join/table.hpp>
 
+#if !UCORO_HAS_THRUST
+#error "ucoro/join/device.hpp needs thrust (thrust/device_vector.h): add -I$CUDA_PATH/include, or compile with nvcc (UCORO_HAS_THRUST is 0)"
+#endif
 #include <thrust/binary_search.h>
 #include <thrust/copy.h>
 #include <thrust/device_vector.h>
