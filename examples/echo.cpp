@@ -135,8 +135,13 @@ int main(int argc, char** argv) {
       return 0;
     }
 
-    const bool ok =
-        worker.run(ucoro::with_timeout(client(worker, "127.0.0.1", lf.port(), o.size, endpoint_options), 60s));
+    const bool ok = worker.run(ucoro::with_timeout(
+        [&]() -> ucoro::task<bool> {
+          const bool echoed = co_await client(worker, "127.0.0.1", lf.port(), o.size, endpoint_options);
+          co_await lf.wait_idle(); // the handler's close too, before the worker goes
+          co_return echoed;
+        }(),
+        60s));
     std::printf("echo (one process, port %u): %zu bytes %s\n", lf.port(), o.size, ok ? "incremented: ok" : "WRONG");
     return ok ? 0 : 1;
   } catch (const std::exception& e) {

@@ -4,7 +4,9 @@
 A fenced block preceded by an HTML comment `<!-- snippet: FILE NAME -->` must
 equal, line for line, the region between `// [snippet:NAME]` and
 `// [/snippet:NAME]` in FILE (relative to the repository root).
-Usage: check-snippets.py ROOT DOC...   Exits 1 on any mismatch.
+Usage: check-snippets.py ROOT [--strict] DOC...   Exits 1 on any mismatch.
+Docs after --strict may show no C++ block without a marker: every ```cpp
+block in them is code the tests compile.
 """
 import pathlib
 import re
@@ -15,8 +17,17 @@ root = pathlib.Path(sys.argv[1])
 failures = 0
 checked = 0
 marker = re.compile(r"<!--\s*snippet:\s*(\S+)\s+(\S+)\s*-->")
+strict = False
 for doc in sys.argv[2:]:
+    if doc == "--strict":
+        strict = True
+        continue
     lines = (root / doc).read_text().splitlines()
+    if strict:
+        for i, line in enumerate(lines):
+            if line.startswith("```cpp") and not (i > 0 and marker.search(lines[i - 1])):
+                print(f"{doc}:{i + 1}: a C++ block without a snippet marker (it must be code the tests compile)")
+                failures += 1
     for i, line in enumerate(lines):
         m = marker.search(line)
         if not m:

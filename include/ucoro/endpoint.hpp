@@ -124,18 +124,21 @@ public:
     co_await send(buf);
   }
 
-  /// Receives what send_obj sent, allocating exactly its size.
-  template <class Allocator = std::allocator<std::byte>>
-  [[nodiscard]] task<std::vector<std::byte, Allocator>> recv_obj(Allocator alloc = {}) const {
-    std::uint64_t size = 0;
-    const std::size_t got = co_await recv(as_writable_bytes(&size, sizeof size));
-    if (got != sizeof size)
-      throw ucx_error(make_error_code(errc::handshake_failed),
-                      "recv_obj from " + peer() + ": expected an 8-byte size header, got " + std::to_string(got) +
-                          " bytes");
-    std::vector<std::byte, Allocator> out(static_cast<std::size_t>(size), alloc);
-    (void)co_await recv(out);
-    co_return out;
+  /// Receives what send_obj sent into a new container of exactly its size:
+  /// `recv_obj()` bytes, `recv_obj<std::string>()`,
+  /// `recv_obj<std::vector<float>>()`. A payload that is not a whole number
+  /// of elements is received (the endpoint stays in step) and then refused
+  /// with std::errc::bad_message naming both sizes.
+  template <resizable_container Container = std::vector<std::byte>>
+  [[nodiscard]] task<Container> recv_obj() const {
+    co_return co_await recv_obj_into(Container{});
+  }
+
+  /// Bytes into a vector with this allocator (a pool, pinned memory).
+  template <class Allocator>
+    requires requires(Allocator a) { std::vector<std::byte, Allocator>(a); }
+  [[nodiscard]] task<std::vector<std::byte, Allocator>> recv_obj(Allocator alloc) const {
+    co_return co_await recv_obj_into(std::vector<std::byte, Allocator>(alloc));
   }
 
   /// Graceful close (see the header comment). Bounded by close_timeout.
@@ -225,6 +228,24 @@ private:
     }
   }
 
+  template <class Container>
+  [[nodiscard]] task<Container> recv_obj_into(Container out) const {
+    using element = std::ranges::range_value_t<Container>;
+    std::uint64_t size = 0;
+    const std::size_t got = co_await recv(as_writable_bytes(&size, sizeof size));
+    if (got != sizeof size)
+      throw ucx_error(make_error_code(errc::handshake_failed),
+                      "recv_obj from " + peer() + ": expected an 8-byte size header, got " + std::to_string(got) +
+                          " bytes");
+    out.resize(static_cast<std::size_t>((size + sizeof(element) - 1) / sizeof(element)));
+    const std::size_t payload = co_await recv(out, static_cast<std::size_t>(size));
+    if (size % sizeof(element) != 0)
+      throw ucx_error(std::make_error_code(std::errc::bad_message),
+                      "recv_obj from " + peer() + ": " + std::to_string(payload) + " bytes are not a whole number of " +
+                          std::to_string(sizeof(element)) + "-byte elements");
+    co_return out;
+  }
+
   std::shared_ptr<detail::endpoint_state> m_state;
 };
 
@@ -281,8 +302,12 @@ inline task<endpoint> endpoint::connect(worker& w, std::string host, std::uint16
   auto state = detail::make_endpoint_state(w, peer, options);
   const detail::socket_address address = detail::resolve(host, port, what);
   const auto timeout = options.connect_timeout;
+  // "create_endpoint: nothing listening on 127.0.0.1:5000", naming the
+  // host as given only where it is not the address itself.
+  const std::string connect_what =
+      detail::sockaddr_label(address.storage) == peer ? std::string("create_endpoint") : what;
   auto handshake = [&]() -> task<endpoint> {
-    detail::unique_fd fd = co_await detail::connect_socket(w.engine(), address, what);
+    detail::unique_fd fd = co_await detail::connect_socket(w.engine(), address, connect_what);
     endpoint connected = co_await detail::connect_as_client(w, fd.get(), state, options, what);
     co_return std::move(connected); // explicit: nvcc does not move a returned local in co_return
   };

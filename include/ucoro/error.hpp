@@ -7,6 +7,7 @@
 
 #include <ucs/type/status.h>
 
+#include <stdexcept>
 #include <string>
 #include <system_error>
 #include <type_traits>
@@ -131,11 +132,36 @@ public:
 /// Every ucoro operation throws this (or returns its code in the non-throwing
 /// form). what() says what was being done, e.g.
 /// "recv of 4096 bytes on endpoint to 127.0.0.1:5000: Message truncated".
+/// what() is "<what was being done>: <the code's message>", once: a context
+/// that already ends with the code's message (a layer below described the
+/// failure in its own words) is not followed by it a second time, which
+/// std::system_error would do ("closed by peer: closed by peer").
 class ucx_error : public std::system_error {
 public:
-  ucx_error(std::error_code code, const std::string& what) : std::system_error(code, what) {}
-  ucx_error(ucs_status_t status, const std::string& what)
-      : std::system_error(make_error_code(status), what) {}
+  ucx_error(std::error_code code, const std::string& what)
+      : std::system_error(code, what), m_text(compose(code, what)) {}
+  ucx_error(ucs_status_t status, const std::string& what) : ucx_error(make_error_code(status), what) {}
+
+  [[nodiscard]] const char* what() const noexcept override { return m_text.what(); }
+
+  /// The context without the code's message: what was being done.
+  [[nodiscard]] std::string context() const {
+    const std::string text = m_text.what();
+    const std::string suffix = ": " + code().message();
+    return text.size() > suffix.size() && text.ends_with(suffix) ? text.substr(0, text.size() - suffix.size()) : text;
+  }
+
+private:
+  static std::string compose(const std::error_code& code, const std::string& what) {
+    const std::string message = code.message();
+    if (what.empty())
+      return message;
+    if (message.empty() || what.ends_with(message))
+      return what;
+    return what + ": " + message;
+  }
+
+  std::runtime_error m_text; // refcounted: copying an exception does not throw
 };
 
 [[noreturn]] inline void throw_error(std::error_code code, const std::string& what) {
@@ -169,6 +195,13 @@ struct [[nodiscard]] result<void> {
   std::error_code error;
   [[nodiscard]] explicit operator bool() const noexcept { return !error; }
 };
+
+namespace detail {
+template <class T>
+inline constexpr bool is_result_v = false;
+template <class T>
+inline constexpr bool is_result_v<result<T>> = true;
+} // namespace detail
 
 } // namespace ucoro
 

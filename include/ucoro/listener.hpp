@@ -13,13 +13,19 @@
 // within connect_timeout and counted in rejected(), each reported to
 // on_error; at most max_pending_connections handshake at once (past it the
 // oldest is dropped). Handler exceptions go to on_error, or else to the
-// worker's spawned-task errors.
+// worker's error handler (worker::set_error_handler).
+//
+// `co_await lf.wait_idle()` waits until no connection is handshaking or in
+// its handler: a server that has served (accepted() > 0 or an event its
+// handler set) waits for the handler's last sends and close with it instead
+// of polling a flag.
 
 #include <ucoro/detail/connection.hpp>
 #include <ucoro/detail/handshake.hpp>
 #include <ucoro/detail/socket.hpp>
 #include <ucoro/endpoint.hpp>
 #include <ucoro/error.hpp>
+#include <ucoro/event.hpp>
 #include <ucoro/task.hpp>
 #include <ucoro/timer.hpp>
 #include <ucoro/worker.hpp>
@@ -42,12 +48,60 @@ namespace ucoro {
 
 namespace detail {
 
+/// The connections a listener is busy with (handshaking or in the handler).
+/// Shared with each connection's coroutine: a running handler outlives a
+/// closed or destroyed listener.
+class connection_activity {
+public:
+  explicit connection_activity(progress_engine& engine) : m_idle(engine) { m_idle.set(); }
+
+  void begin() noexcept {
+    if (m_active++ == 0)
+      m_idle.reset();
+  }
+  void end() noexcept {
+    if (--m_active == 0)
+      m_idle.set();
+  }
+  void handled() noexcept { ++m_handled; }
+
+  [[nodiscard]] std::size_t active() const noexcept { return m_active; }
+  [[nodiscard]] std::size_t handled_count() const noexcept { return m_handled; }
+  [[nodiscard]] event::awaiter wait_idle() noexcept { return m_idle.wait(); }
+
+  /// Ends one connection's activity however its coroutine ends (returned,
+  /// threw, or destroyed by a draining worker).
+  class scope {
+  public:
+    explicit scope(std::shared_ptr<connection_activity> a) noexcept : activity(std::move(a)) {}
+    scope(scope&& other) noexcept : activity(std::move(other.activity)) {}
+    scope(const scope&) = delete;
+    scope& operator=(const scope&) = delete;
+    scope& operator=(scope&&) = delete;
+    ~scope() {
+      if (activity)
+        activity->end();
+    }
+    std::shared_ptr<connection_activity> activity;
+  };
+  struct handler_scope {
+    connection_activity* activity;
+    ~handler_scope() { activity->handled(); }
+  };
+
+private:
+  std::size_t m_active = 0;
+  std::size_t m_handled = 0;
+  event m_idle;
+};
+
 class listener_state : public std::enable_shared_from_this<listener_state> {
 public:
   using handler_type = std::function<task<void>(endpoint)>;
 
   listener_state(worker& w, handler_type handler, listener_options options)
-      : m_worker(&w), m_handler(std::move(handler)), m_options(std::move(options)) {}
+      : m_worker(&w), m_handler(std::move(handler)), m_options(std::move(options)),
+        m_activity(std::make_shared<connection_activity>(w.engine())) {}
 
   listener_state(const listener_state&) = delete;
   listener_state& operator=(const listener_state&) = delete;
@@ -82,6 +136,7 @@ public:
   [[nodiscard]] std::size_t accepted() const noexcept { return m_accepted; }
   [[nodiscard]] std::size_t rejected() const noexcept { return m_rejected; }
   [[nodiscard]] std::size_t pending() const noexcept { return m_pending.size(); }
+  [[nodiscard]] connection_activity& activity() const noexcept { return *m_activity; }
 
 private:
   struct pending_connection {
@@ -103,7 +158,9 @@ private:
         evict_oldest();
       m_pending.emplace_back();
       auto entry = std::prev(m_pending.end());
-      auto t = accept(shared_from_this(), std::move(fd), sockaddr_label(peer), entry);
+      m_activity->begin();
+      auto t = accept(shared_from_this(), std::move(fd), sockaddr_label(peer), entry,
+                      connection_activity::scope{m_activity});
       t.set_stop_token(entry->stop.get_token());
       m_worker->spawn(std::move(t));
     }
@@ -167,7 +224,7 @@ private:
   }
 
   static task<void> accept(std::shared_ptr<listener_state> self, unique_fd fd, std::string peer,
-                           std::list<pending_connection>::iterator entry) {
+                           std::list<pending_connection>::iterator entry, connection_activity::scope activity) {
     const auto timeout = self->m_options.endpoint.connect_timeout;
     std::shared_ptr<endpoint_state> state;
     std::exception_ptr failure;
@@ -195,6 +252,7 @@ private:
     auto handler = self->m_handler;
     auto on_error = self->m_options.on_error;
     self.reset(); // a running handler does not keep the listener open
+    const connection_activity::handler_scope handled{activity.activity.get()};
     if (on_error) {
       try {
         co_await handler(endpoint{std::move(state)});
@@ -220,6 +278,7 @@ private:
   std::size_t m_accepted = 0;
   std::size_t m_rejected = 0;
   std::list<pending_connection> m_pending;
+  std::shared_ptr<connection_activity> m_activity;
 };
 
 } // namespace detail
@@ -261,6 +320,20 @@ public:
   [[nodiscard]] std::size_t rejected() const noexcept { return m_state ? m_state->rejected() : 0; }
   /// Connections handshaking now.
   [[nodiscard]] std::size_t pending() const noexcept { return m_state ? m_state->pending() : 0; }
+  /// Connections handshaking or in their handler now.
+  [[nodiscard]] std::size_t active() const noexcept { return m_state ? m_state->activity().active() : 0; }
+  /// Handlers that have finished (returned or thrown).
+  [[nodiscard]] std::size_t handled() const noexcept { return m_state ? m_state->activity().handled_count() : 0; }
+
+  /// Completes when no connection is handshaking or in its handler (at once
+  /// if none is); with_timeout bounds it. Handlers keep running after
+  /// close(), so this also waits for them after the listener stopped
+  /// accepting.
+  [[nodiscard]] event::awaiter wait_idle() const {
+    if (!m_state)
+      throw_error(std::make_error_code(std::errc::invalid_argument), "wait_idle on an empty (moved-from) listener");
+    return m_state->activity().wait_idle();
+  }
 
 private:
   std::shared_ptr<detail::listener_state> m_state;

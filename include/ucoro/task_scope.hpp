@@ -18,11 +18,25 @@
 #include <exception>
 #include <functional>
 #include <stop_token>
+#include <string>
 #include <system_error>
 #include <utility>
 #include <vector>
 
 namespace ucoro {
+
+namespace detail {
+/// what() of an exception_ptr's exception, for reports.
+[[nodiscard]] inline std::string describe_exception(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    return ex.what();
+  } catch (...) {
+    return "an exception not derived from std::exception";
+  }
+}
+} // namespace detail
 
 class task_scope {
   class child {
@@ -67,7 +81,7 @@ public:
     if (!m_errors.empty()) {
       std::fprintf(stderr, "ucoro: task_scope destroyed with %zu unobserved task error(s):\n", m_errors.size());
       for (auto& e : m_errors)
-        std::fprintf(stderr, "  %s\n", describe(e).c_str());
+        std::fprintf(stderr, "  %s\n", detail::describe_exception(e).c_str());
     }
   }
 
@@ -160,15 +174,6 @@ private:
 
   static child run(task<void> t) { co_await std::move(t); }
 
-  static std::string describe(const std::exception_ptr& e) {
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      return ex.what();
-    } catch (...) {
-      return "unknown exception";
-    }
-  }
 
   static bool is_cancellation(const std::exception_ptr& e) {
     try {

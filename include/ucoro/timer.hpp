@@ -140,7 +140,10 @@ template <awaitable A>
 }
 
 /// Awaits `awaitable`, cancelling it if it has not finished after `timeout`;
-/// then throws ucx_error equal to std::errc::timed_out.
+/// then throws ucx_error equal to std::errc::timed_out. An awaitable that
+/// reports errors as a result<T> (`op.nothrow()`, as_result) reports the
+/// timeout the same way: its error is timed_out, not the cancellation the
+/// timeout caused.
 template <awaitable A, class Rep, class Period>
 [[nodiscard]] task<await_result_t<A>> with_timeout(A awaitable, std::chrono::duration<Rep, Period> timeout) {
   detail::promise_env* env = co_await detail::current_env{};
@@ -173,13 +176,26 @@ template <awaitable A, class Rep, class Period>
 
   auto inner = detail::as_task(std::move(awaitable));
   inner.set_stop_token(source.get_token());
-  try {
-    co_return co_await std::move(inner);
-  } catch (const std::system_error& error) {
-    if (timer.expired && error.code() == std::errc::operation_canceled)
-      throw ucx_error(UCS_ERR_TIMED_OUT,
-                      "timed out after " + detail::format_duration(timeout) + " (" + error.what() + ")");
-    throw;
+  if constexpr (detail::is_result_v<await_result_t<A>>) {
+    await_result_t<A> outcome = co_await std::move(inner);
+    if (timer.expired && outcome.error == std::errc::operation_canceled)
+      outcome.error = make_error_code(UCS_ERR_TIMED_OUT);
+    co_return outcome;
+  } else {
+    try {
+      co_return co_await std::move(inner);
+    } catch (const std::system_error& error) {
+      if (timer.expired && error.code() == std::errc::operation_canceled) {
+        // "recv of 8 bytes ... from host:port: no completion within 100 ms
+        // (with_timeout): Operation timed out" - the operation, not the
+        // cancellation that ended it.
+        const auto* ours = dynamic_cast<const ucx_error*>(&error);
+        const std::string operation = ours != nullptr ? ours->context() : std::string(error.what());
+        throw ucx_error(UCS_ERR_TIMED_OUT,
+                        operation + ": no completion within " + detail::format_duration(timeout) + " (with_timeout)");
+      }
+      throw;
+    }
   }
 }
 

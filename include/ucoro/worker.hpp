@@ -28,6 +28,7 @@
 #include <chrono>
 #include <coroutine>
 #include <cstddef>
+#include <cstdio>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -93,6 +94,7 @@ public:
     attr.field_mask = UCP_ATTR_FIELD_MEMORY_TYPES;
     if (ucp_context_query(ctx.handle(), &attr) == UCS_OK)
       m_engine->set_memory_types(attr.memory_types);
+    set_error_handler(nullptr);
   }
 
   worker(context& ctx, progress_mode mode) : worker(ctx, worker_options{.mode = mode}) {}
@@ -137,10 +139,27 @@ public:
   }
 
   /// Starts `t` on this worker; it is drained (stopped, then waited for) when
-  /// the worker is destroyed. Its error goes to the handler set with
-  /// set_error_handler, or is kept for join_spawned().
+  /// the worker is destroyed. If it fails, its exception goes to the error
+  /// handler (set_error_handler) as soon as it happens.
   void spawn(task<void> t) { m_scope->spawn(std::move(t)); }
   [[nodiscard]] task_scope& spawned() noexcept { return *m_scope; }
+
+  /// Where failures of spawned tasks go, as they happen, on the worker's
+  /// thread: tasks from spawn(), listener handlers without
+  /// listener_options::on_error, close callbacks. The default (also
+  /// restored by nullptr) writes each to stderr at once. run() does not
+  /// rethrow them: a server outlives a failing connection; a handler that
+  /// must stop the program can request it (a stop_source, an event).
+  void set_error_handler(std::function<void(std::exception_ptr)> handler) {
+    if (!handler)
+      handler = [](std::exception_ptr error) {
+        std::fprintf(stderr,
+                     "ucoro: a task spawned on this worker failed (worker::set_error_handler or "
+                     "listener_options::on_error receive these): %s\n",
+                     detail::describe_exception(error).c_str());
+      };
+    m_scope->set_error_handler(std::move(handler));
+  }
 
   /// Runs `fn` on the worker's thread, waking it. Any thread.
   void post(std::function<void()> fn) { m_engine->post(std::move(fn)); }

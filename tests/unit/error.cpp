@@ -43,3 +43,26 @@ TEST_CASE("ucx_error is a system_error carrying the code and what was being done
   }
   CHECK_NOTHROW(ucoro::check(UCS_OK, "nothing"));
 }
+
+TEST_CASE("ucx_error says the code's message once, after what was being done", "[error][text]") {
+  using ucoro::make_error_code;
+  using ucoro::ucx_error;
+  const std::error_code peer_failed = ucoro::errc::peer_failed;
+  const std::string message = peer_failed.message();
+  // The usual shape: context, then the code's message.
+  const ucx_error plain(peer_failed, "recv of 8 bytes from host:1");
+  CHECK(std::string(plain.what()) == "recv of 8 bytes from host:1: " + message);
+  CHECK(plain.context() == "recv of 8 bytes from host:1");
+  // A layer below already ended its words with the message: not twice
+  // ("peer process exited: peer process exited" before).
+  const ucx_error described(peer_failed, "recv of 8 bytes from host:1: " + message);
+  CHECK(std::string(described.what()) == "recv of 8 bytes from host:1: " + message);
+  const ucx_error bare(make_error_code(UCS_ERR_CANCELED), "");
+  CHECK(std::string(bare.what()) == ucs_status_string(UCS_ERR_CANCELED));
+  const ucx_error same(make_error_code(UCS_ERR_CANCELED), ucs_status_string(UCS_ERR_CANCELED));
+  CHECK(std::string(same.what()) == ucs_status_string(UCS_ERR_CANCELED));
+  // Copies keep the text (exceptions are copied when rethrown).
+  const ucx_error copy = plain;
+  CHECK(std::string(copy.what()) == plain.what());
+  CHECK(copy.code() == std::errc::connection_reset);
+}

@@ -68,7 +68,7 @@ TEST_CASE("with_timeout fires, cancels a pending UCX receive and reports timed_o
       FAIL("receive with nobody sending completed");
     } catch (const ucx_error& e) {
       CHECK(e.code() == std::errc::timed_out);
-      CHECK_THAT(e.what(), Catch::Contains("timed out after 50 ms") && Catch::Contains("recv of 64 bytes"));
+      CHECK_THAT(e.what(), Catch::Contains("no completion within 50 ms") && Catch::Contains("recv of 64 bytes"));
     }
     const auto elapsed = std::chrono::steady_clock::now() - start;
     CHECK(elapsed >= 50ms);

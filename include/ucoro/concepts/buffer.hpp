@@ -68,6 +68,13 @@ concept contiguous_trivial_range = std::ranges::contiguous_range<R> && std::rang
 
 } // namespace detail
 
+/// What a typed recv_obj<C>() fills: a default-constructible, resizable,
+/// contiguous container of trivially copyable elements (std::vector<float>,
+/// std::string, std::vector<std::byte, MyAllocator>, ...).
+template <class C>
+concept resizable_container = detail::contiguous_trivial_range<C> && std::default_initializable<C> &&
+                              requires(C& c, std::size_t n) { c.resize(n); };
+
 template <class R>
   requires detail::contiguous_trivial_range<R>
 struct buffer_traits<R> {

@@ -98,9 +98,12 @@ private:
     return m_state->operation_error(status, status == UCS_ERR_CANCELED && m_posted);
   }
   [[nodiscard]] std::string describe(ucs_status_t status) const {
-    return "send of " + std::to_string(m_view.size) + " bytes of " + to_string(m_view.memory) + " memory to " +
-           m_state->peer() + ": " +
-           (status == UCS_ERR_UNSUPPORTED ? unsupported_memory_text(to_ucs(m_view.memory)) : error_code(status).message());
+    // The code's message follows (ucx_error adds it): only the context here.
+    std::string out = "send of " + std::to_string(m_view.size) + " bytes of " + to_string(m_view.memory) +
+                      " memory to " + m_state->peer();
+    if (status == UCS_ERR_UNSUPPORTED)
+      out += ": " + unsupported_memory_text(to_ucs(m_view.memory));
+    return out;
   }
 
   state_ref m_state;
@@ -162,12 +165,13 @@ private:
     return m_state->operation_error(status);
   }
   [[nodiscard]] std::string describe(ucs_status_t status) const {
+    // The code's message follows (ucx_error adds it): only the context here.
     std::string out = "recv of " + std::to_string(m_view.size) + " bytes of " + to_string(m_view.memory) +
-                      " memory from " + m_state->peer() + ": " +
-                      (status == UCS_ERR_UNSUPPORTED ? unsupported_memory_text(to_ucs(m_view.memory))
-                                                     : error_code(status).message());
+                      " memory from " + m_state->peer();
+    if (status == UCS_ERR_UNSUPPORTED)
+      out += ": " + unsupported_memory_text(to_ucs(m_view.memory));
     if (status == UCS_ERR_MESSAGE_TRUNCATED && m_info.length > m_view.size)
-      out += " (peer sent " + std::to_string(m_info.length) + " bytes)";
+      out += ": the peer sent " + std::to_string(m_info.length) + " bytes";
     return out;
   }
 

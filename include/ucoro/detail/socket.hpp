@@ -188,7 +188,8 @@ inline task<unique_fd> connect_socket(progress_engine& engine, socket_address ad
     socklen_t length = sizeof error;
     ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &error, &length);
     if (error == ECONNREFUSED)
-      throw ucx_error(std::make_error_code(std::errc::connection_refused), what + ": nothing listening there");
+      throw ucx_error(std::make_error_code(std::errc::connection_refused),
+                      what + ": nothing listening on " + sockaddr_label(address.storage));
     if (error != 0)
       throw ucx_error(std::error_code(error, std::generic_category()), what + ": connect");
   }
