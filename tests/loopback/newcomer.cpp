@@ -83,6 +83,22 @@ struct pair {
   listener lf;
 };
 
+/// Runs `body(p, client)` on a connected pair, once in each progress mode.
+template <class Body>
+void in_each_mode(Body body) {
+  for (auto mode : {progress_mode::blocking, progress_mode::polling}) {
+    INFO(test::mode_name(mode));
+    context ctx;
+    worker w{ctx, mode};
+    pair p(w);
+    w.run(test::bounded([&]() -> task<void> {
+      endpoint ep = co_await p.connect();
+      REQUIRE(p.server);
+      co_await body(p, ep);
+    }()));
+  }
+}
+
 } // namespace
 
 TEST_CASE("create_endpoint to a port where nothing listens is connection_refused naming host:port, in every "
@@ -113,40 +129,32 @@ TEST_CASE("create_endpoint to a port where nothing listens is connection_refused
 
 TEST_CASE("with_timeout reports timed_out whether the operation throws, is .nothrow() or as_result",
           "[newcomer][timeout]") {
-  for (auto mode : {progress_mode::blocking, progress_mode::polling}) {
-    INFO(test::mode_name(mode));
-    context ctx;
-    worker w{ctx, mode};
-    pair p(w);
-    w.run(test::bounded([&]() -> task<void> {
-      endpoint ep = co_await p.connect();
-      std::vector<std::byte> buf(8);
-      try {
-        (void)co_await with_timeout(ep.recv(buf), 100ms);
-        FAIL("a receive with nobody sending completed");
-      } catch (const ucx_error& e) {
-        CHECK(e.code() == std::errc::timed_out);
-        CHECK(std::string(e.what()) == "recv of 8 bytes of host memory from 127.0.0.1:" + std::to_string(p.lf.port()) +
-                                           ": no completion within 100 ms (with_timeout): " + e.code().message());
-      }
-      const result<std::size_t> nothrow = co_await with_timeout(ep.recv(buf).nothrow(), 100ms);
-      CHECK(nothrow.error == std::errc::timed_out);
-      const result<std::size_t> as = co_await with_timeout(as_result(ep.recv(buf)), 100ms);
-      CHECK(as.error == std::errc::timed_out);
-      // A stop request that is not a timeout stays a cancellation.
-      std::stop_source stop;
-      stop.request_stop();
-      const result<std::size_t> stopped = co_await with_timeout(with_stop_token(ep.recv(buf).nothrow(), stop.get_token()), 5s);
-      CHECK(stopped.error == std::errc::operation_canceled);
-      // And the endpoint is still fine afterwards.
-      REQUIRE(p.server);
-      const std::vector<std::byte> sent = test::pattern(8);
-      co_await p.server->send(sent);
-      const std::size_t got = co_await ep.recv(buf);
-      CHECK(got == 8);
-      CHECK(buf == sent);
-    }()));
-  }
+  in_each_mode([](pair& p, endpoint& ep) -> task<void> {
+    std::vector<std::byte> buf(8);
+    try {
+      (void)co_await with_timeout(ep.recv(buf), 100ms);
+      FAIL("a receive with nobody sending completed");
+    } catch (const ucx_error& e) {
+      CHECK(e.code() == std::errc::timed_out);
+      CHECK(std::string(e.what()) == "recv of 8 bytes of host memory from 127.0.0.1:" + std::to_string(p.lf.port()) +
+                                         ": no completion within 100 ms (with_timeout): " + e.code().message());
+    }
+    const result<std::size_t> nothrow = co_await with_timeout(ep.recv(buf).nothrow(), 100ms);
+    CHECK(nothrow.error == std::errc::timed_out);
+    const result<std::size_t> as = co_await with_timeout(as_result(ep.recv(buf)), 100ms);
+    CHECK(as.error == std::errc::timed_out);
+    // A stop request that is not a timeout stays a cancellation.
+    std::stop_source stop;
+    stop.request_stop();
+    const result<std::size_t> stopped = co_await with_timeout(with_stop_token(ep.recv(buf).nothrow(), stop.get_token()), 5s);
+    CHECK(stopped.error == std::errc::operation_canceled);
+    // And the endpoint is still fine afterwards.
+    const std::vector<std::byte> sent = test::pattern(8);
+    co_await p.server->send(sent);
+    const std::size_t got = co_await ep.recv(buf);
+    CHECK(got == 8);
+    CHECK(buf == sent);
+  });
 }
 
 TEST_CASE("error texts say each thing once", "[newcomer][text]") {
@@ -308,56 +316,48 @@ TEST_CASE("with no handler set, a failure is on stderr before run returns", "[ne
 TEST_CASE("typed recv_obj: strings, float vectors, empty payloads; a size that is not a whole number of "
           "elements is bad_message and the endpoint stays in step",
           "[newcomer][recv_obj]") {
-  for (auto mode : {progress_mode::blocking, progress_mode::polling}) {
-    INFO(test::mode_name(mode));
-    context ctx;
-    worker w{ctx, mode};
-    pair p(w);
-    w.run(test::bounded([&]() -> task<void> {
-      endpoint ep = co_await p.connect();
-      REQUIRE(p.server);
-      endpoint& server = *p.server;
-      co_await server.send_obj(std::string("hello, ucoro"));
-      const std::string text = co_await ep.recv_obj<std::string>();
-      CHECK(text == "hello, ucoro");
+  in_each_mode([](pair& p, endpoint& ep) -> task<void> {
+    endpoint& server = *p.server;
+    co_await server.send_obj(std::string("hello, ucoro"));
+    const std::string text = co_await ep.recv_obj<std::string>();
+    CHECK(text == "hello, ucoro");
 
-      const std::vector<float> floats{1.5F, -2.25F, 3e8F};
-      co_await server.send_obj(floats);
-      const auto got_floats = co_await ep.recv_obj<std::vector<float>>();
-      CHECK(got_floats == floats);
+    const std::vector<float> floats{1.5F, -2.25F, 3e8F};
+    co_await server.send_obj(floats);
+    const auto got_floats = co_await ep.recv_obj<std::vector<float>>();
+    CHECK(got_floats == floats);
 
-      co_await server.send_obj(std::vector<double>{});
-      const auto got_empty = co_await ep.recv_obj<std::vector<double>>();
-      CHECK(got_empty.empty());
+    co_await server.send_obj(std::vector<double>{});
+    const auto got_empty = co_await ep.recv_obj<std::vector<double>>();
+    CHECK(got_empty.empty());
 
-      co_await server.send_obj(std::vector<std::byte>(10, std::byte{1}));
-      try {
-        (void)co_await ep.recv_obj<std::vector<float>>();
-        FAIL("10 bytes became floats");
-      } catch (const ucx_error& e) {
-        CHECK(e.code() == std::errc::bad_message);
-        CHECK_THAT(e.what(), Catch::Contains("10 bytes are not a whole number of 4-byte elements"));
-      }
-      // Still in step: the next object arrives whole.
-      const std::vector<std::uint64_t> next{7, 8, 9};
-      co_await server.send_obj(next);
-      const auto got_next = co_await ep.recv_obj<std::vector<std::uint64_t>>();
-      CHECK(got_next == next);
+    co_await server.send_obj(std::vector<std::byte>(10, std::byte{1}));
+    try {
+      (void)co_await ep.recv_obj<std::vector<float>>();
+      FAIL("10 bytes became floats");
+    } catch (const ucx_error& e) {
+      CHECK(e.code() == std::errc::bad_message);
+      CHECK_THAT(e.what(), Catch::Contains("10 bytes are not a whole number of 4-byte elements"));
+    }
+    // Still in step: the next object arrives whole.
+    const std::vector<std::uint64_t> next{7, 8, 9};
+    co_await server.send_obj(next);
+    const auto got_next = co_await ep.recv_obj<std::vector<std::uint64_t>>();
+    CHECK(got_next == next);
 
-      // A scalar is a one-element span.
-      const double x = 2.718;
-      double y = 0;
-      co_await server.send(std::span(&x, 1));
-      const std::size_t got_scalar = co_await ep.recv(std::span(&y, 1));
-      CHECK(got_scalar == sizeof y);
-      CHECK(y == x);
+    // A scalar is a one-element span.
+    const double x = 2.718;
+    double y = 0;
+    co_await server.send(std::span(&x, 1));
+    const std::size_t got_scalar = co_await ep.recv(std::span(&y, 1));
+    CHECK(got_scalar == sizeof y);
+    CHECK(y == x);
 
-      // Bytes, as before.
-      co_await server.send_obj(test::pattern(100));
-      const std::vector<std::byte> got_bytes = co_await ep.recv_obj();
-      CHECK(got_bytes == test::pattern(100));
-    }()));
-  }
+    // Bytes, as before.
+    co_await server.send_obj(test::pattern(100));
+    const std::vector<std::byte> got_bytes = co_await ep.recv_obj();
+    CHECK(got_bytes == test::pattern(100));
+  });
 }
 
 TEST_CASE("listener.wait_idle waits for a handler's last send and close, and counts what it handled",
