@@ -79,6 +79,8 @@ enum class errc {
   peer_unresponsive,    ///< no heartbeat from the peer within its timeout; std::errc::timed_out
   shared_memory_stuck,  ///< a dead same-host peer left this worker's shared-memory receive FIFO stuck;
                         ///< std::errc::connection_aborted
+  send_abandoned,       ///< a send was stopped (a timeout) before UCX finished it, so its connection was
+                        ///< closed: a message cannot be withdrawn; std::errc::connection_aborted
 };
 
 namespace detail {
@@ -96,6 +98,8 @@ public:
     case errc::peer_failed: return "peer process exited";
     case errc::listener_closed: return "listener closed";
     case errc::peer_unresponsive: return "peer missed its heartbeat deadline";
+    case errc::send_abandoned:
+      return "connection closed after a send was stopped before it finished (a message cannot be withdrawn)";
     case errc::shared_memory_stuck:
       return "this worker's shared-memory receive FIFO is stuck (a same-host peer died mid-write); connect from a "
              "new worker";
@@ -112,7 +116,8 @@ public:
     case errc::handshake_failed:
     case errc::protocol_mismatch: return std::errc::protocol_error;
     case errc::peer_unresponsive: return std::errc::timed_out;
-    case errc::shared_memory_stuck: return std::errc::connection_aborted;
+    case errc::shared_memory_stuck:
+    case errc::send_abandoned: return std::errc::connection_aborted;
     }
     return {value, *this};
   }

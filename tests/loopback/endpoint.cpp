@@ -779,3 +779,57 @@ TEST_CASE("worker-level recv takes any sender's tag and reports it", "[worker][t
   CHECK(got == 99);
   ep.abort();
 }
+
+TEST_CASE("a timeout over a send the peer never receives returns at the deadline, and closes the connection",
+          "[endpoint][cancel][timeout]") {
+  // UCX cannot cancel a started send: an 8 MiB rendezvous waits for the
+  // receiver's matching recv, which this listener never posts. The awaiter
+  // must come back anyway (send_stop_grace after the stop), and the
+  // connection, whose message is half sent, is closed with send_abandoned.
+  for (const auto& t : transports()) {
+    for (auto mode : {progress_mode::blocking, progress_mode::polling}) {
+      INFO(t.name << " " << test::mode_name(mode));
+      context ctx{t.ucx};
+      worker w{ctx, mode};
+      event done{w};
+      auto lf = w.create_listener(
+          [&](endpoint ep) -> task<void> {
+            co_await done.wait(); // never receives
+            (void)ep;
+          },
+          0, loopback_listener(t.error_handling));
+      w.run(test::bounded([&]() -> task<void> {
+        endpoint ep = co_await w.create_endpoint("127.0.0.1", lf.port(), client_options(t.error_handling));
+        // A small eager send completes whether or not the peer receives:
+        // no abandonment, the connection stays.
+        const result<void> small = co_await with_timeout(ep.send(test::pattern(64)).nothrow(), 2s);
+        CHECK_FALSE(small.error);
+        const std::vector<std::byte> big(8 << 20, std::byte{1});
+        const auto start = std::chrono::steady_clock::now();
+        const result<void> timed = co_await with_timeout(ep.send(big).nothrow(), 200ms);
+        const auto took = std::chrono::steady_clock::now() - start;
+        CHECK(timed.error == std::errc::timed_out);
+        CHECK(took >= 200ms);
+        CHECK(took < 2s); // the deadline plus the grace, not a hang
+        // The connection is gone, and says why.
+        const result<void> after = co_await as_result(ep.send(test::pattern(8)));
+        CHECK(after.error == errc::send_abandoned);
+        CHECK(after.error == std::errc::connection_aborted);
+        // A plain stop request (not a timeout) is a cancellation.
+        endpoint second = co_await w.create_endpoint("127.0.0.1", lf.port(), client_options(t.error_handling));
+        std::stop_source stop;
+        auto stopper = [&]() -> task<void> {
+          co_await w.sleep(50ms);
+          stop.request_stop();
+        };
+        auto sender = [&]() -> task<result<void>> {
+          co_return co_await with_stop_token(second.send(big).nothrow(), stop.get_token());
+        };
+        auto [stopped, nothing] = co_await when_all(sender(), stopper());
+        (void)nothing;
+        CHECK(stopped.error == std::errc::operation_canceled);
+        done.set();
+      }()));
+    }
+  }
+}

@@ -63,6 +63,7 @@ public:
   ep_send_op(ep_send_op&& other) noexcept
       : request_op(std::move(other)), list_node{}, m_state(other.m_state), m_view(other.m_view) {}
   ~ep_send_op() {
+    disarm_grace();
     if (m_linked)
       m_state->pending_sends().erase(*this);
   }
@@ -85,15 +86,50 @@ private:
     m_linked = true;
   }
   void on_done(ucs_status_t) noexcept {
+    disarm_grace();
     if (m_linked) {
       m_state->pending_sends().erase(*this);
       m_linked = false;
     }
   }
+
+  /// A stop request (with_timeout, with_stop_token, a failed when_all
+  /// sibling). UCX cannot cancel a send it has started (a rendezvous waiting
+  /// for the receiver, a tcp send into a partitioned link), and the awaiter
+  /// may not return while UCX can still read the buffer. So: ask anyway,
+  /// give the send send_stop_grace to finish, and then abandon it: the
+  /// awaiter resumes with operation_canceled, and the connection is
+  /// force-closed (errc::send_abandoned), which stops UCX from touching the
+  /// buffer and tells every other operation on it why. A connection with a
+  /// message half sent cannot be trusted to stay in step anyway.
+  void on_stop() noexcept {
+    m_stopped = true;
+    cancel_request();
+    if (!pending() || m_grace.node.armed)
+      return;
+    m_grace.op = this;
+    m_grace.node.deadline = clock::now() + send_stop_grace;
+    m_grace.node.fire = [](timer_node* node) noexcept {
+      ep_send_op* self = reinterpret_cast<grace_timer*>(node)->op;
+      if (!self->pending())
+        return;
+      const auto state = self->m_state->shared_from_this(); // the resumed awaiter may drop the endpoint
+      self->detach(UCS_ERR_CANCELED);
+      state->abandon_connection(make_error_code(errc::send_abandoned));
+    };
+    m_state->get_worker().engine().add_timer(m_grace.node);
+  }
+  void disarm_grace() noexcept {
+    if (m_grace.node.armed)
+      m_state->get_worker().engine().remove_timer(m_grace.node);
+  }
+
   void value() const noexcept {}
   [[nodiscard]] std::error_code error_code(ucs_status_t status) const noexcept {
     if (status == UCS_ERR_MESSAGE_TRUNCATED || status == UCS_ERR_UNSUPPORTED)
       return make_error_code(status);
+    if (status == UCS_ERR_CANCELED && m_stopped)
+      return make_error_code(status); // the caller's stop, before posting or abandoned after
     // Cancelled before posting: the caller's stop token. After: UCX's doing.
     return m_state->operation_error(status, status == UCS_ERR_CANCELED && m_posted);
   }
@@ -106,11 +142,18 @@ private:
     return out;
   }
 
+  struct grace_timer {
+    timer_node node; // first: the timer callback gets this address back
+    ep_send_op* op = nullptr;
+  };
+
   state_ref m_state;
   buffer_view<const void> m_view;
   tag_t m_tag = 0;
   bool m_posted = false;
   bool m_linked = false;
+  bool m_stopped = false;
+  grace_timer m_grace;
 };
 
 /// Receive on an endpoint; tracked by the endpoint so that closing it (or

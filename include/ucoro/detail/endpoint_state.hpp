@@ -44,6 +44,10 @@ namespace detail {
 /// Heartbeats for a same-host peer whose process cannot be watched.
 inline constexpr std::chrono::milliseconds fallback_heartbeat_interval{200};
 inline constexpr std::chrono::milliseconds fallback_heartbeat_timeout{2000};
+/// How long a stopped send may still finish by itself before it is
+/// abandoned and its connection closed (ep_send_op::on_stop): a send that
+/// is merely slow (a large eager copy) completes well within it.
+inline constexpr std::chrono::milliseconds send_stop_grace{100};
 /// How long a transport error waits for the peer's pidfd to confirm its exit.
 inline constexpr std::chrono::milliseconds peer_exit_grace{50};
 
@@ -230,6 +234,17 @@ public:
   void fail(std::error_code reason) {
     local_close(reason);
     release();
+  }
+
+  /// Gives up on the whole connection (a send abandoned after a stop): every
+  /// endpoint on it fails with `reason` and UCX's endpoint is force-closed.
+  /// The peer process is not known to be gone.
+  void abandon_connection(std::error_code reason) {
+    auto keep_alive = shared_from_this();
+    if (m_conn)
+      m_conn->fail(reason, false);
+    else
+      fail(reason);
   }
 
   // ---- queries ---------------------------------------------------------------------

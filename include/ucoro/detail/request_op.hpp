@@ -171,6 +171,9 @@ protected:
 
   [[nodiscard]] bool pending() const noexcept { return m_request != nullptr; }
 
+  /// What a stop request does; an op that UCX cannot cancel overrides it.
+  void on_stop() noexcept { cancel_request(); }
+
   /// Gives up on a request UCX will never complete (its endpoint was
   /// force-closed after a peer died without UCX error handling, which in
   /// UCX 1.13 leaves rendezvous sends waiting for an answer): the awaiting
@@ -259,7 +262,11 @@ private:
       static_cast<Derived*>(self)->resume_awaiting();
   }
 
-  static void on_cancel(cancel_node* node) noexcept { static_cast<request_op*>(node)->cancel_request(); }
+  // A stop request: the derived op may do more than ask UCX (which cancels
+  // receives, not sends) through on_stop().
+  static void on_cancel(cancel_node* node) noexcept {
+    static_cast<Derived*>(static_cast<request_op*>(node))->on_stop();
+  }
 
   /// The frame is going away with the request still in UCX: cancel it and
   /// give UCX a bounded chance to finish, so it does not write into freed
