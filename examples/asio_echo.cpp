@@ -38,6 +38,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -190,6 +191,15 @@ void asio_echo_session(std::shared_ptr<asio::ip::tcp::socket> socket, std::share
 
 int main(int argc, char** argv) {
   const options o = parse(argc, argv);
+  // Phases are printed as they pass (line-buffered even into a pipe), and a
+  // watchdog ends a run that hangs anywhere, teardown included, with a
+  // message instead of leaving it to the test runner's kill.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  std::thread([] {
+    std::this_thread::sleep_for(90s);
+    std::fprintf(stderr, "asio_echo: FAILED: still running after 90 s (see the last phase printed)\n");
+    std::_Exit(1);
+  }).detach();
   try {
     asio::io_context io(1);
     ucoro::context ctx;
@@ -243,6 +253,7 @@ int main(int argc, char** argv) {
       if (!ucoro_done || !asio_done || idle_started)
         return;
       idle_started = true;
+      std::printf("phase: exchanges done, idle for %d ms\n", o.idle_ms);
       cpu0 = cpu_time();
       rounds0 = w.engine().stats().rounds;
       wakeups0 = driver.wakeups();
@@ -256,6 +267,7 @@ int main(int argc, char** argv) {
         idle_wakeups = driver.wakeups() - wakeups0;
         ticker.cancel();
         deadline.cancel();
+        std::printf("phase: idle done, stopping\n");
         driver.stop();
         asio_client.close();
         acceptor.close();
@@ -304,6 +316,7 @@ int main(int argc, char** argv) {
 
     driver.start();
     io.run();
+    std::printf("phase: loop ended\n");
 
     const double idle_s = o.idle_ms / 1e3;
     const double cpu_share = std::chrono::duration<double>(idle_cpu).count() / idle_s;

@@ -154,6 +154,11 @@ struct endpoint_options {
   /// How a failed peer is detected (see error_handling).
   ucoro::error_handling error_handling = ucoro::error_handling::automatic;
   heartbeat_options heartbeat{};
+  /// Under automatic, for a peer on another host when `heartbeat` is not
+  /// set: a partition (no RST, both processes alive) is otherwise noticed by
+  /// nothing for minutes. 1 s / 5 s fails pending operations on both sides
+  /// within ~6 s; an interval of zero turns it off.
+  heartbeat_options remote_heartbeat{std::chrono::milliseconds{1000}, std::chrono::milliseconds{5000}};
   /// Bound on connecting and on each handshake step.
   std::chrono::milliseconds connect_timeout{5000};
   /// Bound on close(): past it, the endpoint is force-closed.

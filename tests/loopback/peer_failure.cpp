@@ -407,6 +407,46 @@ TEST_CASE("a heartbeat detects a peer that stops (SIGSTOP) though its process li
   CHECK(peer.wait_exit(10s) == 128 + SIGKILL);
 }
 
+TEST_CASE("over a network transport, automatic arms a heartbeat by default: a peer that stops answering (alive, no "
+          "reset: what a partition looks like) fails pending operations within 10 s",
+          "[failure][two_process][heartbeat][partition]") {
+  // Both sides on tcp only, default options: nothing but ucoro's default
+  // remote_heartbeat (1 s, deadline 5 s) can notice a SIGSTOPped peer, since
+  // its process lives (no pidfd) and its sockets stay open (no reset).
+  std::vector<std::string> args{"/usr/bin/env", "UCX_TLS=tcp", "UCX_NET_DEVICES=lo"};
+  for (auto& a : peer_args("idle", 8, {error_handling::automatic, 0ms, 10s}))
+    args.push_back(a);
+  test::child_process peer{args};
+  const std::uint16_t port = listening_port(peer);
+  context ctx{{{"TLS", "tcp"}}};
+  worker w{ctx};
+  std::chrono::steady_clock::time_point stopped_at{};
+  failure_detection detection;
+  const auto outcome = w.run(test::bounded(
+      [&]() -> task<result<std::size_t>> {
+        endpoint ep = co_await w.create_endpoint("127.0.0.1", port);
+        detection = ep.failure_detection();
+        co_return co_await recv_during(ep, [&]() -> task<void> {
+          co_await await_line(w, peer);
+          co_await w.sleep(1500ms); // the behaviour under test: heartbeats from a live peer raise no false alarm
+          ::kill(peer.pid(), SIGSTOP);
+          stopped_at = std::chrono::steady_clock::now();
+        }());
+      }(),
+      20s));
+  const auto detection_time = std::chrono::steady_clock::now() - stopped_at;
+  INFO(detection.reason);
+  CHECK(detection.heartbeat_timeout == 5s);
+  CHECK_THAT(detection.reason, Catch::Contains("remote_heartbeat"));
+  REQUIRE_FALSE(outcome);
+  CHECK(stopped_at != std::chrono::steady_clock::time_point{});
+  CHECK(outcome.error == errc::peer_unresponsive);
+  CHECK(detection_time >= 4s); // the last heartbeat came up to an interval before the stop
+  CHECK(detection_time < 10s);
+  peer.kill();
+  CHECK(peer.wait_exit(10s) == 128 + SIGKILL);
+}
+
 TEST_CASE("with error_handling none and no heartbeat a dead idle peer is not detected; with_timeout and abort end the "
           "wait",
           "[failure][two_process][none]") {

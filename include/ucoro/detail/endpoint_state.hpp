@@ -79,6 +79,7 @@ public:
   endpoint_state(worker& w, std::string peer, const endpoint_options& options)
       : m_worker(&w), m_peer(std::move(peer)), m_ordered(options.guarantee_msg_order),
         m_requested_mode(options.error_handling), m_heartbeat(checked_heartbeat(options.heartbeat, m_peer)),
+        m_remote_heartbeat(checked_heartbeat(options.remote_heartbeat, m_peer)),
         m_close_timeout(options.close_timeout), m_completion(options.completion), m_close_ack(w.engine()) {
     m_recv_msg_base = random_tag_base();
     m_recv_ctrl_tag = tag_layout::in_space(tag_layout::space::endpoint_control, random_tag_base());
@@ -127,6 +128,15 @@ public:
   /// Under automatic with UCX mode none: the peer's process is the failure
   /// signal (its pidfd), or else heartbeats are.
   void watch_process(const process_identity& peer) {
+    // Over a network transport (another host, or tcp on this one): UCX's
+    // peer mode sees resets and transport errors, a pidfd sees an exit, but
+    // neither sees a silent partition; the heartbeat does, on both sides.
+    if (m_requested_mode == error_handling::automatic && m_heartbeat.interval.count() == 0 &&
+        m_remote_heartbeat.interval.count() > 0 && (!peer.same_host_as(this_process()) || !m_conn->lanes().local)) {
+      m_heartbeat = m_remote_heartbeat;
+      m_detection.reason += "; over the network: heartbeat every " + format_duration(m_heartbeat.interval) +
+                            ", deadline " + format_duration(m_heartbeat.timeout) + " (remote_heartbeat)";
+    }
     if (!m_conn->ucx_peer_mode() && m_requested_mode == error_handling::automatic) {
       std::string why_not = m_conn->process_watched() ? std::string{} : m_conn->watch(*m_worker, peer);
       if (why_not.empty()) {
@@ -463,6 +473,7 @@ private:
   bool m_ordered;
   ucoro::error_handling m_requested_mode;
   heartbeat_options m_heartbeat;
+  heartbeat_options m_remote_heartbeat;
   bool m_peer_gone = false;
   bool m_sending_heartbeats = false;
   failure_detection m_detection;
