@@ -1,6 +1,8 @@
 #pragma once
 // Plain-socket helpers shared by the benchmarks' TCP baselines (loopback only).
 
+#include "free_port.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -56,12 +58,9 @@ inline int listen_loopback(std::uint16_t& port) {
   return fd;
 }
 
-/// A port on 127.0.0.1 that was free a moment ago (for tools that take a port).
-inline std::uint16_t free_port() {
-  std::uint16_t port = 0;
-  ::close(listen_loopback(port));
-  return port;
-}
+/// A port on 127.0.0.1 for tools that must be told their port (see
+/// free_port.hpp for why it is not a bind(0) pick).
+inline std::uint16_t free_port() { return ucoro::test::unused_fixed_port(); }
 
 inline void no_delay(int fd) {
   const int one = 1;

@@ -21,7 +21,6 @@ import glob
 import os
 import re
 import signal
-import socket
 import time
 import random
 import sqlite3
@@ -31,6 +30,8 @@ import tempfile
 
 tool, launch = sys.argv[1], sys.argv[2]
 with_pmix = len(sys.argv) > 3 and sys.argv[3] == "pmix"
+sys.path.insert(0, os.path.dirname(os.path.abspath(launch)))  # scripts/, beside launch-local.sh
+from free_port import unused_fixed_port  # noqa: E402
 mpirun = "/usr/bin/mpirun" if with_pmix and os.path.exists("/usr/bin/mpirun") else None
 failures = []
 
@@ -212,10 +213,7 @@ with tempfile.TemporaryDirectory() as tmp:
                 failures.append(f"{what}: rank {r} exit {procs[r].returncode}, stderr {err!r}")
         procs[2].communicate()
 
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
+    port = unused_fixed_port()
     env = dict(os.environ, UCORO_SIZE="3", UCORO_ROOT=f"127.0.0.1:{port}", UCORO_JOB=f"kill-{os.getpid()}")
     procs = start_ranks(["--generate", "400000x400000", "--algorithm", "shuffle", "--repeat", "100000"], env)
     started = False

@@ -7,7 +7,7 @@
 set -uo pipefail
 n=$1
 shift
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(python3 "$(dirname "$0")/free_port.py") || exit 1
 export UCORO_SIZE=$n UCORO_ROOT=127.0.0.1:$port UCORO_JOB="launch-$$-$RANDOM"
 export UCX_NET_DEVICES=${UCX_NET_DEVICES:-lo}
 pids=()

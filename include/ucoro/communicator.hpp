@@ -70,8 +70,10 @@ struct bootstrap_options {
   handshake_token job;
   /// Bound on the whole bootstrap; on expiry the error names missing ranks.
   std::chrono::milliseconds timeout{30'000};
-  /// Address rank 0 binds its rendezvous to.
-  inline_text<64> bind_address = "0.0.0.0";
+  /// Address rank 0 binds its rendezvous to. Empty: the root's own host
+  /// when that is a loopback address (a local job is then unreachable from
+  /// other hosts, and a ::1 root works), else all IPv4 interfaces.
+  inline_text<64> bind_address;
   ucoro::connection connection = ucoro::connection::lazy;
 };
 static_assert(std::is_trivially_copyable_v<bootstrap_options> && std::is_trivially_destructible_v<bootstrap_options>);
@@ -364,7 +366,7 @@ inline task<communicator> communicator::bootstrap(worker& w, bootstrap_options o
   const auto port = static_cast<std::uint16_t>(detail::env_number("root port", root.substr(colon + 1)));
   std::vector<detail::hello::table_entry> table;
   if (rank == 0) {
-    detail::rendezvous_root rendezvous(w, options.bind_address.str(), port);
+    detail::rendezvous_root rendezvous(w, detail::rendezvous_bind_address(options.bind_address.str(), host), port);
     table = co_await rendezvous.run(detail::local_table_entry(w), size, options.job.str(), options.timeout);
   } else {
     table = co_await detail::rendezvous_join(w, host, port, rank, size, options.job.str(),

@@ -129,6 +129,9 @@ public:
   /// `recv_obj<std::vector<float>>()`. A payload that is not a whole number
   /// of elements is received (the endpoint stays in step) and then refused
   /// with std::errc::bad_message naming both sizes.
+  /// (Coroutines themselves, not forwarding calls: GCC 12 relocates a
+  /// by-value std::string argument of a plain function awaited in a
+  /// co_await expression by copying its bytes.)
   template <resizable_container Container = std::vector<std::byte>>
   [[nodiscard]] task<Container> recv_obj() const {
     co_return co_await recv_obj_into(Container{});

@@ -69,11 +69,11 @@ public:
   [[nodiscard]] std::size_t handled_count() const noexcept { return m_handled; }
   [[nodiscard]] event::awaiter wait_idle() noexcept { return m_idle.wait(); }
 
-  /// Ends one connection's activity however its coroutine ends (returned,
-  /// threw, or destroyed by a draining worker).
+  /// One connection's activity, from its accept to however its coroutine
+  /// ends (returned, threw, or destroyed by a draining worker).
   class scope {
   public:
-    explicit scope(std::shared_ptr<connection_activity> a) noexcept : activity(std::move(a)) {}
+    explicit scope(std::shared_ptr<connection_activity> a) noexcept : activity(std::move(a)) { activity->begin(); }
     scope(scope&& other) noexcept : activity(std::move(other.activity)) {}
     scope(const scope&) = delete;
     scope& operator=(const scope&) = delete;
@@ -112,7 +112,8 @@ public:
     if (m_options.max_pending_connections == 0)
       throw_error(std::make_error_code(std::errc::invalid_argument),
                   "create_listener on " + where + ": max_pending_connections must be at least 1");
-    (void)checked_heartbeat(m_options.endpoint.heartbeat, "clients of " + where);
+    (void)checked_heartbeat(m_options.endpoint.heartbeat, "endpoint to clients of " + where);
+    (void)checked_heartbeat(m_options.endpoint.remote_heartbeat, "endpoint to clients of " + where);
     const socket_address address = numeric_address(m_options.bind_address, port, "create_listener on " + where);
     m_socket = listen_socket(address, 1024, "create_listener on " + where);
     m_port = local_port(m_socket.get());
@@ -158,7 +159,6 @@ private:
         evict_oldest();
       m_pending.emplace_back();
       auto entry = std::prev(m_pending.end());
-      m_activity->begin();
       auto t = accept(shared_from_this(), std::move(fd), sockaddr_label(peer), entry,
                       connection_activity::scope{m_activity});
       t.set_stop_token(entry->stop.get_token());

@@ -174,7 +174,6 @@ private:
 
   static child run(task<void> t) { co_await std::move(t); }
 
-
   static bool is_cancellation(const std::exception_ptr& e) {
     try {
       std::rethrow_exception(e);

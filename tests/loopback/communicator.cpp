@@ -7,6 +7,8 @@
 #include "../support/process.hpp"
 #include "../support/raw_socket.hpp"
 
+#include <ucoro/detail/rendezvous.hpp>
+
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -60,6 +62,22 @@ TEST_CASE("a rank that never comes fails the bootstrap on the others, naming it"
     CHECK_THAT(*line, Catch::Contains("rank 2 never joined"));
     CHECK(ranks[r]->wait_exit(10s) == 1);
   }
+}
+
+TEST_CASE("a job whose root is [::1] bootstraps over IPv6 loopback (rank 0 binds the root host itself)",
+          "[communicator]") {
+  auto ranks = start_job(3, "basic", {}, 0, "ipv6-job", "[::1]");
+  CHECK(ranks_ok(ranks, 60s) == 3);
+}
+
+TEST_CASE("rank 0 binds a loopback root host itself and anything else on all interfaces, unless told", "[communicator]") {
+  CHECK(detail::rendezvous_bind_address("", "127.0.0.1") == "127.0.0.1");
+  CHECK(detail::rendezvous_bind_address("", "127.0.0.5") == "127.0.0.5");
+  CHECK(detail::rendezvous_bind_address("", "::1") == "::1");
+  CHECK(detail::rendezvous_bind_address("", "localhost") == "127.0.0.1");
+  CHECK(detail::rendezvous_bind_address("", "198.18.0.1") == "0.0.0.0");
+  CHECK(detail::rendezvous_bind_address("", "node-17") == "0.0.0.0");
+  CHECK(detail::rendezvous_bind_address("10.1.2.3", "127.0.0.1") == "10.1.2.3");
 }
 
 TEST_CASE("a process without UCORO_* is a singleton", "[communicator]") {

@@ -2,6 +2,7 @@
 // worker (tcp or shared memory), every wait bounded.
 
 #include "../support/helpers.hpp"
+#include "../support/free_port.hpp"
 #include "../support/raw_socket.hpp"
 
 #include <ucp/api/ucp.h>
@@ -631,7 +632,7 @@ TEST_CASE("connecting to a port nobody listens on fails clearly within the conne
     worker w{ctx};
     endpoint_options o = client_options(mode);
     o.connect_timeout = 1500ms;
-    const auto port = test::unused_port();
+    const auto port = test::unused_fixed_port();
     const auto start = std::chrono::steady_clock::now();
     try {
       (void)w.run(test::bounded(w.create_endpoint("127.0.0.1", port, o)));

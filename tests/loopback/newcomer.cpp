@@ -257,7 +257,7 @@ TEST_CASE("without on_error, a handler's or spawned task's exception reaches the
     co_return;
   }());
   w.spawn([](worker& wk) -> task<void> {
-    co_await wk.sleep(1ms);
+    co_await wk.sleep(1ms); // the behaviour under test: it fails later, while run() runs, not inside spawn()
     throw std::logic_error("spawned bug");
   }(w));
   w.run(test::bounded([&]() -> task<void> {
@@ -371,7 +371,7 @@ TEST_CASE("listener.wait_idle waits for a handler's last send and close, and cou
         [&](endpoint ep) -> task<void> {
           std::vector<std::byte> msg = co_await ep.recv_obj();
           co_await ep.send_obj(msg);
-          co_await w.sleep(30ms); // work after the reply: what wait_idle must wait for
+          co_await w.sleep(30ms); // the behaviour under test: work after the reply, which wait_idle must wait for
           co_await ep.close();
           handler_finished = true;
         },

@@ -2,6 +2,7 @@
 // coroutines on one worker, the root on a loopback port. Every wait is
 // bounded; refusals carry their reasons and never stop the root.
 
+#include "../support/free_port.hpp"
 #include "../support/helpers.hpp"
 #include "../support/raw_socket.hpp"
 
@@ -169,11 +170,7 @@ TEST_CASE("a rank that starts before its root retries until the root listens", "
   context ctx;
   worker w{ctx};
   // A free port, then nobody there for a while: ranks start in any order.
-  std::uint16_t port = 0;
-  {
-    detail::rendezvous_root probe{w, "127.0.0.1", 0};
-    port = probe.port();
-  }
+  const std::uint16_t port = test::unused_fixed_port();
   const auto tables = w.run(test::bounded(when_all(
       join(w, port, 1, 2, "job-4"),
       [&]() -> task<std::vector<table_entry>> {

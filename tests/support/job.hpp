@@ -3,6 +3,7 @@
 // tests/loopback/comm_rank.cpp is the rank, bootstrapped through
 // UCORO_RANK/SIZE/ROOT/JOB (each rank sees only its own variables).
 
+#include "free_port.hpp"
 #include "process.hpp"
 #include "raw_socket.hpp"
 
@@ -32,8 +33,9 @@ inline std::string rank_binary() {
 /// variables, so each rank sees only its own).
 inline std::vector<std::unique_ptr<test::child_process>> start_job(std::uint32_t size, const std::string& scenario,
                                                             std::vector<std::string> extra = {},
-                                                            std::uint32_t started = 0, std::string job = "test-job") {
-  const std::string root = "127.0.0.1:" + std::to_string(test::unused_port());
+                                                            std::uint32_t started = 0, std::string job = "test-job",
+                                                            const std::string& root_host = "127.0.0.1") {
+  const std::string root = root_host + ":" + std::to_string(test::unused_fixed_port());
   std::vector<std::unique_ptr<test::child_process>> ranks;
   for (std::uint32_t r = 0; r < (started == 0 ? size : started); ++r) {
     std::vector<std::string> args{"/usr/bin/env",

@@ -33,19 +33,6 @@ namespace ucoro::test {
   return fd;
 }
 
-/// A loopback port nobody listens on now: bound to 0, read, closed.
-[[nodiscard]] inline std::uint16_t unused_port() {
-  detail::unique_fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  REQUIRE(fd);
-  sockaddr_in in{};
-  in.sin_family = AF_INET;
-  in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&in), sizeof in) == 0);
-  socklen_t len = sizeof in;
-  REQUIRE(::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&in), &len) == 0);
-  return ntohs(in.sin_port);
-}
-
 /// Sends what fits without blocking; a listener that closed early is fine.
 inline void raw_send(int fd, std::span<const std::byte> bytes) {
   while (!bytes.empty()) {

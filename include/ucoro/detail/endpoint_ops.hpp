@@ -11,12 +11,18 @@
 
 #include <ucp/api/ucp.h>
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
 #include <utility>
 
 namespace ucoro::detail {
+
+/// How long a stopped send may still finish by itself before it is
+/// abandoned and its connection closed (ep_send_op::on_stop): a send that
+/// is merely slow (a large eager copy) completes well within it.
+inline constexpr std::chrono::milliseconds send_stop_grace{100};
 
 /// An operation's reference to its endpoint state: a plain (non-atomic)
 /// count, because operations live on the worker's thread. While any
@@ -105,24 +111,21 @@ private:
   void on_stop() noexcept {
     m_stopped = true;
     cancel_request();
-    if (!pending() || m_grace.node.armed)
+    if (!pending() || m_grace.armed)
       return;
     m_grace.op = this;
-    m_grace.node.deadline = clock::now() + send_stop_grace;
-    m_grace.node.fire = [](timer_node* node) noexcept {
-      ep_send_op* self = reinterpret_cast<grace_timer*>(node)->op;
+    m_grace.deadline = clock::now() + send_stop_grace;
+    m_grace.fire = [](timer_node* node) noexcept {
+      ep_send_op* self = static_cast<grace_timer*>(node)->op;
       if (!self->pending())
         return;
       const auto state = self->m_state->shared_from_this(); // the resumed awaiter may drop the endpoint
       self->detach(UCS_ERR_CANCELED);
       state->abandon_connection(make_error_code(errc::send_abandoned));
     };
-    m_state->get_worker().engine().add_timer(m_grace.node);
+    m_state->get_worker().engine().add_timer(m_grace);
   }
-  void disarm_grace() noexcept {
-    if (m_grace.node.armed)
-      m_state->get_worker().engine().remove_timer(m_grace.node);
-  }
+  void disarm_grace() noexcept { m_state->get_worker().engine().remove_timer(m_grace); }
 
   void value() const noexcept {}
   [[nodiscard]] std::error_code error_code(ucs_status_t status) const noexcept {
@@ -142,8 +145,7 @@ private:
     return out;
   }
 
-  struct grace_timer {
-    timer_node node; // first: the timer callback gets this address back
+  struct grace_timer : timer_node {
     ep_send_op* op = nullptr;
   };
 

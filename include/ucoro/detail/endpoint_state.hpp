@@ -14,6 +14,7 @@
 
 #include <ucoro/detail/connection.hpp>
 #include <ucoro/detail/control.hpp>
+#include <ucoro/detail/heartbeat.hpp>
 #include <ucoro/event.hpp>
 #include <ucoro/detail/intrusive_list.hpp>
 #include <ucoro/detail/request_op.hpp>
@@ -41,13 +42,6 @@ namespace ucoro {
 
 namespace detail {
 
-/// Heartbeats for a same-host peer whose process cannot be watched.
-inline constexpr std::chrono::milliseconds fallback_heartbeat_interval{200};
-inline constexpr std::chrono::milliseconds fallback_heartbeat_timeout{2000};
-/// How long a stopped send may still finish by itself before it is
-/// abandoned and its connection closed (ep_send_op::on_stop): a send that
-/// is merely slow (a large eager copy) completes well within it.
-inline constexpr std::chrono::milliseconds send_stop_grace{100};
 /// How long a transport error waits for the peer's pidfd to confirm its exit.
 inline constexpr std::chrono::milliseconds peer_exit_grace{50};
 
@@ -59,27 +53,14 @@ inline constexpr std::chrono::milliseconds peer_exit_grace{50};
   return rng() & ~tag_layout::space_mask;
 }
 
-[[nodiscard]] inline heartbeat_options checked_heartbeat(heartbeat_options hb, const std::string& peer) {
-  if (hb.interval.count() < 0 || hb.timeout.count() < 0)
-    throw_error(std::make_error_code(std::errc::invalid_argument),
-                "endpoint to " + peer + ": negative heartbeat interval or timeout");
-  if (hb.interval.count() > 0 && hb.timeout.count() == 0)
-    hb.timeout = 5 * hb.interval;
-  if (hb.timeout.count() > 0 && hb.timeout < hb.interval)
-    throw_error(std::make_error_code(std::errc::invalid_argument),
-                "endpoint to " + peer + ": heartbeat timeout (" + format_duration(hb.timeout) +
-                    ") shorter than its interval (" + format_duration(hb.interval) + ")");
-  return hb;
-}
-
 /// Everything an endpoint is; shared by the endpoint handle, its control
 /// loop and in-flight background closes.
 class endpoint_state final : public std::enable_shared_from_this<endpoint_state>, private connection_user {
 public:
   endpoint_state(worker& w, std::string peer, const endpoint_options& options)
       : m_worker(&w), m_peer(std::move(peer)), m_ordered(options.guarantee_msg_order),
-        m_requested_mode(options.error_handling), m_heartbeat(checked_heartbeat(options.heartbeat, m_peer)),
-        m_remote_heartbeat(checked_heartbeat(options.remote_heartbeat, m_peer)),
+        m_requested_mode(options.error_handling), m_heartbeat(checked_heartbeat(options.heartbeat, "endpoint to " + m_peer)),
+        m_remote_heartbeat(checked_heartbeat(options.remote_heartbeat, "endpoint to " + m_peer)),
         m_close_timeout(options.close_timeout), m_completion(options.completion), m_close_ack(w.engine()) {
     m_recv_msg_base = random_tag_base();
     m_recv_ctrl_tag = tag_layout::in_space(tag_layout::space::endpoint_control, random_tag_base());
@@ -128,11 +109,11 @@ public:
   /// Under automatic with UCX mode none: the peer's process is the failure
   /// signal (its pidfd), or else heartbeats are.
   void watch_process(const process_identity& peer) {
-    // Over a network transport (another host, or tcp on this one): UCX's
-    // peer mode sees resets and transport errors, a pidfd sees an exit, but
-    // neither sees a silent partition; the heartbeat does, on both sides.
+    // Over a network transport (another host, or tcp on this one): UCX's peer
+    // mode sees resets and transport errors, a pidfd sees an exit, but neither
+    // sees a silent partition; the heartbeat does, on both sides.
     if (m_requested_mode == error_handling::automatic && m_heartbeat.interval.count() == 0 &&
-        m_remote_heartbeat.interval.count() > 0 && (!peer.same_host_as(this_process()) || !m_conn->lanes().local)) {
+        m_remote_heartbeat.interval.count() > 0 && !m_conn->lanes().local) {
       m_heartbeat = m_remote_heartbeat;
       m_detection.reason += "; over the network: heartbeat every " + format_duration(m_heartbeat.interval) +
                             ", deadline " + format_duration(m_heartbeat.timeout) + " (remote_heartbeat)";
@@ -151,6 +132,11 @@ public:
   }
 
   [[nodiscard]] const failure_detection& detection() const noexcept { return m_detection; }
+  /// A layer above (the communicator) watches this peer with its own heartbeats.
+  void note_heartbeat(std::chrono::milliseconds timeout, const std::string& why) {
+    m_detection.heartbeat_timeout = timeout;
+    m_detection.reason += why;
+  }
   [[nodiscard]] tag_t recv_msg_base() const noexcept { return m_recv_msg_base; }
   [[nodiscard]] tag_t recv_ctrl_raw() const noexcept { return m_recv_ctrl_tag & ~tag_layout::space_mask; }
   [[nodiscard]] tag_t recv_ctrl_tag() const noexcept { return m_recv_ctrl_tag; }
@@ -492,7 +478,6 @@ private:
   std::optional<std::uint64_t> m_close_after;
   bool m_close_after_from_peer = false;
   bool m_close_after_fired = false;
-
   bool m_has_control = false;
   bool m_closing = false;
   bool m_closed = false;

@@ -20,6 +20,7 @@
 #include <ucoro/when_all.hpp>
 #include <ucoro/worker.hpp>
 
+#include <arpa/inet.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -73,6 +74,23 @@ namespace ucoro::detail {
   for (std::size_t i = 0; i < ranks.size(); ++i)
     out += (i == 0 ? "" : i + 1 == ranks.size() ? " and " : ", ") + std::to_string(ranks[i]);
   return out;
+}
+
+/// What rank 0 binds when bootstrap_options::bind_address is empty: a
+/// loopback root host itself (nothing off this host can reach a local
+/// job's rendezvous, and a ::1 root needs an IPv6 socket), else 0.0.0.0.
+[[nodiscard]] inline std::string rendezvous_bind_address(const std::string& chosen, const std::string& root_host) {
+  if (!chosen.empty())
+    return chosen;
+  if (root_host == "localhost")
+    return "127.0.0.1";
+  in_addr v4{};
+  if (::inet_pton(AF_INET, root_host.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127)
+    return root_host;
+  in6_addr v6{};
+  if (::inet_pton(AF_INET6, root_host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6))
+    return root_host;
+  return "0.0.0.0";
 }
 
 /// Rank 0's side. open() binds at once (port 0: any free port), so a test
