@@ -75,6 +75,11 @@ struct bootstrap_options {
   /// other hosts, and a ::1 root works), else all IPv4 interfaces.
   inline_text<64> bind_address;
   ucoro::connection connection = ucoro::connection::lazy;
+  /// For ranks reached over a network transport (another host): both
+  /// sides send a beat every interval, and a rank not heard for the timeout
+  /// fails with errc::peer_unresponsive as its cause, within ~6 s of a
+  /// partition. Same-host ranks are watched by pidfd instead. Zero interval: off.
+  heartbeat_options remote_heartbeat{std::chrono::milliseconds{1000}, std::chrono::milliseconds{5000}};
 };
 static_assert(std::is_trivially_copyable_v<bootstrap_options> && std::is_trivially_destructible_v<bootstrap_options>);
 
@@ -390,12 +395,18 @@ inline communicator communicator::from_table(worker& w, std::uint32_t rank,
   state->launcher = std::move(launcher);
   state->peers.resize(state->size);
   state->failed.assign(state->size, 0);
+  state->failure_cause.resize(state->size);
+  state->heartbeat = detail::checked_heartbeat(options.remote_heartbeat, "communicator bootstrap");
+  state->heartbeat_job = detail::table_hash(state->table);
+  state->watched.assign(state->size, 0);
+  state->last_heard.resize(state->size);
   state->pending_recvs = std::make_unique<detail::intrusive_list[]>(state->size);
   state->pending_sends = std::make_unique<detail::intrusive_list[]>(state->size);
   state->held_sends = std::make_unique<detail::intrusive_list[]>(state->size);
   state->held_recvs = std::make_unique<detail::intrusive_list[]>(state->size);
   for (std::uint32_t r = 0; r < state->size; ++r)
     state->failure_known.push_back(std::make_unique<event>(w));
+  state->start_heartbeats();
   if (options.connection == connection::eager)
     for (std::uint32_t r = 0; r < state->size; ++r)
       (void)state->connect(r);

@@ -58,6 +58,10 @@
 
 namespace ucoro {
 
+namespace detail {
+struct communicator_state;
+}
+
 /// A connected endpoint. Move-only; dropping one that is still open closes
 /// it gracefully in the background (abort() closes at once).
 class endpoint {
@@ -208,6 +212,7 @@ public:
   [[nodiscard]] std::uint64_t recv_count() const { return state()->recv_count(); }
 
 private:
+  friend struct detail::communicator_state; // its heartbeats fail and describe the endpoint
   [[nodiscard]] const std::shared_ptr<detail::endpoint_state>& state() const {
     if (!m_state)
       throw_error(make_error_code(errc::endpoint_closed), "use of an empty (moved-from) ucoro::endpoint");

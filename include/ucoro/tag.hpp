@@ -35,7 +35,13 @@ inline constexpr unsigned space_shift = 60;
 inline constexpr tag_t space_mask = tag_t{0xF} << space_shift;
 inline constexpr tag_t full_mask = ~tag_t{0};
 
-enum class space : std::uint8_t { user = 0, endpoint_data = 1, endpoint_control = 2, communicator = 3 };
+enum class space : std::uint8_t {
+  user = 0,
+  endpoint_data = 1,
+  endpoint_control = 2,
+  communicator = 3,
+  communicator_heartbeat = 4, ///< a communicator's liveness beats: job hash, then the source rank
+};
 
 [[nodiscard]] constexpr tag_t in_space(space s, tag_t value) noexcept {
   return (tag_t{static_cast<std::uint8_t>(s)} << space_shift) | (value & ~space_mask);
@@ -60,6 +66,15 @@ static_assert(comm_user_shift + comm_user_bits == space_shift);
                       (tag_t{source_rank & ((1U << comm_rank_bits) - 1)} << comm_rank_shift) |
                       tag_t{batch & ((1U << comm_batch_bits) - 1)});
 }
+
+/// A communicator's heartbeat tag from `source_rank`; `job` (a hash every
+/// rank computes alike) keeps communicators sharing a worker apart.
+[[nodiscard]] constexpr tag_t communicator_heartbeat_tag(std::uint32_t job, std::uint32_t source_rank) noexcept {
+  return in_space(space::communicator_heartbeat,
+                  (tag_t{job} << comm_rank_bits) | tag_t{source_rank & ((1U << comm_rank_bits) - 1)});
+}
+/// Matches every heartbeat of one communicator, whatever its source.
+inline constexpr tag_t communicator_heartbeat_mask = full_mask & ~((tag_t{1} << comm_rank_bits) - 1);
 
 } // namespace tag_layout
 

@@ -113,6 +113,7 @@ public:
     while (!m_services.empty())
       m_services.pop_back();
     m_engine.reset();
+    drop_unexpected_heartbeats(m_handle);
     ucp_worker_destroy(m_handle);
   }
 
@@ -261,6 +262,26 @@ public:
   }
 
 private:
+  /// Other ranks' heartbeats keep coming after a communicator is gone; UCX
+  /// would warn about each one left unmatched when the worker goes.
+  static void drop_unexpected_heartbeats(ucp_worker_h handle) noexcept {
+    const tag_t space = tag_layout::in_space(tag_layout::space::communicator_heartbeat, 0);
+    for (int message = 0; message < 100'000; ++message) {
+      ucp_tag_recv_info_t info{};
+      ucp_tag_message_h found = ucp_tag_probe_nb(handle, space, tag_layout::space_mask, 1, &info);
+      if (found == nullptr)
+        return;
+      static thread_local std::uint64_t sink = 0; // outlives a receive UCX may still hold
+      ucp_request_param_t param{};
+      const ucs_status_ptr_t request = ucp_tag_msg_recv_nbx(handle, &sink, sizeof sink, found, &param);
+      if (!UCS_PTR_IS_PTR(request))
+        continue;
+      for (int round = 0; round < 1'000'000 && ucp_request_check_status(request) == UCS_INPROGRESS; ++round)
+        ucp_worker_progress(handle);
+      ucp_request_free(request);
+    }
+  }
+
   static ucp_worker_h create(ucoro::context& ctx) {
     ucp_worker_params_t params{};
     params.field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE;

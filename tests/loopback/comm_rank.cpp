@@ -43,10 +43,15 @@ void require(bool ok, const std::string& what) {
 
 task<void> basic(communicator& comm, bool eager) {
   const std::uint32_t me = comm.rank(), n = comm.size();
-  // Eager: every endpoint exists after bootstrap; lazy: none yet.
+  // Eager: every endpoint exists after bootstrap; lazy: none yet, except
+  // that over the network a rank that connected to this one (and watches it
+  // with heartbeats) is watched back, so connected to.
+  const auto watched_back = [&](std::uint32_t r) {
+    return comm.connected(r) && comm.peer(r).failure_detection().heartbeat_timeout.count() > 0;
+  };
   for (std::uint32_t r = 0; r < n; ++r)
-    require(comm.connected(r) == eager, "rank " + std::to_string(r) + (eager ? " not connected" : " connected") +
-                                            " before any message");
+    require(comm.connected(r) == eager || watched_back(r),
+            "rank " + std::to_string(r) + (eager ? " not connected" : " connected") + " before any message");
   // A token around the ring, each rank adding its rank.
   std::uint64_t token = 0;
   if (n > 1) {
@@ -62,7 +67,7 @@ task<void> basic(communicator& comm, bool eager) {
       require(token == std::uint64_t{n} * (n - 1) / 2, "ring token " + std::to_string(token));
     // Lazy: the ring connected this rank to its two neighbours only.
     for (std::uint32_t r = 0; r < n && !eager; ++r)
-      require(comm.connected(r) == (r == (me + 1) % n || r == (me + n - 1) % n),
+      require(comm.connected(r) == (r == (me + 1) % n || r == (me + n - 1) % n) || watched_back(r),
               "after the ring, connected(" + std::to_string(r) + ") is " + (comm.connected(r) ? "true" : "false"));
   }
   // 100 messages with one tag to the next rank arrive in order.
@@ -218,6 +223,101 @@ task<void> victim_in(worker& w, communicator& comm, const std::string& where) {
   }
   std::printf("survived\n");
   std::fflush(stdout);
+}
+
+void say(const char* line) {
+  std::printf("%s\n", line);
+  std::fflush(stdout);
+}
+
+/// Awaits `start()` (each bounded by `bound`) until one fails, and
+/// requires that failure to be peer_failed naming rank `who` and the missed
+/// heartbeat as the cause.
+template <class Start>
+task<void> require_heartbeat_failure(Start start, std::uint32_t who, std::chrono::seconds bound, const std::string& what) {
+  std::string error = "1000 operations went through";
+  bool peer_failed = false;
+  for (int i = 0; i < 1000 && error == "1000 operations went through"; ++i) {
+    try {
+      (void)co_await with_timeout(start(), bound);
+    } catch (const ucx_error& e) {
+      error = e.what();
+      peer_failed = e.code() == errc::peer_failed;
+    }
+  }
+  const std::string cause = "rank " + std::to_string(who) + " failed (peer missed its heartbeat deadline)";
+  require(peer_failed && error.find(cause) != std::string::npos, what + ": " + error);
+}
+
+/// Rank 1's host is cut off after every rank printed "ready" (its link
+/// goes down at the bridge; every process lives). Each side's pending
+/// operation with the other fails within 10 s with the missed heartbeat as
+/// its cause, and every rank exits by itself: ranks 0 and 2 print
+/// "survived" after talking to each other, rank 1 prints "cut off".
+/// streaming: rank 1 is sending 64 MiB messages to rank 0 at the cut.
+task<void> partitioned(communicator& comm, bool streaming) {
+  co_await comm.barrier();
+  const std::uint32_t me = comm.rank();
+  std::uint32_t x = 0;
+  std::vector<std::byte> big(streaming && me < 2 ? 64 << 20 : 0, std::byte{1});
+  if (streaming && me < 2) { // one transfer through before "ready": the next ones are under way at the cut
+    if (me == 1)
+      co_await comm.send(0, big, 21);
+    else
+      (void)co_await comm.recv(1, big, 21);
+  }
+  say("ready");
+  if (me == 1) {
+    if (streaming)
+      co_await require_heartbeat_failure([&] { return comm.send(0, big, 21); }, 0, 20s, "64 MiB sends across the cut");
+    else
+      co_await require_heartbeat_failure([&] { return comm.recv(0, std::span(&x, 1), 3); }, 0, 10s, "recv across the cut");
+    say("cut off");
+    co_return;
+  }
+  if (streaming && me == 0)
+    co_await require_heartbeat_failure([&] { return comm.recv(1, big, 21); }, 1, 10s, "64 MiB recvs across the cut");
+  else
+    co_await require_heartbeat_failure([&] { return comm.recv(1, std::span(&x, 1), 3); }, 1, 10s, "recv across the cut");
+  require(comm.failed_ranks() == std::vector<std::uint32_t>{1}, "failed_ranks is not {1}");
+  // The two sides of the cut that can still reach each other still talk.
+  const std::uint32_t other = me == 0 ? 2 : 0;
+  std::uint32_t v = me;
+  (void)co_await when_all(with_timeout(comm.send(other, std::span(&v, 1), 4), 10s),
+                          with_timeout(comm.recv(other, std::span(&x, 1), 4), 10s));
+  require(x == other, "after the cut, " + std::to_string(other) + " sent " + std::to_string(x));
+  say("survived");
+}
+
+/// Rank 1 sends 64 MiB to rank 0, which never receives it (alive, busy
+/// elsewhere), under with_timeout(1 s): the send returns with timed_out
+/// (abandoned 100 ms after the stop, its connection force-closed), and rank
+/// 0 then counts as failed with the abandoned send as the cause. A barrier
+/// under with_timeout with a rank that never joins returns the same way.
+task<void> stalled_send(worker& w, communicator& comm) {
+  if (comm.rank() == 0) {
+    co_await w.sleep(3s); // the behaviour under test: rank 0 never posts the receive
+    co_return;
+  }
+  std::vector<std::byte> big(64 << 20, std::byte{7});
+  const auto start = std::chrono::steady_clock::now();
+  auto r = co_await as_result(with_timeout(comm.send(0, big, 30), 1s));
+  const auto took = std::chrono::steady_clock::now() - start;
+  require(r.error == std::errc::timed_out, "a stalled 64 MiB send under a 1 s timeout ended with: " + r.error.message());
+  require(took < 5s, "the stalled send returned after " +
+                         std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()) + " ms");
+  // The rank is failed by the closing connection (a spawned step): wait for it.
+  for (int i = 0; i < 100 && comm.failed_ranks().empty(); ++i)
+    co_await w.sleep(10ms);
+  require(comm.failed_ranks() == std::vector<std::uint32_t>{0}, "failed_ranks is not {0}");
+  std::string error = "no error";
+  try {
+    co_await comm.send(0, std::span(big.data(), 8), 31);
+  } catch (const ucx_error& e) {
+    error = e.what();
+  }
+  require(error.find("rank 0 failed (" + make_error_code(errc::send_abandoned).message() + ")") != std::string::npos,
+          "a send after the abandoned one: " + error);
 }
 
 // ---- all-to-all ---------------------------------------------------------------
@@ -478,6 +578,10 @@ int main(int argc, char** argv) {
             co_await victim_in(w, comm, "barrier");
           else if (scenario == "victim_streaming")
             co_await victim_in(w, comm, "stream");
+          else if (scenario == "stalled_send")
+            co_await stalled_send(w, comm);
+          else if (scenario == "partitioned" || scenario == "partitioned_streaming")
+            co_await partitioned(comm, scenario == "partitioned_streaming");
           else
             co_await basic(comm, eager);
           std::printf("rank %u of %u ok (%s)\n", comm.rank(), comm.size(), to_string(comm.bootstrap_info()));

@@ -64,6 +64,12 @@ TEST_CASE("a rank that never comes fails the bootstrap on the others, naming it"
   }
 }
 
+TEST_CASE("a send to a live rank that never receives, under with_timeout, returns and fails that rank with the "
+          "abandoned send as the cause", "[communicator][failure]") {
+  auto ranks = start_job(2, "stalled_send");
+  CHECK(ranks_ok(ranks, 60s) == 2);
+}
+
 TEST_CASE("a job whose root is [::1] bootstraps over IPv6 loopback (rank 0 binds the root host itself)",
           "[communicator]") {
   auto ranks = start_job(3, "basic", {}, 0, "ipv6-job", "[::1]");

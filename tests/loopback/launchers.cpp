@@ -10,6 +10,7 @@
 #endif
 
 #include "../support/helpers.hpp"
+#include "../support/netns.hpp"
 #include "../support/process.hpp"
 #include "../support/skip.hpp"
 
@@ -165,76 +166,18 @@ TEST_CASE("bootstrap_mpi over MPI_COMM_WORLD under mpirun -n 1, 2, 4 and 8", "[.
 
 namespace {
 
-/// Three test hosts: network namespaces whose veth0 (198.18.0.1-3/15) meet
-/// on a bridge in a fourth, all named after this process and deleted at the
-/// end. Only root can make them; `ok()` says whether it worked.
-class test_hosts {
-public:
-  test_hosts() : m_prefix("ucoro" + std::to_string(::getpid())) {
-    std::string script = "set -e; ip netns add " + sw() + "; ip -n " + sw() + " link add br0 type bridge; ip -n " + sw() +
-                         " link set br0 up; ";
-    for (int i = 1; i <= 3; ++i) {
-      const std::string h = host(i), port = "p" + std::to_string(i);
-      script += "ip netns add " + h + "; ip link add veth0 netns " + h + " type veth peer name " + port + " netns " +
-                sw() + "; ip -n " + sw() + " link set " + port + " master br0; ip -n " + sw() + " link set " + port +
-                " up; ip -n " + h + " addr add " + address(i) + "/15 dev veth0; ip -n " + h + " link set veth0 up; ip -n " +
-                h + " link set lo up; ";
-    }
-    m_ok = ::geteuid() == 0 && std::system(("(" + script + ") >/dev/null 2>&1").c_str()) == 0;
-  }
-  ~test_hosts() {
-    std::string script;
-    for (int i = 1; i <= 3; ++i)
-      script += "ip netns del " + host(i) + " 2>/dev/null; ";
-    script += "ip netns del " + sw() + " 2>/dev/null; true";
-    (void)std::system(script.c_str());
-  }
-  test_hosts(const test_hosts&) = delete;
-  test_hosts& operator=(const test_hosts&) = delete;
+using test::test_hosts;
 
-  [[nodiscard]] bool ok() const noexcept { return m_ok; }
-  [[nodiscard]] std::string host(int i) const { return m_prefix + "h" + std::to_string(i); }
-  [[nodiscard]] static std::string address(int i) { return "198.18.0." + std::to_string(i); }
-
-  /// Bytes the bridge has sent to host i (its port's tx counter).
-  [[nodiscard]] std::uint64_t bytes_to_host(int i) const {
-    const std::string command =
-        "ip netns exec " + sw() + " cat /sys/class/net/p" + std::to_string(i) + "/statistics/tx_bytes";
-    FILE* out = ::popen(command.c_str(), "r");
-    REQUIRE(out != nullptr);
-    unsigned long long bytes = 0;
-    const int fields = std::fscanf(out, "%llu", &bytes);
-    ::pclose(out);
-    REQUIRE(fields == 1);
-    return bytes;
-  }
-
-  /// A rank on host i: UCX over tcp on veth0 only, so its traffic crosses
-  /// the bridge.
-  std::unique_ptr<test::child_process> start_rank(int i, std::uint32_t rank, std::uint32_t size,
-                                                  const std::string& scenario, const std::vector<std::string>& extra) {
-    std::vector<std::string> args{"/usr/sbin/ip",
-                                  "netns",
-                                  "exec",
-                                  host(i),
-                                  "/usr/bin/env",
-                                  "UCX_TLS=tcp",
-                                  "UCX_NET_DEVICES=veth0",
-                                  "UCORO_RANK=" + std::to_string(rank),
-                                  "UCORO_SIZE=" + std::to_string(size),
-                                  "UCORO_ROOT=" + address(1) + ":29170",
-                                  "UCORO_JOB=netns",
-                                  env_path("UCORO_TEST_COMM_RANK"),
-                                  scenario};
-    args.insert(args.end(), extra.begin(), extra.end());
-    return std::make_unique<test::child_process>(args);
-  }
-
-private:
-  [[nodiscard]] std::string sw() const { return m_prefix + "sw"; }
-  std::string m_prefix;
-  bool m_ok = false;
-};
+/// A rank on host i of a job whose root is host 1's rendezvous.
+std::unique_ptr<test::child_process> start_rank(const test_hosts& hosts, int i, std::uint32_t rank, std::uint32_t size,
+                                                const std::string& scenario, const std::vector<std::string>& extra) {
+  std::vector<std::string> command{env_path("UCORO_TEST_COMM_RANK"), scenario};
+  command.insert(command.end(), extra.begin(), extra.end());
+  return hosts.run_on(i,
+                      {"UCORO_RANK=" + std::to_string(rank), "UCORO_SIZE=" + std::to_string(size),
+                       "UCORO_ROOT=" + test_hosts::address(1) + ":29170", "UCORO_JOB=netns"},
+                      command);
+}
 
 } // namespace
 
@@ -250,7 +193,7 @@ TEST_CASE("ranks on three network-namespace hosts: collectives over tcp, and a k
       const std::uint64_t before[] = {hosts.bytes_to_host(2), hosts.bytes_to_host(3)};
       const int host_of[] = {1, 2, 3, 1};
       for (std::uint32_t r = 0; r < 4; ++r)
-        ranks.push_back(hosts.start_rank(host_of[r], r, 4, "basic", extra));
+        ranks.push_back(start_rank(hosts, host_of[r], r, 4, "basic", extra));
       for (std::uint32_t r = 0; r < 4; ++r) {
         INFO("rank " << r);
         const auto line = ranks[r]->read_output_line(90s);
@@ -270,7 +213,7 @@ TEST_CASE("ranks on three network-namespace hosts: collectives over tcp, and a k
       const std::vector<std::string> extra = polling ? std::vector<std::string>{"--polling"} : std::vector<std::string>{};
       std::vector<std::unique_ptr<test::child_process>> ranks;
       for (std::uint32_t r = 0; r < 3; ++r)
-        ranks.push_back(hosts.start_rank(static_cast<int>(r) + 1, r, 3, "victim", extra));
+        ranks.push_back(start_rank(hosts, static_cast<int>(r) + 1, r, 3, "victim", extra));
       for (auto& rank : ranks)
         REQUIRE(rank->read_output_line(60s) == std::optional<std::string>("ready"));
       ranks[1]->kill();
@@ -282,6 +225,30 @@ TEST_CASE("ranks on three network-namespace hosts: collectives over tcp, and a k
         CHECK(*line == "survived");
         CHECK(ranks[r]->wait_exit(30s) == 0);
       }
+    }
+  }
+  // Link down, every process alive; idle, or streaming 64 MiB: the pending
+  // operations on both sides fail within 10 s naming the missed heartbeat,
+  // and every rank exits by itself.
+  SECTION("rank 1's host is cut off") {
+    for (const char* scenario : {"partitioned", "partitioned_streaming"}) {
+      INFO(scenario);
+      std::vector<std::unique_ptr<test::child_process>> ranks;
+      for (std::uint32_t r = 0; r < 3; ++r)
+        ranks.push_back(start_rank(hosts, static_cast<int>(r) + 1, r, 3, scenario, {}));
+      for (auto& rank : ranks)
+        REQUIRE(rank->read_output_line(60s) == std::optional<std::string>("ready"));
+      hosts.set_link(2, false);
+      // Each rank bounds its own waits at 10 s (20 s for a 64 MiB send) and
+      // prints why when an operation ends otherwise.
+      for (std::uint32_t r = 0; r < 3; ++r) {
+        INFO("rank " << r);
+        const auto line = ranks[r]->read_output_line(40s);
+        REQUIRE(line);
+        CHECK(*line == (r == 1 ? "cut off" : "survived"));
+        CHECK(ranks[r]->wait_exit(30s) == 0);
+      }
+      hosts.set_link(2, true);
     }
   }
 }

@@ -6,6 +6,7 @@
 // (UCX 1.13 may never complete a rendezvous send to a dead peer). That is
 // the whole per-message cost over a bare endpoint: a list link and a flag.
 
+#include <ucoro/detail/heartbeat.hpp>
 #include <ucoro/detail/hello.hpp>
 #include <ucoro/detail/intrusive_list.hpp>
 #include <ucoro/detail/request_op.hpp>
@@ -19,6 +20,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <stop_token>
 #include <optional>
 #include <string>
 #include <vector>
@@ -58,7 +60,22 @@ struct communicator_state : std::enable_shared_from_this<communicator_state> {
   std::unique_ptr<intrusive_list[]> held_recvs;    ///< per rank: the same for receives
   std::vector<std::uint32_t> failed_ranks;        ///< in the order they failed
   std::uint32_t collective_round = 0;             ///< batch field of collective tags
+  std::vector<std::error_code> failure_cause;     ///< per rank: why it failed (its endpoint's close reason)
+  // Heartbeats, for ranks reached over a network transport (a pidfd or UCX
+  // sees a same-host rank die; nothing sees a partitioned one): each side
+  // sends every interval and fails the rank it has not heard for `timeout`.
+  heartbeat_options heartbeat{};                  ///< zero interval: off
+  std::uint32_t heartbeat_job = 0;                ///< the same on every rank: hash of the table
+  std::vector<char> watched;                      ///< per rank: heartbeats watch it
+  std::vector<std::chrono::steady_clock::time_point> last_heard;
+  bool ticking = false;
+  std::stop_source heartbeat_stop;                ///< ends the heartbeat tasks with the communicator
   std::shared_ptr<void> launcher;                 ///< e.g. the PMIx session, finalized after the last use
+
+  communicator_state() = default;
+  communicator_state(const communicator_state&) = delete;
+  communicator_state& operator=(const communicator_state&) = delete;
+  ~communicator_state() { heartbeat_stop.request_stop(); }
 
   /// The endpoint to rank r, made now if it is not yet.
   endpoint& connect(std::uint32_t r) {
@@ -71,16 +88,48 @@ struct communicator_state : std::enable_shared_from_this<communicator_state> {
   /// ones fail before posting.
   void fail_rank(std::uint32_t r) noexcept;
 
+  /// Force-closes the connection to rank r (alive or not, it cannot be
+  /// trusted any more): pending sends complete, and the close callback
+  /// fails the rank with `reason` as its cause.
+  void abandon_connection(std::uint32_t r, std::error_code reason) {
+    if (peers[r] && !failed[r])
+      peers[r]->state()->abandon_connection(reason);
+  }
+
+  /// Listens for other ranks' heartbeats (a rank that watches this one
+  /// makes this one watch it back); from_table calls it.
+  void start_heartbeats();
+
 private:
   endpoint& make_endpoint(std::uint32_t r);
+  void watch(std::uint32_t r);
+  void heard(std::uint32_t r);
+  void heartbeat_round();
+  void send_beat(std::uint32_t r) noexcept;
+  static task<void> heartbeat_listen(std::weak_ptr<communicator_state> weak, progress_engine& engine, tag_t tag);
+  static task<void> heartbeat_tick(std::weak_ptr<communicator_state> weak, worker& w, std::chrono::milliseconds period);
 };
 
-/// "communicator send of 8 bytes to rank 3: rank 3 failed".
+/// The same on every rank of one communicator (the heartbeat tags' job field).
+[[nodiscard]] inline std::uint32_t table_hash(const std::vector<hello::table_entry>& table) noexcept {
+  std::uint64_t h = 0;
+  for (const auto& e : table)
+    h = h * 31 + hello::fnv1a(e.worker_address);
+  return static_cast<std::uint32_t>(h ^ (h >> 32));
+}
+
+/// "communicator send of 8 bytes to rank 3: rank 3 failed (peer missed
+/// its heartbeat deadline)".
 [[nodiscard]] inline std::string comm_op_text(const char* what, std::size_t size, const char* direction,
-                                              std::uint32_t rank, std::error_code error) {
-  return std::string("communicator ") + what + " of " + std::to_string(size) + " bytes " + direction + " rank " +
-         std::to_string(rank) + ": " +
-         (error == errc::peer_failed ? "rank " + std::to_string(rank) + " failed" : error.message());
+                                              std::uint32_t rank, std::error_code error, std::error_code cause = {}) {
+  std::string out = std::string("communicator ") + what + " of " + std::to_string(size) + " bytes " + direction +
+                    " rank " + std::to_string(rank) + ": ";
+  if (error != errc::peer_failed)
+    return out + error.message();
+  out += "rank " + std::to_string(rank) + " failed";
+  if (cause && cause != errc::peer_failed)
+    out += " (" + cause.message() + ")";
+  return out;
 }
 
 /// What the two operations share: their rank's pending list while UCX
@@ -115,10 +164,9 @@ public:
   ~comm_op() {
     if (m_linked)
       list().erase(*this);
-    if (m_held) {
+    if (m_held)
       held().erase(*this);
-      this->engine().remove_timer(m_grace);
-    }
+    this->engine().remove_timer(m_grace); // the hold's, or a stopped send's grace
   }
 
   /// Posts as a member of `group`, with no coroutine of its own. False if
@@ -132,6 +180,25 @@ public:
   using base::outcome;
 
 protected:
+  /// A stopped send UCX has not finished `grace` later is given up
+  /// (comm_send_op::on_stop). The grace timer is free: a held op is done.
+  void abandon_after(std::chrono::milliseconds grace) noexcept {
+    if (!this->pending() || m_grace.armed)
+      return;
+    m_grace.op = this;
+    m_grace.deadline = clock::now() + grace;
+    m_grace.fire = [](timer_node* node) noexcept {
+      auto* self = static_cast<Derived*>(static_cast<grace_timer*>(node)->op);
+      if (!self->pending())
+        return;
+      communicator_state& state = *self->m_state;
+      const std::uint32_t rank = self->m_rank;
+      self->detach(UCS_ERR_CANCELED); // may resume the awaiter, which may destroy *self
+      state.abandon_connection(rank, make_error_code(errc::send_abandoned));
+    };
+    this->engine().add_timer(m_grace);
+  }
+
   /// Refusals before posting; nothing (UCS_OK) when the op may post.
   [[nodiscard]] ucs_status_t refusal() const noexcept {
     if (m_state->failed[m_rank])
@@ -170,10 +237,11 @@ private:
     }
   }
   [[nodiscard]] bool hold(ucs_status_t status) noexcept {
-    if (status == UCS_OK || rank_failed() || !Derived::awaits_verdict(status))
+    if (status == UCS_OK || rank_failed() || !static_cast<const Derived*>(this)->awaits_verdict(status))
       return false;
     held().push_front(*this);
     m_held = true;
+    this->engine().remove_timer(m_grace); // a stopped send's grace, if UCX ended it meanwhile
     m_grace.op = this;
     m_grace.deadline = clock::now() + failure_grace;
     m_grace.fire = [](timer_node* node) noexcept { static_cast<grace_timer*>(node)->op->end_hold(false); };
@@ -218,6 +286,18 @@ public:
       : comm_op(s, dst, tag, memory, size), m_data(data) {}
 
 private:
+  /// As an endpoint send's (ep_send_op::on_stop): UCX cannot cancel a send,
+  /// and the awaiter may not return while UCX can read the buffer, so a
+  /// send still pending send_stop_grace after the stop is abandoned: the
+  /// awaiter resumes with operation_canceled (with_timeout: timed_out) and
+  /// the rank's connection is force-closed, which fails the rank with
+  /// errc::send_abandoned as its cause (its stream is out of step now).
+  void on_stop() noexcept {
+    m_stopped = true;
+    cancel_request();
+    abandon_after(send_stop_grace);
+  }
+
   ucs_status_ptr_t post(ucp_request_param_t& param) {
     if (const ucs_status_t refused = refusal(); refused != UCS_OK)
       return UCS_STATUS_PTR(refused);
@@ -231,12 +311,16 @@ private:
   }
   /// UCX cannot cancel a send: a cancelled one is UCX closing the endpoint
   /// of a failing rank (or our detach), so it waits for the verdict too.
-  static bool awaits_verdict(ucs_status_t status) noexcept {
+  bool awaits_verdict(ucs_status_t status) const noexcept {
+    if (status == UCS_ERR_CANCELED && m_stopped)
+      return false;
     return status == UCS_ERR_CANCELED || status == UCS_ERR_IO_ERROR || status == UCS_ERR_CONNECTION_RESET ||
            status == UCS_ERR_ENDPOINT_TIMEOUT || status == UCS_ERR_UNREACHABLE || status == UCS_ERR_NOT_CONNECTED;
   }
   void value() const noexcept {}
   [[nodiscard]] std::error_code error_code(ucs_status_t status) const noexcept {
+    if (status == UCS_ERR_CANCELED && m_stopped)
+      return make_error_code(status); // the caller's stop, abandoned or not
     if (rank_failed() && status != UCS_ERR_UNSUPPORTED)
       return make_error_code(errc::peer_failed);
     return make_error_code(status);
@@ -244,10 +328,11 @@ private:
   [[nodiscard]] std::string describe(ucs_status_t status) const {
     if (status == UCS_ERR_UNSUPPORTED)
       return unsupported_text("send to");
-    return comm_op_text("send", m_size, "to", m_rank, error_code(status));
+    return comm_op_text("send", m_size, "to", m_rank, error_code(status), m_state->failure_cause[m_rank]);
   }
 
   const void* m_data;
+  bool m_stopped = false;
 };
 
 class comm_recv_op : public comm_op<comm_recv_op, std::size_t> {
@@ -276,7 +361,7 @@ private:
   }
   /// A cancelled receive is the caller's stop token or the rank's failure
   /// (which is known by then): only transport errors wait.
-  static bool awaits_verdict(ucs_status_t status) noexcept {
+  bool awaits_verdict(ucs_status_t status) const noexcept {
     return status == UCS_ERR_IO_ERROR || status == UCS_ERR_CONNECTION_RESET || status == UCS_ERR_ENDPOINT_TIMEOUT ||
            status == UCS_ERR_UNREACHABLE || status == UCS_ERR_NOT_CONNECTED;
   }
@@ -292,7 +377,7 @@ private:
   [[nodiscard]] std::string describe(ucs_status_t status) const {
     if (status == UCS_ERR_UNSUPPORTED)
       return unsupported_text("recv from");
-    std::string out = comm_op_text("recv", m_size, "from", m_rank, error_code(status));
+    std::string out = comm_op_text("recv", m_size, "from", m_rank, error_code(status), m_state->failure_cause[m_rank]);
     if (status == UCS_ERR_MESSAGE_TRUNCATED && m_length > m_size)
       out += " (rank " + std::to_string(m_rank) + " sent " + std::to_string(m_length) + " bytes)";
     return out;
@@ -331,6 +416,8 @@ inline endpoint& communicator_state::make_endpoint(std::uint32_t r) {
     if (!s || !reason || std::find(s->failed_ranks.begin(), s->failed_ranks.end(), r) != s->failed_ranks.end())
       return;
     s->failed_ranks.push_back(r);
+    s->failure_cause[r] = reason;
+    s->watched[r] = 0;
     // A rank that sent and then exited (measured: its last eager message
     // sits in our shared-memory FIFO when its pidfd fires) must not lose
     // that message: UCX matches what has arrived before the operations
@@ -343,8 +430,14 @@ inline endpoint& communicator_state::make_endpoint(std::uint32_t r) {
     }(s, r));
   });
   peers[r].emplace(std::move(ep));
+  if (r != rank && heartbeat.interval.count() > 0 && peers[r]->state()->get_connection() &&
+      !peers[r]->state()->get_connection()->lanes().local)
+    watch(r);
   return *peers[r];
 }
 
 } // namespace detail
 } // namespace ucoro
+
+// Defines watch(), heard() and the heartbeat tasks declared above.
+#include <ucoro/detail/communicator_heartbeat.hpp>

@@ -1,0 +1,175 @@
+// A point-to-point connection between two test hosts (network namespaces
+// on a bridge, UCX over tcp on their veths) whose link the test cuts at
+// the bridge: no RST, both processes alive, as when a switch port or a NIC
+// dies. tests/loopback/partition_side.cpp is each side, with default
+// endpoint options. Needs root for ip netns; skips (77) without it.
+
+#include "../support/helpers.hpp"
+#include "../support/netns.hpp"
+#include "../support/skip.hpp"
+
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace ucoro;
+using namespace std::chrono_literals;
+using test::test_hosts;
+
+namespace {
+
+constexpr const char* port = "29180";
+
+std::string side_binary() {
+  const char* path = std::getenv("UCORO_TEST_PARTITION_SIDE");
+  if (path == nullptr)
+    FAIL("UCORO_TEST_PARTITION_SIDE is not set (run through meson test)");
+  return path;
+}
+
+/// The server on host 1, listening on the fixed port.
+std::unique_ptr<test::child_process> serve(const test_hosts& hosts, const std::string& mode,
+                                           const std::string& count = "", const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> command{side_binary(), "serve", port, mode};
+  if (!count.empty())
+    command.push_back(count);
+  command.insert(command.end(), extra.begin(), extra.end());
+  auto server = hosts.run_on(1, {}, command);
+  REQUIRE(server->read_output_line(30s) == std::optional<std::string>("listening"));
+  return server;
+}
+
+/// The client on host 2.
+std::unique_ptr<test::child_process> connect(const test_hosts& hosts, const std::string& mode,
+                                             const std::string& count = "", const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> command{side_binary(), "connect", test_hosts::address(1), port, mode};
+  if (!count.empty())
+    command.push_back(count);
+  command.insert(command.end(), extra.begin(), extra.end());
+  return hosts.run_on(2, {}, command);
+}
+
+void expect_line(test::child_process& side, const std::string& line, std::chrono::seconds within) {
+  CHECK(side.read_output_line(within) == std::optional<std::string>(line));
+}
+
+} // namespace
+
+TEST_CASE("a partition with default options fails both sides' pending operations within 10 s, naming the peer and "
+          "the missed heartbeat; a new listener on the same port works at once",
+          "[.netns]") {
+  test_hosts hosts;
+  if (!hosts.ok())
+    UCORO_SKIP("cannot create network namespaces here (ip netns needs root)");
+  struct phase {
+    const char* server_mode;
+    const char* client_mode;
+    const char* ready;
+  };
+  for (const phase& ph : {phase{"sink", "stream", "streaming"}, phase{"idle", "idle", "connected"}}) {
+    INFO("server " << ph.server_mode << ", client " << ph.client_mode);
+    auto server = serve(hosts, ph.server_mode);
+    auto client = connect(hosts, ph.client_mode);
+    expect_line(*server, ph.ready, 30s);
+    expect_line(*client, ph.ready, 30s);
+    hosts.set_link(2, false);
+    // The default remote heartbeat (1 s, deadline 5 s) fails them in 5-6 s.
+    for (auto* side : {server.get(), client.get()}) {
+      const auto line = side->read_output_line(10s);
+      REQUIRE(line);
+      CHECK_THAT(*line, Catch::StartsWith("failed "));
+      CHECK_THAT(*line, Catch::Contains("198.18.0."));
+      CHECK_THAT(*line, Catch::Contains("peer missed its heartbeat deadline"));
+      CHECK(side->wait_exit(10s) == 1);
+    }
+    hosts.set_link(2, true);
+    // The old connection may linger in the kernel (TIME-WAIT, or still
+    // retransmitting); the fixed port is listened on again at once.
+    auto again = serve(hosts, "count", "5");
+    auto next = connect(hosts, "count", "5");
+    expect_line(*again, "streaming", 30s);
+    expect_line(*next, "streaming", 30s);
+    expect_line(*again, "done 5", 30s);
+    expect_line(*next, "done 5", 30s);
+    CHECK(again->wait_exit(10s) == 0);
+    CHECK(next->wait_exit(10s) == 0);
+  }
+}
+
+TEST_CASE("a 2 s outage under a 5 s heartbeat deadline fails nothing: every message arrives, checked", "[.netns]") {
+  test_hosts hosts;
+  if (!hosts.ok())
+    UCORO_SKIP("cannot create network namespaces here (ip netns needs root)");
+  // 600 messages of 64 KiB, 10 ms apart: about 6 s of streaming.
+  auto server = serve(hosts, "count", "600");
+  auto client = connect(hosts, "count", "600");
+  expect_line(*server, "streaming", 30s);
+  expect_line(*client, "streaming", 30s);
+  std::this_thread::sleep_for(1s); // the behaviour under test: the outage comes mid-stream
+  hosts.set_link(2, false);
+  std::this_thread::sleep_for(2s); // the behaviour under test: a 2 s outage
+  hosts.set_link(2, true);
+  expect_line(*server, "done 600", 60s);
+  expect_line(*client, "done 600", 60s);
+  CHECK(server->wait_exit(10s) == 0);
+  CHECK(client->wait_exit(10s) == 0);
+}
+
+TEST_CASE("a send under with_timeout(2 s) during a partition returns by 2.5 s with timed_out", "[.netns]") {
+  test_hosts hosts;
+  if (!hosts.ok())
+    UCORO_SKIP("cannot create network namespaces here (ip netns needs root)");
+  auto server = serve(hosts, "sink");
+  auto client = connect(hosts, "timed");
+  expect_line(*server, "streaming", 30s);
+  expect_line(*client, "streaming", 30s);
+  hosts.set_link(2, false);
+  const auto returned = client->read_output_line(10s);
+  REQUIRE(returned);
+  REQUIRE_THAT(*returned, Catch::StartsWith("returned after "));
+  const long ms = std::stol(returned->substr(15));
+  CHECK(ms >= 1900); // stopped at the deadline, not failed by something else earlier
+  CHECK(ms <= 2500);
+  const auto failed = client->read_output_line(5s);
+  REQUIRE(failed);
+  CHECK_THAT(*failed, Catch::Contains("with_timeout"));
+  CHECK(client->wait_exit(10s) == 1);
+  // The server's side is the heartbeat's to fail.
+  const auto server_failed = server->read_output_line(10s);
+  REQUIRE(server_failed);
+  CHECK_THAT(*server_failed, Catch::Contains("peer missed its heartbeat deadline"));
+  CHECK(server->wait_exit(10s) == 1);
+}
+
+TEST_CASE("no false alarms: a peer busy for longer than the default deadline but within the one it was given, and a "
+          "link throttled to 2 Mbit/s, fail nothing",
+          "[.netns]") {
+  test_hosts hosts;
+  if (!hosts.ok())
+    UCORO_SKIP("cannot create network namespaces here (ip netns needs root)");
+  SECTION("the server blocks its thread for 7 s under a 2 s heartbeat (deadline 10 s)") {
+    auto server = serve(hosts, "count", "20", {"--heartbeat", "2000", "--busy", "7000"});
+    auto client = connect(hosts, "count", "20", {"--heartbeat", "2000"});
+    expect_line(*server, "streaming", 30s);
+    expect_line(*client, "streaming", 30s);
+    expect_line(*server, "done 20", 60s);
+    expect_line(*client, "done 20", 60s);
+    CHECK(server->wait_exit(10s) == 0);
+    CHECK(client->wait_exit(10s) == 0);
+  }
+  SECTION("the link is throttled to 2 Mbit/s both ways (tc tbf) under 64 KiB messages, with the default heartbeat") {
+    auto server = serve(hosts, "count", "40");
+    auto client = connect(hosts, "count", "40");
+    expect_line(*server, "streaming", 30s);
+    expect_line(*client, "streaming", 30s);
+    hosts.shape(1, "tbf rate 2mbit burst 16kbit latency 10s"); // to host 1, and
+    hosts.shape(2, "tbf rate 2mbit burst 16kbit latency 10s"); // to host 2
+    expect_line(*server, "done 40", 120s);
+    expect_line(*client, "done 40", 120s);
+    CHECK(server->wait_exit(30s) == 0);
+    CHECK(client->wait_exit(30s) == 0);
+  }
+
+}
