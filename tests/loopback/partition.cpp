@@ -52,7 +52,8 @@ std::unique_ptr<test::child_process> connect(const test_hosts& hosts, const std:
 }
 
 void expect_line(test::child_process& side, const std::string& line, std::chrono::seconds within) {
-  CHECK(side.read_output_line(within) == std::optional<std::string>(line));
+  // value_or: a wrong line is printed in full, not as {?}
+  CHECK(side.read_output_line(within).value_or("(nothing, or the process ended)") == line);
 }
 
 } // namespace
@@ -141,6 +142,40 @@ TEST_CASE("a send under with_timeout(2 s) during a partition returns by 2.5 s wi
   REQUIRE(server_failed);
   CHECK_THAT(*server_failed, Catch::Contains("peer missed its heartbeat deadline"));
   CHECK(server->wait_exit(10s) == 1);
+}
+
+TEST_CASE("a close() during a partition returns by its close_timeout, and as soon as the heartbeat fails the "
+          "endpoint when that comes first",
+          "[.netns]") {
+  test_hosts hosts;
+  if (!hosts.ok())
+    UCORO_SKIP("cannot create network namespaces here (ip netns needs root)");
+  struct phase {
+    std::vector<std::string> options;
+    long at_least_ms;
+    long at_most_ms;
+  };
+  // The client starts close() 1 s after the cut. No heartbeat: close_timeout
+  // (3 s) ends it. The default heartbeat (deadline 5 s after the last word
+  // heard) fails the endpoint about 4 s into a close given 20 s: the close
+  // ends then, not at its own deadline.
+  for (const phase& ph : {phase{{"--no-heartbeat", "--close-timeout", "3000"}, 2900, 4500},
+                          phase{{"--close-timeout", "20000"}, 2000, 8000}}) {
+    INFO(ph.options.front());
+    auto server = serve(hosts, "idle", "", ph.options);
+    auto client = connect(hosts, "close", "", ph.options);
+    expect_line(*server, "connected", 30s);
+    expect_line(*client, "connected", 30s);
+    hosts.set_link(2, false);
+    const auto closed = client->read_output_line(30s);
+    REQUIRE(closed);
+    REQUIRE_THAT(*closed, Catch::StartsWith("closed after "));
+    const long ms = std::stol(closed->substr(13));
+    CHECK(ms >= ph.at_least_ms);
+    CHECK(ms <= ph.at_most_ms);
+    CHECK(client->wait_exit(10s) == 0);
+    hosts.set_link(2, true);
+  }
 }
 
 TEST_CASE("no false alarms: a peer busy for longer than the default deadline but within the one it was given, and a "

@@ -13,10 +13,13 @@
 //            then "done N" (a short outage in between must lose nothing)
 //   timed    stream, each send under with_timeout(2 s); a send that ends
 //            otherwise than complete prints "returned after MS ms"
+//   close    "connected", then after 1 s (the test cuts the link meanwhile)
+//            a graceful close(), then "closed after MS ms"
 // A failure prints "failed <error name>: <what()>".
 // Options: --heartbeat MS (endpoint heartbeat instead of the default),
 // --busy MS (count: block the thread that long after the first message, as
-// a long computation between two co_awaits does).
+// a long computation between two co_awaits does), --no-heartbeat (turns
+// the default remote heartbeat off), --close-timeout MS.
 
 #include <ucoro/host_memory.hpp>
 #include <ucoro/ucoro.hpp>
@@ -70,6 +73,17 @@ struct side {
     if (mode == "idle") {
       say("connected");
       (void)co_await with_timeout(ep.recv(buf), 60s);
+      co_return;
+    }
+    if (mode == "close") {
+      say("connected");
+      co_await w.sleep(1s); // the behaviour under test: the link is cut meanwhile
+      const auto start = std::chrono::steady_clock::now();
+      co_await with_timeout(ep.close(), 60s);
+      say("closed after " +
+          std::to_string(
+              std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count()) +
+          " ms");
       co_return;
     }
     if (mode == "count" || serving_count) {
@@ -141,6 +155,10 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     if (a == "--heartbeat" && i + 1 < argc)
       options.heartbeat.interval = std::chrono::milliseconds(std::stoll(argv[++i]));
+    else if (a == "--no-heartbeat")
+      options.remote_heartbeat.interval = 0ms;
+    else if (a == "--close-timeout" && i + 1 < argc)
+      options.close_timeout = std::chrono::milliseconds(std::stoll(argv[++i]));
     else if (a == "--busy" && i + 1 < argc)
       busy = std::chrono::milliseconds(std::stoll(argv[++i]));
     else

@@ -38,9 +38,7 @@
 #include <utility>
 #include <vector>
 
-namespace ucoro {
-
-namespace detail {
+namespace ucoro::detail {
 
 /// How long a transport error waits for the peer's pidfd to confirm its exit.
 inline constexpr std::chrono::milliseconds peer_exit_grace{50};
@@ -342,6 +340,7 @@ private:
     m_closed = true;
     m_close_reason = reason;
     cancel_pending_recvs();
+    m_close_ack.set(); // a close() waiting for the peer's ack: no ack will come
     run_close_callback();
   }
 
@@ -496,5 +495,4 @@ private:
   bool m_orphaned = false;
 };
 
-} // namespace detail
-} // namespace ucoro
+} // namespace ucoro::detail
