@@ -51,6 +51,15 @@ with tempfile.TemporaryDirectory() as tmp:
     for size in ("8 B", "4 KiB", "256 KiB"):
         if size not in run.stdout:
             failures.append(f"table lacks size {size}")
+    # --heartbeat arms the endpoint heartbeat on both sides, and says so.
+    beat = subprocess.run([binary, "--sizes", "8", "--iters", "200", "--warmup", "20", "--error-handling", "peer",
+                           "--heartbeat", "1000", "--repeat", "1", "--no-perftest", "--no-tcp", "--no-progress"],
+                          capture_output=True, text=True, timeout=120)
+    print(beat.stdout)
+    if beat.returncode != 0:
+        failures.append(f"--heartbeat 1000: exit status {beat.returncode}")
+    if "+ heartbeat (timeout 5000 ms)" not in beat.stdout:
+        failures.append("--heartbeat 1000: the endpoint does not report a heartbeat with timeout 5000 ms")
     for f in failures:
         print("FAIL:", f)
     print(f"send_recv output: {0 if failures else 1} passed, {1 if failures else 0} failed")

@@ -9,7 +9,7 @@
 //
 //   send_recv [--sizes 8,4K,1M | --sizes 8:16M] [--iters N] [--warmup N]
 //             [--polling] [--tls LIST] [--error-handling automatic,peer,none]
-//             [--no-reuse] [--memory host] [--completion automatic|fast|standard] [--cpu-client N] [--cpu-server N]
+//             [--no-reuse] [--heartbeat MS] [--memory host] [--completion automatic|fast|standard] [--cpu-client N] [--cpu-server N]
 //             [--repeat N] [--json FILE] [--plot FILE.png] [--no-perftest] [--no-tcp] [--quick]
 //   send_recv --server [--port P] [same transport options]
 //   send_recv --client HOST:P:TCPPORT [options]
@@ -86,6 +86,7 @@ struct options {
   bool quick = false;
   bool status = true;
   std::size_t repeat = 3; // alternating ucoro / ucx_perftest runs per size
+  long heartbeat_ms = 0;   // endpoint_options::heartbeat.interval on both sides; 0: off (a loopback peer's default)
 };
 
 std::size_t parse_size(const std::string& text) {
@@ -549,6 +550,7 @@ int run_server(const options& o) {
   lo.bind_address = "127.0.0.1";
   lo.endpoint.error_handling = ucoro::parse_error_handling(o.error_modes[0]);
   lo.endpoint.completion = o.completion;
+  lo.endpoint.heartbeat.interval = std::chrono::milliseconds(o.heartbeat_ms);
   auto lf = w.create_listener(
       [&](ucoro::endpoint ep) -> ucoro::task<void> {
         bool quit = false;
@@ -580,7 +582,12 @@ std::vector<row> run_client(const options& o, std::uint16_t port, std::uint16_t 
     ucoro::endpoint_options eo;
     eo.error_handling = ucoro::parse_error_handling(o.error_modes[0]);
     eo.completion = o.completion;
+    eo.heartbeat.interval = std::chrono::milliseconds(o.heartbeat_ms);
     eps.push_back(w.run(ucoro::with_timeout(w.create_endpoint(o.host, port, eo), 30s)));
+  }
+  if (o.heartbeat_ms > 0) { // what is armed, as the endpoint says it (the heartbeat's cost is what --heartbeat measures)
+    const std::string info = eps.front().ucx_info();
+    std::printf("%s\n", info.substr(0, info.find('\n')).c_str());
   }
   const int tcp_fd = o.tcp ? tcp_connect(o.host, tcp_port) : -1;
 
@@ -716,6 +723,8 @@ options parse(int argc, char** argv) {
       o.tls = next();
     else if (a == "--error-handling")
       o.error_modes = bench::split(next());
+    else if (a == "--heartbeat")
+      o.heartbeat_ms = std::stol(next());
     else if (a == "--no-reuse")
       o.reuse = false;
     else if (a == "--memory") {
@@ -786,6 +795,8 @@ std::vector<std::string> forwarded(const options& o) {
     out.emplace_back("--no-tcp");
   out.emplace_back("--completion");
   out.emplace_back(completion_name(o.completion));
+  out.emplace_back("--heartbeat");
+  out.push_back(std::to_string(o.heartbeat_ms));
   return out;
 }
 
