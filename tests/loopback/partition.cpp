@@ -56,6 +56,14 @@ void expect_line(test::child_process& side, const std::string& line, std::chrono
   CHECK(side.read_output_line(within).value_or("(nothing, or the process ended)") == line);
 }
 
+/// The N of the side's next line, "WHAT after N ms".
+long expect_after_ms(test::child_process& side, const std::string& what, std::chrono::seconds within) {
+  const auto line = side.read_output_line(within);
+  REQUIRE(line);
+  REQUIRE_THAT(*line, Catch::StartsWith(what + " after "));
+  return std::stol(line->substr(what.size() + 7));
+}
+
 } // namespace
 
 TEST_CASE("a partition with default options fails both sides' pending operations within 10 s, naming the peer and "
@@ -127,10 +135,7 @@ TEST_CASE("a send under with_timeout(2 s) during a partition returns by 2.5 s wi
   expect_line(*server, "streaming", 30s);
   expect_line(*client, "streaming", 30s);
   hosts.set_link(2, false);
-  const auto returned = client->read_output_line(10s);
-  REQUIRE(returned);
-  REQUIRE_THAT(*returned, Catch::StartsWith("returned after "));
-  const long ms = std::stol(returned->substr(15));
+  const long ms = expect_after_ms(*client, "returned", 10s);
   CHECK(ms >= 1900); // stopped at the deadline, not failed by something else earlier
   CHECK(ms <= 2500);
   const auto failed = client->read_output_line(5s);
@@ -167,10 +172,7 @@ TEST_CASE("a close() during a partition returns by its close_timeout, and as soo
     expect_line(*server, "connected", 30s);
     expect_line(*client, "connected", 30s);
     hosts.set_link(2, false);
-    const auto closed = client->read_output_line(30s);
-    REQUIRE(closed);
-    REQUIRE_THAT(*closed, Catch::StartsWith("closed after "));
-    const long ms = std::stol(closed->substr(13));
+    const long ms = expect_after_ms(*client, "closed", 30s);
     CHECK(ms >= ph.at_least_ms);
     CHECK(ms <= ph.at_most_ms);
     CHECK(client->wait_exit(10s) == 0);

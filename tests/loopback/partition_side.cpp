@@ -46,6 +46,12 @@ void say(const std::string& line) {
   std::fflush(stdout);
 }
 
+/// "closed after 4005 ms": the test reads the figure back.
+void say_after(const char* what, std::chrono::steady_clock::time_point start) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  say(std::string(what) + " after " + std::to_string(ms.count()) + " ms");
+}
+
 void fill(host_memory& m, std::uint64_t n) {
   std::memset(m.data(), static_cast<int>(n & 0xff), message_size);
   std::memcpy(m.data(), &n, sizeof n);
@@ -80,10 +86,7 @@ struct side {
       co_await w.sleep(1s); // the behaviour under test: the link is cut meanwhile
       const auto start = std::chrono::steady_clock::now();
       co_await with_timeout(ep.close(), 60s);
-      say("closed after " +
-          std::to_string(
-              std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count()) +
-          " ms");
+      say_after("closed", start);
       co_return;
     }
     if (mode == "count" || serving_count) {
@@ -122,11 +125,7 @@ struct side {
         }
         if (failure) {
           if (mode == "timed")
-            say("returned after " +
-                std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::steady_clock::now() - start)
-                                   .count()) +
-                " ms");
+            say_after("returned", start);
           std::rethrow_exception(failure);
         }
       }
