@@ -40,6 +40,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <numeric>
 #include <optional>
@@ -429,6 +430,23 @@ std::optional<perftest_result> run_perftest(const options& o, const std::string&
                              iters, warmup);
 }
 
+/// Runs a reference (ucx_perftest, plain tcp) while this worker keeps
+/// answering the server's heartbeats: with --heartbeat 100 a second-long
+/// reference run left the endpoint silent past its deadline. The worker
+/// sleeps meanwhile (blocking mode), so the reference has the core.
+template <class Reference>
+auto while_worker_answers(ucoro::worker& w, Reference reference) {
+  auto outcome = std::async(std::launch::async, std::move(reference));
+  const ucoro::progress_mode mode = w.mode();
+  w.set_mode(ucoro::progress_mode::blocking);
+  w.run([](ucoro::worker& wk, decltype(outcome)& pending) -> ucoro::task<void> {
+    while (pending.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
+      co_await wk.sleep(std::chrono::milliseconds(20));
+  }(w, outcome));
+  w.set_mode(mode);
+  return outcome.get();
+}
+
 // ---- output ----------------------------------------------------------------------------
 
 std::string num(double v, int precision = 2) {
@@ -620,8 +638,10 @@ std::vector<row> run_client(const options& o, std::uint16_t port, std::uint16_t 
           continue;
         status(o, "[" + std::to_string(++step) + "/" + std::to_string(steps) + "] ucx_perftest " + format_size(size) +
                       (peer ? " -e" : "") + " (run " + std::to_string(rep + 1) + ")");
-        const auto plat = run_perftest(o, "tag_lat", size, lat_iters, lat_warm, peer);
-        const auto pbw = run_perftest(o, "tag_bw", size, bw_iters, bw_warm, peer);
+        const auto plat =
+            while_worker_answers(w, [&] { return run_perftest(o, "tag_lat", size, lat_iters, lat_warm, peer); });
+        const auto pbw =
+            while_worker_answers(w, [&] { return run_perftest(o, "tag_bw", size, bw_iters, bw_warm, peer); });
         if (plat) {
           p_lat.push_back(plat->p50_us);
           p_avg.push_back(plat->avg_us);
@@ -658,8 +678,9 @@ std::vector<row> run_client(const options& o, std::uint16_t port, std::uint16_t 
     if (o.tcp) {
       status(o, "[" + std::to_string(++step) + "/" + std::to_string(steps) + "] tcp " + format_size(size));
       row t{"tcp", "-", size, lat_iters, bw_iters};
-      fill_latency(t, tcp_latency(tcp_fd, size, lat_iters, lat_warm));
-      fill_bandwidth(t, tcp_bandwidth(tcp_fd, size, bw_iters, bw_warm, window), window);
+      fill_latency(t, while_worker_answers(w, [&] { return tcp_latency(tcp_fd, size, lat_iters, lat_warm); }));
+      fill_bandwidth(t, while_worker_answers(w, [&] { return tcp_bandwidth(tcp_fd, size, bw_iters, bw_warm, window); }),
+                     window);
       rows.push_back(t);
     }
   }

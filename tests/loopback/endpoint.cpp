@@ -834,3 +834,52 @@ TEST_CASE("a timeout over a send the peer never receives returns at the deadline
     }
   }
 }
+
+TEST_CASE("a coroutine whose operations all finish at once still lets timers fire and timeouts return",
+          "[endpoint][fairness]") {
+  // On an endpoint to its own worker, UCX's self transport finishes each
+  // small send inside the posting call (the message waits as unexpected):
+  // a flood of them never has to suspend, like 8 B sends into tcp. The
+  // loop must turn anyway, or timers (heartbeats, deadlines) fire only when
+  // the flood ends. Timers due at once make "during the flood" exact.
+  for (auto mode : {progress_mode::blocking, progress_mode::polling}) {
+    INFO(test::mode_name(mode));
+    context ctx;
+    worker w{ctx, mode};
+    endpoint ep = w.create_endpoint_from_worker_address(w.address());
+    constexpr std::size_t flood_size = 20'000;
+    std::size_t done = 0;
+    auto flood = [&]() -> task<void> {
+      const std::array<std::byte, 8> out{};
+      for (done = 0; done < flood_size; ++done)
+        co_await ep.send(out);
+    };
+    std::size_t fired_at = flood_size + 1;
+    auto timer = [&]() -> task<void> {
+      co_await w.sleep(0ms);
+      fired_at = done;
+    };
+    const auto requeues_before = w.engine().stats().requeues;
+    w.run(test::bounded(when_all(flood(), timer())));
+    CHECK(done == flood_size);
+    CHECK(fired_at < flood_size); // during the flood, not after it
+    CHECK(w.engine().stats().requeues > requeues_before);
+    std::size_t sent = done;
+
+    const result<void> timed = w.run(as_result(with_timeout(flood(), 0ms)));
+    CHECK(timed.error == std::errc::timed_out);
+    CHECK(done < flood_size);
+    sent += done;
+
+    // Every message sent arrives (and none is left for UCX to warn about).
+    auto drain = [&]() -> task<std::size_t> {
+      std::array<std::byte, 8> in{};
+      std::size_t got = 0;
+      for (; got < sent; ++got)
+        co_await ep.recv(in);
+      co_return got;
+    };
+    CHECK(w.run(test::bounded(drain())) == sent);
+    ep.abort();
+  }
+}

@@ -58,7 +58,12 @@ public:
         self->m_group.awaiting = std::noop_coroutine();
         throw;
       }
-      return self->m_group.pending != 0;
+      if (self->m_group.pending != 0)
+        return true;
+      // All finished at once (arrived messages, eager sends): a loop of
+      // such batches must still let the loop turn (request_op does the same).
+      progress_engine& engine = self->m_recvs.empty() ? self->m_sends[0].engine() : self->m_recvs[0].engine();
+      return engine.queue_if_inline_spent(h);
     }
     void await_resume() const noexcept {}
   };

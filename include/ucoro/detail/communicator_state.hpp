@@ -177,6 +177,7 @@ public:
     group.pending += pending ? 1 : 0;
     return pending;
   }
+  using base::engine;
   using base::outcome;
 
 protected:

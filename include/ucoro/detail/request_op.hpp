@@ -104,7 +104,7 @@ public:
   [[nodiscard]] bool await_suspend(std::coroutine_handle<Promise> awaiting) {
     const std::stop_token token = stop_token_of(awaiting);
     if (!start(token))
-      return false;
+      return m_engine->queue_if_inline_spent(awaiting);
     m_continuation = awaiting;
     return true;
   }
