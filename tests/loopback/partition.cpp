@@ -186,13 +186,13 @@ TEST_CASE("no false alarms: a peer busy for longer than the default deadline but
   test_hosts hosts;
   if (!hosts.ok())
     UCORO_SKIP("cannot create network namespaces here (ip netns needs root)");
-  SECTION("the server blocks its thread for 7 s under a 2 s heartbeat (deadline 10 s)") {
-    auto server = serve(hosts, "count", "20", {"--heartbeat", "2000", "--busy", "7000"});
-    auto client = connect(hosts, "count", "20", {"--heartbeat", "2000"});
+  SECTION("the server computes for 30 s (its thread blocked) under an 8 s heartbeat (deadline 40 s)") {
+    auto server = serve(hosts, "count", "20", {"--heartbeat", "8000", "--busy", "30000"});
+    auto client = connect(hosts, "count", "20", {"--heartbeat", "8000"});
     expect_line(*server, "streaming", 30s);
     expect_line(*client, "streaming", 30s);
-    expect_line(*server, "done 20", 60s);
-    expect_line(*client, "done 20", 60s);
+    expect_line(*server, "done 20", 90s);
+    expect_line(*client, "done 20", 90s);
     CHECK(server->wait_exit(10s) == 0);
     CHECK(client->wait_exit(10s) == 0);
   }

@@ -4,11 +4,10 @@
 // process and deleted at the end. Only root can make them; `ok()` says
 // whether it worked (a test then skips, 77). A host's link can be cut and
 // restored at the bridge: no RST, both processes alive, as when a switch
-// port or a NIC dies.
+// port or a NIC dies. Failures throw (no Catch here): bench/failure_detection
+// uses the same hosts.
 
 #include "process.hpp"
-
-#include <catch2/catch.hpp>
 
 #include <unistd.h>
 
@@ -16,12 +15,18 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace ucoro::test {
 
 class test_hosts {
+  static void run(const std::string& command) {
+    if (std::system(command.c_str()) != 0)
+      throw std::runtime_error("test hosts: failed: " + command);
+  }
+
 public:
   test_hosts() : m_prefix("ucoro" + std::to_string(::getpid())) {
     std::string script = "set -e; ip netns add " + sw() + "; ip -n " + sw() + " link add br0 type bridge; ip -n " + sw() +
@@ -54,11 +59,13 @@ public:
     const std::string command =
         "ip netns exec " + sw() + " cat /sys/class/net/p" + std::to_string(i) + "/statistics/tx_bytes";
     FILE* out = ::popen(command.c_str(), "r");
-    REQUIRE(out != nullptr);
+    if (out == nullptr)
+      throw std::runtime_error("test hosts: cannot run " + command);
     unsigned long long bytes = 0;
     const int fields = std::fscanf(out, "%llu", &bytes);
     ::pclose(out);
-    REQUIRE(fields == 1);
+    if (fields != 1)
+      throw std::runtime_error("test hosts: no byte count from " + command);
     return bytes;
   }
 
@@ -74,7 +81,7 @@ public:
     if (up)
       for (int h = 1; h <= 3; ++h)
         command += " && ip -n " + host(h) + " neigh flush dev veth0";
-    REQUIRE(std::system(command.c_str()) == 0);
+    run(command);
   }
 
   /// Shapes what the bridge sends to host i with a tc qdisc ("tbf rate
@@ -82,7 +89,7 @@ public:
   void shape(int i, const std::string& qdisc) const {
     const std::string command =
         "ip netns exec " + sw() + " tc qdisc replace dev p" + std::to_string(i) + " root " + qdisc;
-    REQUIRE(std::system(command.c_str()) == 0);
+    run(command);
   }
 
   /// `command` on host i with UCX over tcp on its veth0 only, so its
