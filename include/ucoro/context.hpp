@@ -39,6 +39,20 @@ struct config_deleter {
 
 } // namespace detail
 
+/// The UCX library in use (ucp_get_version), which may differ from the
+/// headers ucoro was compiled against (UCP_API_VERSION).
+struct ucx_version_info {
+  unsigned major = 0, minor = 0, release = 0;
+  std::string text; ///< ucp_get_version_string(), e.g. "1.13.1"
+};
+
+[[nodiscard]] inline ucx_version_info ucx_version() {
+  ucx_version_info v;
+  ucp_get_version(&v.major, &v.minor, &v.release);
+  v.text = ucp_get_version_string();
+  return v;
+}
+
 struct context_options {
   /// Hint for UCX's endpoint tables; 0 leaves UCX's default.
   std::size_t estimated_num_eps = 0;
@@ -80,6 +94,9 @@ public:
       }
     }
 
+    m_effective = detail::parse_config_lines(
+        detail::print_to_string([&](FILE* f) { ucp_config_print(config.get(), f, nullptr, UCS_CONFIG_PRINT_CONFIG); }));
+
     ucp_params_t params{};
     params.field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED |
                         UCP_PARAM_FIELD_REQUEST_SIZE | UCP_PARAM_FIELD_REQUEST_INIT;
@@ -104,12 +121,13 @@ public:
   context& operator=(const context&) = delete;
   context(context&& other) noexcept
       : m_handle(std::exchange(other.m_handle, nullptr)), m_config(std::move(other.m_config)),
-        m_shared_memory(other.m_shared_memory) {}
+        m_effective(std::move(other.m_effective)), m_shared_memory(other.m_shared_memory) {}
   context& operator=(context&& other) noexcept {
     if (this != &other) {
       reset();
       m_handle = std::exchange(other.m_handle, nullptr);
       m_config = std::move(other.m_config);
+      m_effective = std::move(other.m_effective);
       m_shared_memory = other.m_shared_memory;
     }
     return *this;
@@ -145,6 +163,13 @@ public:
     return m_config;
   }
 
+  /// Every UCP setting as this context was created with it: defaults, the
+  /// UCX_* environment and config() together, names without the UCX_
+  /// prefix ("TLS" -> "tcp"), as ucp_config_print writes them.
+  [[nodiscard]] const std::map<std::string, std::string>& effective_config() const noexcept {
+    return m_effective;
+  }
+
 private:
   [[nodiscard]] bool find_shared_memory_transport() const {
     for (const std::string& transport : detail::parse_context_transports(ucx_info()))
@@ -170,6 +195,7 @@ private:
 
   ucp_context_h m_handle = nullptr;
   std::map<std::string, std::string> m_config;
+  std::map<std::string, std::string> m_effective;
   bool m_shared_memory = false;
 };
 

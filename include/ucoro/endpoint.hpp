@@ -191,6 +191,10 @@ public:
     return out;
   }
 
+  /// An id for this endpoint, unique among the process's live endpoints
+  /// (UCX-Py's `ep.uid`); it moves with the endpoint.
+  [[nodiscard]] std::uint64_t uid() const noexcept { return reinterpret_cast<std::uintptr_t>(m_state.get()); }
+
   /// The transports this endpoint's UCX connection uses, as data.
   [[nodiscard]] std::vector<detail::ep_lane> lanes() const {
     const auto& conn = state()->get_connection();

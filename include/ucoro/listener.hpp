@@ -117,6 +117,7 @@ public:
     const socket_address address = numeric_address(m_options.bind_address, port, "create_listener on " + where);
     m_socket = listen_socket(address, 1024, "create_listener on " + where);
     m_port = local_port(m_socket.get());
+    m_ip = local_ip(m_socket.get());
     m_worker->engine().watch_fd(m_socket.get(), [weak = weak_from_this()] {
       if (auto self = weak.lock())
         self->accept_ready();
@@ -134,6 +135,7 @@ public:
 
   [[nodiscard]] bool closed() const noexcept { return !m_socket; }
   [[nodiscard]] std::uint16_t port() const noexcept { return m_port; }
+  [[nodiscard]] const std::string& ip() const noexcept { return m_ip; }
   [[nodiscard]] std::size_t accepted() const noexcept { return m_accepted; }
   [[nodiscard]] std::size_t rejected() const noexcept { return m_rejected; }
   [[nodiscard]] std::size_t pending() const noexcept { return m_pending.size(); }
@@ -275,6 +277,7 @@ private:
   listener_options m_options;
   unique_fd m_socket;
   std::uint16_t m_port = 0;
+  std::string m_ip;
   std::size_t m_accepted = 0;
   std::size_t m_rejected = 0;
   std::list<pending_connection> m_pending;
@@ -310,6 +313,9 @@ public:
   }
 
   [[nodiscard]] std::uint16_t port() const noexcept { return m_state ? m_state->port() : 0; }
+  /// The address it listens on, numeric, as bound: "0.0.0.0" for every
+  /// IPv4 address (the default), else listener_options::bind_address.
+  [[nodiscard]] std::string ip() const { return m_state ? m_state->ip() : std::string(); }
   [[nodiscard]] bool closed() const noexcept { return !m_state || m_state->closed(); }
   void close() noexcept {
     if (m_state)

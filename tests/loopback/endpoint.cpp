@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <array>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -881,5 +882,43 @@ TEST_CASE("a coroutine whose operations all finish at once still lets timers fir
     };
     CHECK(w.run(test::bounded(drain())) == sent);
     ep.abort();
+  }
+}
+
+TEST_CASE("listener.ip is the address it is bound to, and ep.uid tells endpoints apart", "[listener][endpoint][parity]") {
+  for (const auto& t : transports()) {
+    for (auto mode : {progress_mode::blocking, progress_mode::polling}) {
+      INFO(t.name << " " << test::mode_name(mode));
+      context ctx{t.ucx};
+      worker w{ctx, mode};
+      std::vector<endpoint> servers; // an id is unique among live endpoints: keep them
+      auto lf = w.create_listener(
+          [&](endpoint ep) -> task<void> {
+            servers.push_back(std::move(ep));
+            co_return;
+          },
+          0, loopback_listener(t.error_handling));
+      CHECK(lf.ip() == "127.0.0.1");
+      listener_options everywhere;
+      everywhere.endpoint.error_handling = t.error_handling;
+      auto any = w.create_listener([](endpoint) -> task<void> { co_return; }, 0, everywhere);
+      CHECK(any.ip() == "0.0.0.0");
+      w.run(test::bounded([&]() -> task<void> {
+        endpoint a = co_await w.create_endpoint("127.0.0.1", lf.port(), client_options(t.error_handling));
+        endpoint b = co_await w.create_endpoint("127.0.0.1", lf.port(), client_options(t.error_handling));
+        co_await lf.wait_idle();
+        REQUIRE(servers.size() == 2);
+        const std::set<std::uint64_t> ids{a.uid(), b.uid(), servers[0].uid(), servers[1].uid()};
+        CHECK(ids.size() == 4); // four endpoints, four ids
+        CHECK(ids.count(0) == 0);
+        const std::uint64_t id = a.uid();
+        endpoint moved = std::move(a); // the id goes with the endpoint
+        CHECK(moved.uid() == id);
+        co_await moved.close();
+        co_await b.close();
+      }()));
+      for (auto& ep : servers)
+        ep.abort();
+    }
   }
 }

@@ -3,6 +3,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
+#include <string>
+
 TEST_CASE("a default context reads the environment and describes itself", "[context]") {
   ucoro::context ctx;
   REQUIRE(ctx.handle() != nullptr);
@@ -75,4 +78,33 @@ TEST_CASE("a bad option value raises an error naming the option and the value", 
     CHECK_THAT(e.what(), Catch::Contains("banana"));
     CHECK(e.code() == std::errc::invalid_argument);
   }
+}
+
+TEST_CASE("ucx_version is the UCX library in use", "[context][parity]") {
+  const ucoro::ucx_version_info v = ucoro::ucx_version();
+  CHECK(v.major == UCP_API_MAJOR);
+  CHECK(v.minor >= UCP_API_MINOR); // a newer library than the headers is allowed
+  CHECK_THAT(v.text, Catch::StartsWith(std::to_string(v.major) + "." + std::to_string(v.minor) + "." +
+                                       std::to_string(v.release)));
+}
+
+TEST_CASE("effective_config has every UCP setting: defaults, the environment and the context's options",
+          "[context][parity]") {
+  // The environment is read at creation: set one, then take it back.
+  REQUIRE(::setenv("UCX_MAX_EAGER_RAILS", "2", 1) == 0);
+  ucoro::context from_env;
+  REQUIRE(::unsetenv("UCX_MAX_EAGER_RAILS") == 0);
+  CHECK(from_env.effective_config().at("MAX_EAGER_RAILS") == "2");
+  CHECK(from_env.config().empty()); // not an option given to the context
+
+  ucoro::context plain;
+  CHECK(plain.effective_config().at("MAX_EAGER_RAILS") == "1"); // UCX's default
+  CHECK(plain.effective_config().count("TLS") == 1);
+  CHECK(plain.effective_config().count("RNDV_THRESH") == 1);
+
+  ucoro::context tcp{{{"TLS", "tcp"}}};
+  CHECK(tcp.effective_config().at("TLS") == "tcp");
+  // What the context was given is what it applied.
+  for (const auto& [name, value] : tcp.config())
+    CHECK(tcp.effective_config().at(name) == value);
 }

@@ -172,6 +172,19 @@ struct socket_address {
                                  : ntohs(reinterpret_cast<const sockaddr_in6&>(ss).sin6_port);
 }
 
+/// The address a socket is bound to, numeric ("127.0.0.1", "::").
+[[nodiscard]] inline std::string local_ip(int fd) {
+  sockaddr_storage ss{};
+  socklen_t length = sizeof ss;
+  char text[INET6_ADDRSTRLEN] = {};
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &length) != 0)
+    return {};
+  const void* address = ss.ss_family == AF_INET
+                            ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in&>(ss).sin_addr)
+                            : static_cast<const void*>(&reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr);
+  return ::inet_ntop(ss.ss_family, address, text, sizeof text) != nullptr ? std::string(text) : std::string();
+}
+
 /// Connects without blocking the worker. A refused connection is
 /// std::errc::connection_refused: nothing listens there.
 inline task<unique_fd> connect_socket(progress_engine& engine, socket_address address, std::string what) {

@@ -20,6 +20,7 @@
 
 #include <cstdarg>
 #include <cstdio>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -64,6 +65,17 @@ inline void load_transport_tables() {
     if (at == 0 || printed[at - 1] == '\n')
       return true;
   return false;
+}
+
+/// "UCX_NAME=value" lines of a ucp_config_print, as NAME -> value.
+[[nodiscard]] inline std::map<std::string, std::string> parse_config_lines(std::string_view printed) {
+  std::map<std::string, std::string> out;
+  for (std::string_view line : info_lines(printed)) {
+    const std::size_t eq = line.find('=');
+    if (line.starts_with("UCX_") && eq != std::string_view::npos)
+      out.emplace(line.substr(4, eq - 4), line.substr(eq + 1));
+  }
+  return out;
 }
 
 /// What to pass to ucp_config_modify for `option`, or why not.
