@@ -80,3 +80,20 @@
 #define UCORO_HAS_RMM 0
 #endif
 #endif
+
+// Built under AddressSanitizer: GCC defines __SANITIZE_ADDRESS__, Clang 14
+// only answers __has_feature(address_sanitizer). Code that pools memory (the
+// coroutine frame cache) hands it back to the allocator instead, so that
+// ASan sees every use after free.
+#ifndef UCORO_ASAN
+#if defined(__SANITIZE_ADDRESS__)
+#define UCORO_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UCORO_ASAN 1
+#endif
+#endif
+#endif
+#ifndef UCORO_ASAN
+#define UCORO_ASAN 0
+#endif

@@ -87,8 +87,11 @@ public:
           throw_error(make_error_code(UCS_ERR_NO_ELEM),
                       "UCX option '" + option + "' (UCX_" + option + "): " + resolved.error);
         const ucs_status_t status = ucp_config_modify(config.get(), resolved.ucx_name.c_str(), value.c_str());
+        // Named, not the binding itself: Clang 14 cannot capture a structured
+        // binding in a lambda (C++20's P1091, implemented in Clang 16).
+        const std::string& given = value;
         check(status, [&] {
-          return "UCX option '" + option + "' (UCX_" + option + "): invalid value '" + value + "'";
+          return "UCX option '" + option + "' (UCX_" + option + "): invalid value '" + given + "'";
         });
         m_config.emplace(option, value);
       }

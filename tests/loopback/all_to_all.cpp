@@ -16,7 +16,7 @@ TEST_CASE("every algorithm on 1, 2, 3, 4 and 8 ranks delivers every element wher
   for (std::uint32_t size : {1U, 2U, 3U, 4U, 8U}) {
     INFO(size << " ranks");
     auto ranks = start_job(size, "all_to_all");
-    CHECK(ranks_ok(ranks, 660s) == size);
+    REQUIRE(ranks_ok(ranks, 240s) == size); // the first size that fails ends the case
   }
 }
 

@@ -25,8 +25,11 @@
 
 #include <signal.h>
 #include <sys/prctl.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
+#include <type_traits>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -36,9 +39,32 @@ using namespace std::chrono_literals;
 
 namespace {
 
-void require(bool ok, const std::string& what) {
-  if (!ok)
-    throw std::runtime_error("check failed: " + what);
+/// Throws "check failed: WHAT" unless `ok`. WHAT is a string, or a function
+/// returning one: the per-element checks pass a lambda, so the message is
+/// built only for the element that fails (building it for every element was
+/// most of the all-to-all suite's CPU time under ASan).
+template <class What>
+void require(bool ok, What&& what) {
+  if (ok)
+    return;
+  if constexpr (std::is_invocable_v<What&>)
+    throw std::runtime_error("check failed: " + std::string(what()));
+  else
+    throw std::runtime_error("check failed: " + std::string(what));
+}
+
+/// What this rank is doing now, for the reports of a stuck rank: the
+/// timeout's error message and, should the loop itself be stuck, the
+/// watchdog (SIGALRM), which can only write(2) a fixed buffer.
+char g_step[256] = "bootstrap";
+void step(const std::string& what) { std::snprintf(g_step, sizeof g_step, "%s", what.c_str()); }
+
+extern "C" void report_stuck(int) {
+  constexpr char prefix[] = "error: stuck (watchdog) in ";
+  (void)!::write(STDOUT_FILENO, prefix, sizeof prefix - 1);
+  (void)!::write(STDOUT_FILENO, g_step, std::strlen(g_step));
+  (void)!::write(STDOUT_FILENO, "\n", 1);
+  ::_exit(124);
 }
 
 task<void> basic(communicator& comm, bool eager) {
@@ -80,7 +106,7 @@ task<void> basic(communicator& comm, bool eager) {
     for (std::uint32_t i = 0; i < 100; ++i) {
       std::uint32_t got = 0;
       (void)co_await comm.recv(prev, std::span(&got, 1), 9);
-      require(got == i, "message " + std::to_string(i) + " arrived as " + std::to_string(got));
+      require(got == i, [&] { return "message " + std::to_string(i) + " arrived as " + std::to_string(got); });
     }
   };
   co_await when_all(sender(), receiver());
@@ -357,13 +383,15 @@ task<void> check_all_to_all(communicator& comm, slab_pool& pool, all_to_all_algo
   o.zero_copy_above = zero_copy_above;
   all_to_all_report report;
   o.report = &report;
+  step(std::string("all_to_all ") + to_string(algorithm) + ", block " + std::to_string(block) + " of " +
+       std::to_string(sizeof(T)) + "-byte elements");
   co_await all_to_all(comm, send, recv, o);
   const std::string where = std::string(to_string(algorithm)) + " (ran " + to_string(report.algorithm) + "), block " +
                             std::to_string(block) + " of " + std::to_string(sizeof(T)) + "-byte elements";
   for (std::uint32_t s = 0; s < n; ++s)
     for (std::size_t i = 0; i < block; ++i)
       require(recv[s * block + i] == element<T>(s, me, i),
-              where + ": element " + std::to_string(i) + " from rank " + std::to_string(s));
+              [&] { return where + ": element " + std::to_string(i) + " from rank " + std::to_string(s); });
   require(algorithm == all_to_all_algorithm::automatic ? report.algorithm != all_to_all_algorithm::automatic
                                                        : report.algorithm == algorithm,
           where + ": report");
@@ -381,13 +409,15 @@ task<void> check_all_to_allv(communicator& comm, slab_pool& pool, all_to_all_alg
   all_to_all_options o;
   o.algorithm = algorithm == all_to_all_algorithm::bruck ? all_to_all_algorithm::pairwise : algorithm;
   o.pool = &pool;
+  step(std::string("all_to_allv ") + to_string(algorithm) + ", " + shape);
   const auto got = co_await all_to_allv(comm, parts, o);
   const std::string where = std::string("all_to_allv ") + to_string(algorithm) + ", " + shape;
   require(got.size() == n, where + ": parts");
   for (std::uint32_t s = 0; s < n; ++s) {
     require(got[s].size() == count(s, me), where + ": size from rank " + std::to_string(s));
     for (std::size_t i = 0; i < got[s].size(); ++i)
-      require(got[s][i] == element<T>(s, me, i), where + ": element " + std::to_string(i) + " from " + std::to_string(s));
+      require(got[s][i] == element<T>(s, me, i),
+              [&] { return where + ": element " + std::to_string(i) + " from " + std::to_string(s); });
   }
   // Into given ranges of exactly the right sizes.
   std::vector<std::vector<T>> into(n);
@@ -421,6 +451,7 @@ task<void> all_to_all_suite(worker& w, communicator& comm) {
         [](std::uint32_t s, std::uint32_t d) -> std::size_t { return s == 0 && d == 1 ? 100000 : s == d ? 1 : 0; },
         "very skewed");
   }
+  step("all_to_all argument errors");
   // Wrong sizes are invalid_argument naming them.
   std::vector<int> send(n * 2), shorter(n * 2 - 1);
   try {
@@ -483,6 +514,8 @@ task<void> join_suite(communicator& comm) {
         o.how = how;
         o.algorithm = algorithm;
         o.over_decomposition = m;
+        step(std::string("hash_join ") + to_string(mode) + ", " + join::to_string(how) + ", " +
+             join::to_string(algorithm) + " M " + std::to_string(m));
         const auto got = co_await join::hash_join(comm, make_side(mode, true, me, n, rows),
                                                   make_side(mode, false, me, n, rows), o);
         const bool shuffled = algorithm == join::join_algorithm::shuffle;
@@ -546,6 +579,13 @@ int main(int argc, char** argv) {
     else if (a == "--timeout-ms" && i + 1 < argc)
       bootstrap_timeout = std::chrono::milliseconds(std::stoll(argv[++i]));
   }
+  // Bounds: the suites take 20-40 s on 8 ranks under ASan; the test waits
+  // 240 s for a rank's line. The timeout below names the step it ended in;
+  // the watchdog does the same should the loop itself never return.
+  const bool long_suite = scenario == "all_to_all" || scenario == "join";
+  const auto bound = long_suite ? 200s : 60s;
+  ::signal(SIGALRM, report_stuck);
+  ::alarm(static_cast<unsigned>(bound.count() + 10));
   try {
     context ctx;
     worker w{ctx, polling ? progress_mode::polling : progress_mode::blocking};
@@ -561,6 +601,7 @@ int main(int argc, char** argv) {
 #else
           communicator comm = co_await communicator::bootstrap(w, o);
 #endif
+          step(scenario);
           if (scenario == "all_to_all")
             co_await all_to_all_suite(w, comm);
           else if (scenario == "join")
@@ -587,10 +628,10 @@ int main(int argc, char** argv) {
           std::printf("rank %u of %u ok (%s)\n", comm.rank(), comm.size(), to_string(comm.bootstrap_info()));
           std::fflush(stdout);
         }(),
-        scenario == "all_to_all" || scenario == "join" ? 600s : 60s)); // the all-to-all suite is long under sanitizers
+        bound));
     return 0;
   } catch (const std::exception& e) {
-    std::printf("error: %s\n", e.what());
+    std::printf("error: %s (in %s)\n", e.what(), g_step);
     std::fflush(stdout);
     return 1;
   }

@@ -590,6 +590,9 @@ TEST_CASE("abort fails pending operations with endpoint_closed at once", "[endpo
     auto later = co_await as_result(ep.send(buf));
     CHECK(later.error == errc::endpoint_closed);
     client_done.set();
+    // The handler resumes after this: it ends here, not in ~worker, after
+    // client_done is gone (Clang's ASan saw it read the destroyed event).
+    co_await lf.wait_idle();
   }()));
   CHECK(pending_error == errc::endpoint_closed);
   CHECK(pending_error == std::errc::not_connected);

@@ -39,7 +39,7 @@ std::size_t open_fds() {
 
 /// Under ASan, freed memory waits in its quarantine (256 MiB), so resident
 /// size says nothing there; LeakSanitizer checks for leaks in that build.
-#if defined(__SANITIZE_ADDRESS__)
+#if UCORO_ASAN
 constexpr bool rss_is_meaningful = false;
 #else
 constexpr bool rss_is_meaningful = true;
@@ -372,7 +372,13 @@ TEST_CASE("a token longer than 128 bytes is refused when set, naming the limit",
   }
 }
 
-TEST_CASE("10,000 connect/close cycles of real clients leave descriptors and memory flat", "[listener][churn]") {
+// 10,000 cycles take 3 s in the plain build; under ASan each costs ~10x, and
+// its RSS check is off there anyway (above), so 1,000 cycles prove what is
+// left to prove: descriptors flat, every client accepted and served.
+constexpr int churn_cycles = UCORO_ASAN ? 1'000 : 10'000;
+
+TEST_CASE("connect/close cycles of real clients (10,000; 1,000 under ASan) leave descriptors and memory flat",
+          "[listener][churn]") {
   context ctx;
   worker w{ctx};
   std::size_t served = 0;
@@ -380,7 +386,7 @@ TEST_CASE("10,000 connect/close cycles of real clients leave descriptors and mem
   auto lf = w.create_listener(
       [&](endpoint ep) -> task<void> {
         co_await ep.close();
-        if (++served == 10'000)
+        if (++served == churn_cycles)
           all_served.set();
       },
       0, hostile_target(5s));
@@ -394,16 +400,16 @@ TEST_CASE("10,000 connect/close cycles of real clients leave descriptors and mem
             ++cycles;
           }
         }(),
-        600s));
+        120s));
   };
   cycle(200); // warm-up: UCX's pools and the allocator's arenas reach their size
   const std::size_t fds_before = open_fds();
   const std::size_t rss_before = resident_bytes();
-  cycle(10'000 - 200);
+  cycle(churn_cycles - 200);
   w.run(test::bounded(all_served.wait(), 30s));
-  CHECK(lf.accepted() == 10'000);
+  CHECK(lf.accepted() == churn_cycles);
   CHECK(lf.pending() == 0);
-  CHECK(cycles == 10'000);
+  CHECK(cycles == churn_cycles);
   CHECK(lf.rejected() == 0);
   CHECK(open_fds() <= fds_before + 4);
   if (rss_is_meaningful)

@@ -15,6 +15,6 @@ TEST_CASE("hash_join on 1, 2, 3 and 4 ranks gives each rank exactly its rows of 
   for (std::uint32_t size : {1U, 2U, 3U, 4U}) {
     INFO(size << " ranks");
     auto ranks = start_job(size, "join");
-    CHECK(ranks_ok(ranks, 660s) == size);
+    REQUIRE(ranks_ok(ranks, 240s) == size); // the first size that fails ends the case
   }
 }

@@ -61,9 +61,12 @@ inline std::vector<std::unique_ptr<test::child_process>> start_job(std::uint32_t
     INFO("rank " << r);
     const auto line = ranks[r]->read_output_line(wait);
     REQUIRE(line);
-    const bool said_ok = *line == "rank " + std::to_string(r) + " of " + std::to_string(size) +
-                                      " ok (TCP rendezvous (UCORO_*))";
-    CHECK(said_ok);
+    // Compared whole, so a failure shows the rank's line: its error and the
+    // step it was in (comm_rank.cpp's step()).
+    const std::string expected =
+        "rank " + std::to_string(r) + " of " + std::to_string(size) + " ok (TCP rendezvous (UCORO_*))";
+    CHECK(*line == expected);
+    const bool said_ok = *line == expected;
     const auto status = ranks[r]->wait_exit(std::chrono::seconds(10));
     CHECK(status == 0);
     ok += said_ok && status == 0 ? 1 : 0;

@@ -8,9 +8,13 @@
 #include <ucoro/join/hash_join.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <initializer_list>
 #include <limits>
+#include <ostream>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -77,7 +81,35 @@ inline join_table_i64 make_side(key_mode mode, bool left_side, std::uint32_t ran
   return t;
 }
 
-using result_row = std::vector<std::int64_t>;
+/// One row of a join result: key, left payloads, right payloads, matched
+/// (left join), at most five columns, held inline. (As a std::vector per
+/// row, allocating and sorting the 2.5 M rows of the all-match case was 85%
+/// of the join tests' time under ASan, where the joins themselves were 15%.)
+struct result_row {
+  std::array<std::int64_t, 5> columns{};
+  std::size_t count = 0;
+
+  result_row() = default;
+  result_row(std::initializer_list<std::int64_t> values) {
+    for (std::int64_t v : values)
+      push_back(v);
+  }
+  void push_back(std::int64_t v) { columns.at(count++) = v; } // a sixth column throws
+  friend bool operator==(const result_row&, const result_row&) = default;
+  /// Any strict order will do (both sides are sorted by it before they are
+  /// compared); bytes are the cheapest in an unoptimized build.
+  friend bool operator<(const result_row& a, const result_row& b) {
+    if (a.count != b.count)
+      return a.count < b.count;
+    return std::memcmp(a.columns.data(), b.columns.data(), sizeof a.columns) < 0;
+  }
+  friend std::ostream& operator<<(std::ostream& out, const result_row& row) {
+    out << '(';
+    for (std::size_t i = 0; i < row.count; ++i)
+      out << (i == 0 ? "" : ", ") << row.columns[i];
+    return out << ')';
+  }
+};
 
 /// The rows of a result, sorted: key, left payloads, right payloads, matched (left join).
 inline std::vector<result_row> rows_of(const join::joined<join_table_i64, join_table_i64>& j, join::join_how how) {

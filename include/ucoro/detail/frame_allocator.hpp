@@ -9,6 +9,8 @@
 // holds when its thread exits. Under AddressSanitizer the cache is off,
 // so a use of a destroyed frame is still reported.
 
+#include <ucoro/config.hpp>
+
 #include <array>
 #include <bit>
 #include <cstddef>
@@ -36,7 +38,7 @@ public:
   }
 
   [[nodiscard]] static void* allocate(std::size_t size) {
-#if defined(__SANITIZE_ADDRESS__) || defined(UCORO_NO_FRAME_CACHE)
+#if UCORO_ASAN || defined(UCORO_NO_FRAME_CACHE)
     return ::operator new(size);
 #else
     const std::size_t c = class_of(size);
@@ -52,7 +54,7 @@ public:
   }
 
   static void deallocate(void* p, std::size_t size) noexcept {
-#if defined(__SANITIZE_ADDRESS__) || defined(UCORO_NO_FRAME_CACHE)
+#if UCORO_ASAN || defined(UCORO_NO_FRAME_CACHE)
     ::operator delete(p);
     (void)size;
 #else

@@ -19,6 +19,7 @@
 #include <uct/api/uct.h>
 
 #include <cstdarg>
+#include <cstddef>
 #include <cstdio>
 #include <map>
 #include <mutex>
@@ -51,8 +52,13 @@ inline void load_transport_tables() {
 /// The non-empty prefixes of registered tables ("TCP_", "SYSV_", "TCP_CM_", ...).
 [[nodiscard]] inline std::set<std::string> config_table_prefixes() {
   std::set<std::string> out;
-  ucs_config_global_list_entry_t* entry = nullptr;
-  ucs_list_for_each(entry, &ucs_config_global_list, list) {
+  // The list walked by hand: UCX's ucs_list_for_each computes its first
+  // element through a member access on a null pointer (its offsetof), which
+  // Clang's UBSan reports; offsetof itself is defined for this C struct.
+  const ucs_list_link_t* head = &ucs_config_global_list;
+  for (const ucs_list_link_t* link = head->next; link != head; link = link->next) {
+    const auto* entry = reinterpret_cast<const ucs_config_global_list_entry_t*>(
+        reinterpret_cast<const char*>(link) - offsetof(ucs_config_global_list_entry_t, list));
     if (entry->prefix != nullptr && entry->prefix[0] != '\0')
       out.emplace(entry->prefix);
   }
