@@ -28,7 +28,8 @@ public:
   event(const event&) = delete;
   event& operator=(const event&) = delete;
   /// Waiters still suspended are not resumed: destroy an event only when
-  /// nothing waits on it (as any awaited object).
+  /// nothing waits on it (as any awaited object). Waiters set() has woken
+  /// may still be queued to run: they no longer use the event.
   ~event() = default;
 
   [[nodiscard]] bool is_set() const noexcept { return m_set; }
@@ -74,7 +75,11 @@ public:
       m_stop.disarm();
       if (m_linked)
         m_event->unlink(*this);
-      if (!m_event->m_set && !m_woken)
+      // m_woken first: a waiter set() woke does not touch the event again,
+      // so the event may be gone before the waiter runs (a listener's
+      // handler woken by set() just before the event's scope ended; Clang's
+      // ASan saw the read).
+      if (!m_woken && !m_event->m_set)
         throw ucx_error(UCS_ERR_CANCELED, "waiting for an event: cancelled");
     }
 

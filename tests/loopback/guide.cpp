@@ -4,7 +4,9 @@
 
 #include "../support/helpers.hpp"
 
+#include <cstdint>
 #include <cstdio>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -80,4 +82,29 @@ TEST_CASE("guide: a typed exchange, and a server that waits for its handler", "[
   CHECK(reply == "hello, ucoro (sum 4)");
   CHECK(errors.empty());
   CHECK(lf.handled() == 1);
+}
+
+TEST_CASE("guide: a braced temporary in co_await, named first for GCC 12", "[guide][compilers]") {
+  ucoro::context ctx;
+  ucoro::worker w{ctx};
+  std::uint8_t received = 0;
+  ucoro::listener lf = w.create_listener(
+      [&](ucoro::endpoint ep) -> ucoro::task<void> {
+        co_await ep.recv(std::span(&received, 1));
+        co_await ep.close();
+      },
+      0);
+  w.run(ucoro::with_timeout(
+      [&]() -> ucoro::task<void> {
+        ucoro::endpoint ep = co_await w.create_endpoint("127.0.0.1", lf.port());
+        // [snippet:gcc12_braced_temporary]
+        // co_await ep.send(std::vector<std::uint8_t>{1}); // GCC 12: "array used as initializer"
+        const std::vector<std::uint8_t> one{1}; // named first: every compiler takes it
+        co_await ep.send(one);
+        // [/snippet:gcc12_braced_temporary]
+        co_await ep.close();
+        co_await lf.wait_idle();
+      }(),
+      10s));
+  CHECK(received == 1);
 }

@@ -2,6 +2,7 @@
 
 #include "../support/helpers.hpp"
 
+#include <memory>
 #include <thread>
 
 using namespace ucoro;
@@ -39,6 +40,24 @@ TEST_CASE("set resumes every waiter once, and a set event lets later waits throu
       CHECK(ex.code() == std::errc::timed_out);
     }
   }
+}
+
+TEST_CASE("a waiter set() woke runs without the event, so the event may be destroyed first", "[event]") {
+  context ctx;
+  worker w{ctx};
+  int resumed = 0;
+  auto e = std::make_unique<event>(w);
+  auto waiter = [&](event& ev) -> task<void> {
+    co_await ev.wait();
+    ++resumed;
+  };
+  auto setter = [&]() -> task<void> {
+    e->set();  // queues the waiter,
+    e.reset(); // which runs after the event is gone (ASan reports any read of it)
+    co_return;
+  };
+  w.run(test::bounded(when_all(waiter(*e), setter())));
+  CHECK(resumed == 1);
 }
 
 TEST_CASE("a waiter stopped by its timeout leaves the others waiting for set", "[event]") {
