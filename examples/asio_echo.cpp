@@ -232,6 +232,7 @@ int main(int argc, char** argv) {
     int ucoro_ticks = 0;
     bool idle_started = false;
     bool timed_out = false;
+    bool idle_over = false;
     std::chrono::nanoseconds idle_cpu{};
     std::uint64_t idle_rounds = 0;
     std::uint64_t idle_wakeups = 0;
@@ -242,7 +243,9 @@ int main(int argc, char** argv) {
     std::function<void()> tick = [&] {
       ticker.expires_after(50ms);
       ticker.async_wait([&](const asio::error_code& ec) {
-        if (ec)
+        // cancel() misses a wait whose completion is already queued: without
+        // the flag that one re-arms the ticker and io.run() never ends.
+        if (ec || idle_over)
           return;
         ++asio_ticks;
         tick();
@@ -265,6 +268,7 @@ int main(int argc, char** argv) {
         idle_cpu = cpu_time() - cpu0;
         idle_rounds = w.engine().stats().rounds - rounds0;
         idle_wakeups = driver.wakeups() - wakeups0;
+        idle_over = true;
         ticker.cancel();
         deadline.cancel();
         std::printf("phase: idle done, stopping\n");

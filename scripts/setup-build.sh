@@ -2,7 +2,7 @@
 # Configures one of ucoro's build directories with the one set of options
 # that directory always has, so every script that uses it (demo.sh and
 # test.sh both use build/) finds its work done instead of rebuilding it:
-#   plain  build/       g++, debugoptimized, -Werror: the demo, the
+#   plain  build/       g++, -O2 -g1, -Werror: the demo, the
 #                       benchmarks and the plain test pass
 #   asan   build-asan/  clang++, ASan+UBSan, debug, no benchmarks
 #   tsan   build-tsan/  g++, TSan, debug, tests only
@@ -16,7 +16,10 @@ cd "$(dirname "$0")/.."
 
 case "${1:-plain}" in
 plain)
-  dir=build compiler=g++ opts=(-Dwerror=true) ;;
+  # -O2 with line tables (-g1) rather than full debug info (-g): 20% less
+  # compile time (29 s against 23 s for tests/loopback/endpoint.cpp), and a
+  # crash still has file and line; build-asan keeps full -g.
+  dir=build compiler=g++ opts=(-Dwerror=true -Doptimization=2 -Ddebug=false -Dcpp_args=-g1) ;;
 asan)
   dir=build-asan compiler=clang++
   opts=(-Dwerror=true -Db_sanitize=address,undefined -Dbuildtype=debug -Dbench=false) ;;

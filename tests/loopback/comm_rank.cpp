@@ -11,17 +11,20 @@
 //           wait in a barrier with it / while it streams 64 MiB messages to
 //           rank 0 (see victim_in)
 // Options: --polling, --eager (connect every rank at bootstrap),
-// --timeout-ms N (bootstrap bound, default 20000).
-// Built a second time with UCORO_TEST_MPI (ucoro_test_comm_rank_mpi): then
-// the rank calls MPI_Init and bootstraps with bootstrap_mpi(MPI_COMM_WORLD).
+// --timeout-ms N (bootstrap bound, default 20000), --bound-ms N (the whole
+// run's bound: 60 s, 200 s for the all-to-all and join suites).
+//   stuck_in_barrier: rank 1 never enters a barrier; each rank's bound
+//           ends it, and it prints the step it was waiting in
+// Compiled once and linked into two programs that differ in how a rank
+// bootstraps (comm_rank.hpp): ucoro_test_comm_rank (comm_rank_main.cpp,
+// from UCORO_* variables) and ucoro_test_comm_rank_mpi (comm_rank_mpi.cpp,
+// MPI_Init and bootstrap_mpi(MPI_COMM_WORLD)).
 
 #include <ucoro/all_to_all.hpp>
 
 #include "../support/join_check.hpp"
+#include "comm_rank.hpp"
 #include <ucoro/communicator.hpp>
-#ifdef UCORO_TEST_MPI
-#include <ucoro/communicator_mpi.hpp>
-#endif
 
 #include <signal.h>
 #include <sys/prctl.h>
@@ -556,20 +559,26 @@ task<void> victim_all_to_all(worker& w, communicator& comm, all_to_all_algorithm
   std::fflush(stdout);
 }
 
+/// Rank 1 never enters the barrier: both ranks run out of their bound
+/// (--bound-ms) and say the step they were waiting in.
+task<void> stuck_in_barrier(worker& w, communicator& comm) {
+  if (comm.rank() == 1) {
+    step("sleeping instead of entering the barrier");
+    co_await w.sleep(3600s); // not a wait for anything: the bound ends it (the behaviour under test)
+  }
+  step("barrier with a rank that never comes");
+  co_await comm.barrier();
+}
+
 } // namespace
 
-int main(int argc, char** argv) {
+int ucoro::test::run_rank(int argc, char** argv, bootstrap_function bootstrap) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL); // never outlive the test
-#ifdef UCORO_TEST_MPI
-  MPI_Init(&argc, &argv);
-  struct finalize {
-    ~finalize() { MPI_Finalize(); }
-  } finalize_mpi;
-#endif
   const std::string scenario = argc > 1 ? argv[1] : "basic";
   bool polling = false;
   bool eager = false;
   auto bootstrap_timeout = std::chrono::milliseconds(20000);
+  long long bound_ms = 0; // --bound-ms: this rank's whole bound (default below)
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--polling")
@@ -578,14 +587,16 @@ int main(int argc, char** argv) {
       eager = true;
     else if (a == "--timeout-ms" && i + 1 < argc)
       bootstrap_timeout = std::chrono::milliseconds(std::stoll(argv[++i]));
+    else if (a == "--bound-ms" && i + 1 < argc)
+      bound_ms = std::stoll(argv[++i]);
   }
   // Bounds: the suites take 20-40 s on 8 ranks under ASan; the test waits
   // 240 s for a rank's line. The timeout below names the step it ended in;
   // the watchdog does the same should the loop itself never return.
   const bool long_suite = scenario == "all_to_all" || scenario == "join";
-  const auto bound = long_suite ? 200s : 60s;
+  const std::chrono::milliseconds bound = bound_ms > 0 ? std::chrono::milliseconds(bound_ms) : long_suite ? 200s : 60s;
   ::signal(SIGALRM, report_stuck);
-  ::alarm(static_cast<unsigned>(bound.count() + 10));
+  ::alarm(static_cast<unsigned>(bound.count() / 1000 + 10));
   try {
     context ctx;
     worker w{ctx, polling ? progress_mode::polling : progress_mode::blocking};
@@ -594,13 +605,7 @@ int main(int argc, char** argv) {
           bootstrap_options o;
           o.timeout = bootstrap_timeout;
           o.connection = eager ? connection::eager : connection::lazy;
-#ifdef UCORO_TEST_MPI
-          // [snippet:mpi]
-          communicator comm = co_await communicator::bootstrap_mpi(w, MPI_COMM_WORLD, o);
-          // [/snippet:mpi]
-#else
-          communicator comm = co_await communicator::bootstrap(w, o);
-#endif
+          communicator comm = co_await bootstrap(w, o);
           step(scenario);
           if (scenario == "all_to_all")
             co_await all_to_all_suite(w, comm);
@@ -619,6 +624,8 @@ int main(int argc, char** argv) {
             co_await victim_in(w, comm, "barrier");
           else if (scenario == "victim_streaming")
             co_await victim_in(w, comm, "stream");
+          else if (scenario == "stuck_in_barrier")
+            co_await stuck_in_barrier(w, comm);
           else if (scenario == "stalled_send")
             co_await stalled_send(w, comm);
           else if (scenario == "partitioned" || scenario == "partitioned_streaming")

@@ -91,3 +91,16 @@ TEST_CASE("a process without UCORO_* is a singleton", "[communicator]") {
   CHECK(single.read_output_line(30s) == std::optional<std::string>("rank 0 of 1 ok (singleton)"));
   CHECK(single.wait_exit(10s) == 0);
 }
+
+TEST_CASE("a rank that runs out of time says which wait it was in", "[communicator][bounds]") {
+  auto ranks = start_job(2, "stuck_in_barrier", {"--bound-ms", "2000"});
+  const std::pair<std::uint32_t, const char*> expected[] = {{0, "(in barrier with a rank that never comes)"},
+                                                             {1, "(in sleeping instead of entering the barrier)"}};
+  for (const auto& [r, step] : expected) {
+    INFO("rank " << r);
+    const auto line = ranks[r]->read_output_line(30s);
+    REQUIRE(line);
+    CHECK_THAT(*line, Catch::StartsWith("error: ") && Catch::EndsWith(step));
+    CHECK(ranks[r]->wait_exit(10s) == 1);
+  }
+}
