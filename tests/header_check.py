@@ -29,7 +29,6 @@ needs = {
     "communicator_mpi.hpp": ("ucoro_test_comm_rank_mpi.p/", "MPI (meson found no mpi)"),
     "cuda.hpp": ("test_cuda_runtime.p/", "the CUDA runtime (no CUDA toolkit found)"),
     "join/device.hpp": ("test_thrust_cpp.p/", "thrust (no thrust headers found)"),
-    "detail/pmix_bootstrap.hpp": ("ucoro_test_peer.p/", None),
 }
 default_target = "ucoro_test_peer.p/"
 

@@ -824,7 +824,7 @@ TEST_CASE("a timeout over a send the peer never receives returns at the deadline
         endpoint second = co_await w.create_endpoint("127.0.0.1", lf.port(), client_options(t.error_handling));
         std::stop_source stop;
         auto stopper = [&]() -> task<void> {
-          co_await w.sleep(50ms);
+          co_await w.sleep(50ms); // the behaviour under test: the stop arrives while the send is pending
           stop.request_stop();
         };
         auto sender = [&]() -> task<result<void>> {
@@ -860,7 +860,7 @@ TEST_CASE("a coroutine whose operations all finish at once still lets timers fir
     };
     std::size_t fired_at = flood_size + 1;
     auto timer = [&]() -> task<void> {
-      co_await w.sleep(0ms);
+      co_await w.sleep(0ms); // the behaviour under test: a timer due at once must fire during the flood
       fired_at = done;
     };
     const auto requeues_before = w.engine().stats().requeues;

@@ -11,12 +11,12 @@ namespace {
 
 // The timer awaits make each task really suspend before its outcome.
 task<void> fails(worker& w, const char* what) {
-  co_await w.sleep(1ms);
+  co_await w.sleep(1ms); // the behaviour under test: the task really suspends before its outcome
   throw std::runtime_error(what);
 }
 
 task<void> succeeds(worker& w, int& done) {
-  co_await w.sleep(1ms);
+  co_await w.sleep(1ms); // the behaviour under test: the task really suspends before its outcome
   ++done;
 }
 
