@@ -590,9 +590,10 @@ int ucoro::test::run_rank(int argc, char** argv, bootstrap_function bootstrap) {
     else if (a == "--bound-ms" && i + 1 < argc)
       bound_ms = std::stoll(argv[++i]);
   }
-  // Bounds: under ASan the all_to_all test (jobs of 1-8 ranks) took under 7 s and
-  // the join test 12 s in all; the test waits 240 s for a rank's line. The timeout below names the step it ended in;
-  // the watchdog does the same should the loop itself never return.
+  // Bounds: under ASan the all_to_all test (jobs of 1-8 ranks) took under
+  // 7 s and the join test 12 s in all; the test waits 240 s for a rank's
+  // line. The timeout below names the step it ended in; the watchdog does
+  // the same should the loop itself never return.
   const bool long_suite = scenario == "all_to_all" || scenario == "join";
   const std::chrono::milliseconds bound = bound_ms > 0 ? std::chrono::milliseconds(bound_ms) : long_suite ? 200s : 60s;
   ::signal(SIGALRM, report_stuck);
