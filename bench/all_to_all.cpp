@@ -85,7 +85,7 @@ ucoro::task<double> time_exchange(ucoro::communicator& comm, const Buffer& send,
 
 ucoro::task<void> run_rank(ucoro::worker& w, const options& o) {
   ucoro::bootstrap_options bo;
-  bo.connection = ucoro::connection::eager;
+  bo.connect = ucoro::connect_policy::eager;
   ucoro::communicator comm = co_await ucoro::communicator::bootstrap(w, bo);
   const std::uint32_t n = comm.size();
   ucoro::slab_pool pool{w, 1 << 20, std::max<std::size_t>(8, 2 * n)};

@@ -189,7 +189,7 @@ struct rank_bench {
 
 ucoro::task<void> run_rank(ucoro::worker& w, const options& o) {
   ucoro::bootstrap_options bo;
-  bo.connection = ucoro::connection::eager; // connecting is not the benchmark
+  bo.connect = ucoro::connect_policy::eager; // connecting is not the benchmark
   ucoro::communicator comm = co_await ucoro::communicator::bootstrap(w, bo);
   if (comm.size() != 2)
     throw std::invalid_argument("comm: runs on 2 ranks, not " + std::to_string(comm.size()));

@@ -107,7 +107,7 @@ private:
   static void fill(table_t& t, std::uint64_t rows, std::uint32_t rank, std::uint32_t ranks, KeyOf key_of) {
     const std::uint64_t b = static_cast<std::uint64_t>(static_cast<ucoro::join::uint128>(rows) * rank / ranks);
     const std::uint64_t e = static_cast<std::uint64_t>(static_cast<ucoro::join::uint128>(rows) * (rank + 1) / ranks);
-    // Huge-page backed, as a data engine's columns would be (see join/buffer.hpp).
+    // Huge-page backed, as a data engine's columns would be (see memory/huge_pages.hpp).
     ucoro::join::resize_huge(t.keys, e - b);
     t.payloads.resize(1);
     ucoro::join::resize_huge(t.payloads[0], e - b);

@@ -25,9 +25,12 @@ include = pathlib.Path(sys.argv[2]).resolve()
 jobs = int(sys.argv[3]) if len(sys.argv) > 3 else (os.cpu_count() or 2)
 
 # Header -> the target whose flags it needs (matched against the object path).
+# Both a header's home and its top-level forwarder need them.
 needs = {
     "communicator_mpi.hpp": ("ucoro_test_comm_rank_mpi.p/", "MPI (meson found no mpi)"),
+    "comm/communicator_mpi.hpp": ("ucoro_test_comm_rank_mpi.p/", "MPI (meson found no mpi)"),
     "cuda.hpp": ("test_cuda_runtime.p/", "the CUDA runtime (no CUDA toolkit found)"),
+    "memory/cuda.hpp": ("test_cuda_runtime.p/", "the CUDA runtime (no CUDA toolkit found)"),
     "join/device.hpp": ("test_thrust_cpp.p/", "thrust (no thrust headers found)"),
 }
 default_target = "ucoro_test_peer.p/"
@@ -63,6 +66,7 @@ def check(header, flags):
     return header, run.returncode, run.stdout + run.stderr
 
 
+# .ipp files are parts of the header that includes them, not headers.
 headers = sorted(str(p.relative_to(include / "ucoro")) for p in (include / "ucoro").rglob("*.hpp"))
 base = flags_of(default_target)
 if base is None:
@@ -75,7 +79,7 @@ for h in headers:
     if flags is None:
         skipped.append(f"{h}: needs {why}")
         continue
-    if h == "detail/pmix_bootstrap.hpp" and "-DUCORO_HAS_PMIX=1" not in flags:
+    if h == "comm/detail/pmix_bootstrap.hpp" and "-DUCORO_HAS_PMIX=1" not in flags:
         skipped.append(f"{h}: needs PMIx (meson found no pmix)")
         continue
     work.append((h, flags))

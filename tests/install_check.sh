@@ -18,7 +18,7 @@ meson setup "$tmp/build" "$src" --prefix="$tmp/prefix" -Dtests=false -Dexamples=
 meson install -C "$tmp/build" >/dev/null
 pc=$(dirname "$(find "$tmp/prefix" -name ucoro.pc | head -1)")
 export PKG_CONFIG_PATH="$pc${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
-test -f "$tmp/prefix/include/ucoro/detail/request_op.hpp" || fail "detail headers not installed"
+test -f "$tmp/prefix/include/ucoro/ucx/detail/request_op.hpp" || fail "detail headers not installed"
 test -f "$tmp/prefix/include/ucoro/version.hpp" || fail "version.hpp not installed"
 
 # pkg-config: no language flag, UCX the only requirement, the project version.

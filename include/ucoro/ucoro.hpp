@@ -6,19 +6,19 @@
 // before anything else fails to compile.
 #include <ucoro/config.hpp>
 
-#include <ucoro/address.hpp>
+#include <ucoro/p2p/address.hpp>
 #include <ucoro/concepts/awaitable.hpp>
 #include <ucoro/concepts/buffer.hpp>
-#include <ucoro/context.hpp>
-#include <ucoro/endpoint.hpp>
+#include <ucoro/ucx/context.hpp>
+#include <ucoro/p2p/endpoint.hpp>
 #include <ucoro/error.hpp>
-#include <ucoro/event.hpp>
-#include <ucoro/listener.hpp>
-#include <ucoro/options.hpp>
-#include <ucoro/progress_engine.hpp>
-#include <ucoro/tag.hpp>
-#include <ucoro/task.hpp>
-#include <ucoro/task_scope.hpp>
-#include <ucoro/timer.hpp>
-#include <ucoro/when_all.hpp>
-#include <ucoro/worker.hpp>
+#include <ucoro/runtime/event.hpp>
+#include <ucoro/p2p/listener.hpp>
+#include <ucoro/p2p/options.hpp>
+#include <ucoro/runtime/progress_engine.hpp>
+#include <ucoro/ucx/tag.hpp>
+#include <ucoro/runtime/task.hpp>
+#include <ucoro/runtime/task_scope.hpp>
+#include <ucoro/runtime/timer.hpp>
+#include <ucoro/runtime/when_all.hpp>
+#include <ucoro/ucx/worker.hpp>

@@ -3,7 +3,7 @@
 // reserved bits and a heartbeat interval the endpoint can honour, and
 // encodes back to the same bytes.
 
-#include <ucoro/detail/control.hpp>
+#include <ucoro/p2p/detail/control.hpp>
 
 #include <cstddef>
 #include <cstdint>

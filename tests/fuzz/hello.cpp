@@ -6,7 +6,7 @@
 //
 //   scripts/test.sh --fuzz     (tests/fuzz/corpus/hello: seeds and every crash found, kept)
 
-#include <ucoro/detail/hello.hpp>
+#include <ucoro/p2p/detail/hello.hpp>
 
 #include <cstddef>
 #include <cstdint>

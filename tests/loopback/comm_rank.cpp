@@ -605,7 +605,7 @@ int ucoro::test::run_rank(int argc, char** argv, bootstrap_function bootstrap) {
         [&]() -> task<void> {
           bootstrap_options o;
           o.timeout = bootstrap_timeout;
-          o.connection = eager ? connection::eager : connection::lazy;
+          o.connect = eager ? connect_policy::eager : connect_policy::lazy;
           communicator comm = co_await bootstrap(w, o);
           step(scenario);
           if (scenario == "all_to_all")

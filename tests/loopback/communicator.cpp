@@ -7,7 +7,7 @@
 #include "../support/process.hpp"
 #include "../support/raw_socket.hpp"
 
-#include <ucoro/detail/rendezvous.hpp>
+#include <ucoro/comm/detail/rendezvous.hpp>
 
 #include <cstdlib>
 #include <memory>

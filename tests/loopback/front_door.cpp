@@ -8,7 +8,7 @@
 #include "../support/helpers.hpp"
 #include "../support/raw_socket.hpp"
 
-#include <ucoro/detail/hello.hpp>
+#include <ucoro/p2p/detail/hello.hpp>
 
 #include <netinet/in.h>
 #include <poll.h>

@@ -6,7 +6,7 @@
 #include "../support/helpers.hpp"
 #include "../support/raw_socket.hpp"
 
-#include <ucoro/detail/rendezvous.hpp>
+#include <ucoro/comm/detail/rendezvous.hpp>
 
 #include <string>
 #include <vector>

@@ -3,7 +3,7 @@
 // read line by line with a deadline, killed and reaped with a bound. The
 // destructor kills it, so a failing test never leaves one behind.
 
-#include <ucoro/detail/socket.hpp>
+#include <ucoro/p2p/detail/socket.hpp>
 #include <ucoro/task.hpp>
 #include <ucoro/worker.hpp>
 

@@ -3,7 +3,7 @@
 // kernel completes it from the listen backlog, so the worker need not run),
 // then whatever bytes a test wants the listener to see.
 
-#include <ucoro/detail/unique_fd.hpp>
+#include <ucoro/runtime/detail/unique_fd.hpp>
 
 #include <catch2/catch.hpp>
 

@@ -5,8 +5,8 @@
 #include "../support/helpers.hpp"
 #include "../support/skip.hpp"
 
-#include <ucoro/detail/cma_guard.hpp>
-#include <ucoro/detail/peer_process.hpp>
+#include <ucoro/p2p/detail/cma_guard.hpp>
+#include <ucoro/runtime/detail/peer_process.hpp>
 
 #include <arpa/inet.h>
 #include <ifaddrs.h>

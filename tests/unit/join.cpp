@@ -75,7 +75,7 @@ TEST_CASE("radix_scatter puts every row once into its part, in order, whatever t
       std::vector<std::int64_t> keys(rows);
       for (std::size_t i = 0; i < rows; ++i)
         keys[i] = static_cast<std::int64_t>(i % 1000) - 500; // duplicates and negatives
-      join::buffer<join::hashed_row> out;
+      join::scratch_vector<join::hashed_row> out;
       std::vector<std::size_t> offsets;
       join::detail::radix_scatter(std::span<const std::int64_t>(keys), parts, join::default_seed,
                                   [parts](std::uint64_t h) { return join::radix_of(h, parts); }, out, offsets);

@@ -1,5 +1,5 @@
 // small_vector: the inline storage of an all-to-all's plan and batch.
-#include <ucoro/detail/small_vector.hpp>
+#include <ucoro/runtime/detail/small_vector.hpp>
 
 #include <catch2/catch.hpp>
 

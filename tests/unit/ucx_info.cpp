@@ -2,7 +2,7 @@
 // and ucp_ep_print_info on this machine kind), so a change in UCX's wording
 // shows up here, not as a silent wrong decision.
 
-#include <ucoro/detail/ucx_info.hpp>
+#include <ucoro/ucx/detail/ucx_info.hpp>
 
 #include <catch2/catch.hpp>
 

@@ -1,5 +1,6 @@
 #include "../support/helpers.hpp"
 #include "../support/raw_endpoint.hpp"
+#include <ucoro/comm/detail/tag_fields.hpp>
 
 #include <sys/epoll.h>
 

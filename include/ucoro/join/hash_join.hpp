@@ -14,13 +14,13 @@
 // Over-decomposition (M > 1) splits each rank's parts into M batches: while
 // a compute thread joins batch k, the worker's thread shuffles batch k+1.
 
-#include <ucoro/communicator.hpp>
-#include <ucoro/event.hpp>
+#include <ucoro/comm/communicator.hpp>
+#include <ucoro/runtime/event.hpp>
 #include <ucoro/join/local_join.hpp>
 #include <ucoro/join/partition.hpp>
 #include <ucoro/join/shuffle.hpp>
 #include <ucoro/join/table.hpp>
-#include <ucoro/when_all.hpp>
+#include <ucoro/runtime/when_all.hpp>
 
 #include <algorithm>
 #include <any>

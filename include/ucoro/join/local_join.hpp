@@ -11,7 +11,7 @@
 // All of it lives in hash_table_memory and join_indices, which are reused
 // across calls: first touch costs ~11 us per 4 KiB page on these machines.
 
-#include <ucoro/join/buffer.hpp>
+#include <ucoro/join/scratch_vector.hpp>
 #include <ucoro/join/detail/radix_scatter.hpp>
 #include <ucoro/join/hash.hpp>
 #include <ucoro/join/how.hpp>
@@ -36,11 +36,11 @@ namespace ucoro::join {
 /// has right[i] == no_row; semi and anti joins fill `left` only. Pass the
 /// same one to successive joins to reuse its (already faulted) memory.
 struct join_indices {
-  buffer<row_index> left;
-  buffer<row_index> right;
+  scratch_vector<row_index> left;
+  scratch_vector<row_index> right;
   /// hashes[i]: the hash of left[i]'s key, from which key_of_hash gives the
   /// key back without reading the key column at random.
-  buffer<std::uint64_t> hashes;
+  scratch_vector<std::uint64_t> hashes;
 
   void clear() noexcept {
     left.clear();
@@ -76,11 +76,11 @@ public:
       std::fill_n(m_slots.begin(), n, slot{0, 0, 0});
       return {m_slots.data(), n};
     }
-    buffer<row_index>& grouped() noexcept { return m_grouped; }
+    scratch_vector<row_index>& grouped() noexcept { return m_grouped; }
 
   private:
-    buffer<slot> m_slots;
-    buffer<row_index> m_grouped;
+    scratch_vector<slot> m_slots;
+    scratch_vector<row_index> m_grouped;
   };
   /// Thread t's table, and its output (thread 0 writes the caller's). Make
   /// them all before the threads start.
@@ -96,7 +96,7 @@ public:
   }
   /// Scratch for one side: its hashed rows, grouped by radix part.
   struct side {
-    buffer<hashed_row> rows;
+    scratch_vector<hashed_row> rows;
     std::vector<std::size_t> offsets;
   };
   side& left() noexcept { return m_left; }
@@ -221,7 +221,7 @@ inline void join_part(const hashed_rows& left, const hashed_rows& right, join_ho
   }
   const row_index* grouped = nullptr;
   if (duplicates) { // each distinct key's rows contiguous, in build order
-    buffer<row_index>& g = memory.grouped();
+    scratch_vector<row_index>& g = memory.grouped();
     g.resize(right.size());
     row_index next = 0;
     for (auto& slot : slots)

@@ -4,7 +4,7 @@
 // each row's destination is fixed once; every column is then scattered in
 // one pass into pre-sized output. Rows keep their relative order in a part.
 
-#include <ucoro/join/buffer.hpp>
+#include <ucoro/join/scratch_vector.hpp>
 #include <ucoro/join/hash.hpp>
 #include <ucoro/join/table.hpp>
 
@@ -19,7 +19,7 @@ namespace ucoro::join {
 /// Where each row goes: part p holds positions [offsets[p], offsets[p+1]).
 struct partition_plan {
   std::vector<std::size_t> offsets;
-  buffer<row_index> destination; ///< per input row (huge-page scratch, not zero-filled)
+  scratch_vector<row_index> destination; ///< per input row (huge-page scratch, not zero-filled)
 };
 
 /// Plans a partition of `keys` into `plan` (its memory reused).

@@ -4,12 +4,12 @@
 // row counts travel first (one all_to_all of a count per rank); the columns
 // then move concurrently, each its own collective.
 
-#include <ucoro/all_to_all.hpp>
-#include <ucoro/communicator.hpp>
-#include <ucoro/join/buffer.hpp>
+#include <ucoro/comm/all_to_all.hpp>
+#include <ucoro/comm/communicator.hpp>
+#include <ucoro/join/scratch_vector.hpp>
 #include <ucoro/join/partition.hpp>
 #include <ucoro/join/table.hpp>
-#include <ucoro/when_all.hpp>
+#include <ucoro/runtime/when_all.hpp>
 
 #include <cstddef>
 #include <cstdint>

@@ -6,7 +6,7 @@
 // Every building block moves whole columns: it computes row positions once
 // from the keys, then applies them to each column in one pass.
 
-#include <ucoro/join/buffer.hpp>
+#include <ucoro/join/scratch_vector.hpp>
 
 #include <concepts>
 #include <cstddef>

@@ -10,11 +10,11 @@
 //
 // An empty pool makes acquire() wait (back-pressure), never throw.
 
-#include <ucoro/event.hpp>
-#include <ucoro/host_memory.hpp>
+#include <ucoro/runtime/event.hpp>
+#include <ucoro/memory/host_memory.hpp>
 #include <ucoro/memory/registration.hpp>
-#include <ucoro/task.hpp>
-#include <ucoro/worker.hpp>
+#include <ucoro/runtime/task.hpp>
+#include <ucoro/ucx/worker.hpp>
 
 #include <cstddef>
 #include <cstring>

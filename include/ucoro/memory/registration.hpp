@@ -4,7 +4,7 @@
 // skip the registration cache. Memory-type aware: the type is given (UCX
 // would otherwise detect it on every map).
 
-#include <ucoro/context.hpp>
+#include <ucoro/ucx/context.hpp>
 #include <ucoro/error.hpp>
 
 #include <ucp/api/ucp.h>

@@ -1,0 +1,246 @@
+#pragma once
+// The endpoint's send and receive: request_op awaiters on the endpoint's
+// tags, tracked in its pending lists so that a close or a failed peer
+// completes them instead of stranding them.
+
+#include <ucoro/concepts/buffer.hpp>
+#include <ucoro/p2p/detail/endpoint_state.hpp>
+#include <ucoro/ucx/detail/request_op.hpp>
+#include <ucoro/error.hpp>
+#include <ucoro/ucx/tag.hpp>
+
+#include <ucp/api/ucp.h>
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <utility>
+
+namespace ucoro::detail {
+
+/// How long a stopped send may still finish by itself before it is
+/// abandoned and its connection closed (ep_send_op::on_stop): a send that
+/// is merely slow (a large eager copy) completes well within it.
+inline constexpr std::chrono::milliseconds send_stop_grace{100};
+
+/// An operation's reference to its endpoint state: a plain (non-atomic)
+/// count, because operations live on the worker's thread. While any
+/// operation holds one, the state outlives its last shared owner (see
+/// make_endpoint_state), so a receive cancelled by a close can still read
+/// the close reason when it resumes after the endpoint is gone.
+class state_ref {
+public:
+  explicit state_ref(endpoint_state* state) noexcept : m_state(state) { ++m_state->m_live_ops; }
+  state_ref(const state_ref& other) noexcept : state_ref(other.m_state) {}
+  state_ref& operator=(const state_ref&) = delete;
+  ~state_ref() {
+    if (--m_state->m_live_ops == 0 && m_state->m_orphaned)
+      delete m_state;
+  }
+  endpoint_state* operator->() const noexcept { return m_state; }
+  endpoint_state& operator*() const noexcept { return *m_state; }
+
+private:
+  endpoint_state* m_state;
+};
+
+/// Creates endpoint state owned by shared_ptr whose deleter waits for the
+/// last operation referring to it.
+template <class... Args>
+[[nodiscard]] std::shared_ptr<endpoint_state> make_endpoint_state(Args&&... args) {
+  return std::shared_ptr<endpoint_state>(new endpoint_state(std::forward<Args>(args)...), [](endpoint_state* s) {
+    if (s->m_live_ops == 0)
+      delete s;
+    else
+      s->m_orphaned = true;
+  });
+}
+
+/// Send on an endpoint: the endpoint's next data tag; a closed endpoint
+/// fails at once with its close reason.
+class ep_send_op : public request_op<ep_send_op, void>, public list_node {
+  friend class request_op<ep_send_op, void>;
+  friend class endpoint_state;
+
+public:
+  ep_send_op(endpoint_state& state, buffer_view<const void> view)
+      : request_op(state.get_worker().engine()), m_state(&state), m_view(view) {}
+  ep_send_op(ep_send_op&& other) noexcept
+      : request_op(std::move(other)), list_node{}, m_state(other.m_state), m_view(other.m_view) {}
+  ~ep_send_op() {
+    disarm_grace();
+    if (m_linked)
+      m_state->pending_sends().erase(*this);
+  }
+
+private:
+  ucs_status_ptr_t post(ucp_request_param_t& param) {
+    if (const ucs_status_t refused = m_state->refusal(m_view.memory); refused != UCS_OK)
+      return UCS_STATUS_PTR(refused);
+    prepare_send(param);
+    param.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMORY_TYPE;
+    if (m_state->fast_completion())
+      param.op_attr_mask |= UCP_OP_ATTR_FLAG_FAST_CMPL;
+    param.memory_type = to_ucs(m_view.memory);
+    m_tag = m_state->next_send_tag();
+    m_posted = true;
+    return ucp_tag_send_nbx(m_state->ucp_endpoint(), m_view.data, m_view.size, m_tag, &param);
+  }
+  void on_pending() noexcept {
+    m_state->pending_sends().push_front(*this);
+    m_linked = true;
+  }
+  void on_done(ucs_status_t) noexcept {
+    disarm_grace();
+    if (m_linked) {
+      m_state->pending_sends().erase(*this);
+      m_linked = false;
+    }
+  }
+
+  /// A stop request (with_timeout, with_stop_token, a failed when_all
+  /// sibling). UCX cannot cancel a send it has started (a rendezvous waiting
+  /// for the receiver, a tcp send into a partitioned link), and the awaiter
+  /// may not return while UCX can still read the buffer. So: ask anyway,
+  /// give the send send_stop_grace to finish, and then abandon it: the
+  /// awaiter resumes with operation_canceled, and the connection is
+  /// force-closed (errc::send_abandoned), which stops UCX from touching the
+  /// buffer and tells every other operation on it why. A connection with a
+  /// message half sent cannot be trusted to stay in step anyway.
+  void on_stop() noexcept {
+    m_stopped = true;
+    cancel_request();
+    if (!pending() || m_grace.armed)
+      return;
+    m_grace.op = this;
+    m_grace.deadline = clock::now() + send_stop_grace;
+    m_grace.fire = [](timer_node* node) noexcept {
+      ep_send_op* self = static_cast<grace_timer*>(node)->op;
+      if (!self->pending())
+        return;
+      const auto state = self->m_state->shared_from_this(); // the resumed awaiter may drop the endpoint
+      self->detach(UCS_ERR_CANCELED);
+      state->abandon_connection(make_error_code(errc::send_abandoned));
+    };
+    m_state->get_worker().engine().add_timer(m_grace);
+  }
+  void disarm_grace() noexcept { m_state->get_worker().engine().remove_timer(m_grace); }
+
+  void value() const noexcept {}
+  [[nodiscard]] std::error_code error_code(ucs_status_t status) const noexcept {
+    if (status == UCS_ERR_MESSAGE_TRUNCATED || status == UCS_ERR_UNSUPPORTED)
+      return make_error_code(status);
+    if (status == UCS_ERR_CANCELED && m_stopped)
+      return make_error_code(status); // the caller's stop, before posting or abandoned after
+    // Cancelled before posting: the caller's stop token. After: UCX's doing.
+    return m_state->operation_error(status, status == UCS_ERR_CANCELED && m_posted);
+  }
+  [[nodiscard]] std::string describe(ucs_status_t status) const {
+    // The code's message follows (ucx_error adds it): only the context here.
+    std::string out = "send of " + std::to_string(m_view.size) + " bytes of " + to_string(m_view.memory) +
+                      " memory to " + m_state->peer();
+    if (status == UCS_ERR_UNSUPPORTED)
+      out += ": " + unsupported_memory_text(to_ucs(m_view.memory));
+    return out;
+  }
+
+  struct grace_timer : timer_node {
+    ep_send_op* op = nullptr;
+  };
+
+  state_ref m_state;
+  buffer_view<const void> m_view;
+  tag_t m_tag = 0;
+  bool m_posted = false;
+  bool m_linked = false;
+  bool m_stopped = false;
+  grace_timer m_grace;
+};
+
+/// Receive on an endpoint; tracked by the endpoint so that closing it (or
+/// the peer closing or dying) fails this receive instead of stranding it.
+class ep_recv_op : public request_op<ep_recv_op, std::size_t>, public list_node {
+  friend class request_op<ep_recv_op, std::size_t>;
+  friend class endpoint_state;
+
+public:
+  ep_recv_op(endpoint_state& state, buffer_view<void> view)
+      : request_op(state.get_worker().engine()), m_state(&state), m_view(view) {}
+  ep_recv_op(ep_recv_op&& other) noexcept
+      : request_op(std::move(other)), list_node{}, m_state(other.m_state), m_view(other.m_view) {}
+  ~ep_recv_op() {
+    if (m_linked)
+      m_state->pending_recvs().erase(*this);
+  }
+
+private:
+  ucs_status_ptr_t post(ucp_request_param_t& param) {
+    if (const ucs_status_t refused = m_state->refusal(m_view.memory); refused != UCS_OK)
+      return UCS_STATUS_PTR(refused);
+    prepare_recv(param);
+    param.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMORY_TYPE;
+    param.memory_type = to_ucs(m_view.memory);
+    m_tag = m_state->next_recv_tag(m_seq);
+    m_posted = true;
+    ucp_worker_h worker = m_state->get_worker().ucp_worker();
+    return post_tag_recv(worker, m_view.data, m_view.size, m_tag, tag_layout::full_mask, param);
+  }
+  void on_pending() noexcept {
+    m_state->pending_recvs().push_front(*this);
+    m_linked = true;
+  }
+  void on_recv_info(const ucp_tag_recv_info_t& info) noexcept { m_info = info; }
+  void on_done(ucs_status_t status) noexcept {
+    if (m_linked) {
+      m_state->pending_recvs().erase(*this);
+      m_linked = false;
+    }
+    if (status == UCS_OK || status == UCS_ERR_MESSAGE_TRUNCATED)
+      m_state->on_recv_completed();
+    else if (status == UCS_ERR_CANCELED && m_posted)
+      m_state->return_recv_seq(m_seq);
+  }
+  [[nodiscard]] std::size_t value() const noexcept { return m_info.length; }
+  [[nodiscard]] std::error_code error_code(ucs_status_t status) const noexcept {
+    if (status == UCS_ERR_NOT_CONNECTED || m_cancelled_by_close)
+      return m_state->close_reason();
+    if (status == UCS_ERR_MESSAGE_TRUNCATED || status == UCS_ERR_UNSUPPORTED || status == UCS_ERR_CANCELED)
+      return make_error_code(status);
+    return m_state->operation_error(status);
+  }
+  [[nodiscard]] std::string describe(ucs_status_t status) const {
+    // The code's message follows (ucx_error adds it): only the context here.
+    std::string out = "recv of " + std::to_string(m_view.size) + " bytes of " + to_string(m_view.memory) +
+                      " memory from " + m_state->peer();
+    if (status == UCS_ERR_UNSUPPORTED)
+      out += ": " + unsupported_memory_text(to_ucs(m_view.memory));
+    if (status == UCS_ERR_MESSAGE_TRUNCATED && m_info.length > m_view.size)
+      out += ": the peer sent " + std::to_string(m_info.length) + " bytes";
+    return out;
+  }
+
+  state_ref m_state;
+  buffer_view<void> m_view;
+  ucp_tag_recv_info_t m_info{};
+  tag_t m_tag = 0;
+  std::uint64_t m_seq = 0;
+  bool m_posted = false;
+  bool m_linked = false;
+  bool m_cancelled_by_close = false;
+};
+
+inline void endpoint_state::cancel_pending_recvs() noexcept {
+  // Cancelling completes each through the usual path (which unlinks it).
+  for (ep_recv_op* op : m_pending_recvs.snapshot<ep_recv_op>()) {
+    op->m_cancelled_by_close = true;
+    op->cancel_request();
+  }
+}
+
+inline void endpoint_state::detach_pending_sends() noexcept {
+  for (ep_send_op* op : m_pending_sends.snapshot<ep_send_op>())
+    op->detach(UCS_ERR_CANCELED);
+}
+
+} // namespace ucoro::detail

@@ -1,0 +1,494 @@
+#pragma once
+// What one ucoro endpoint is, on top of a shared UCX connection
+// (detail/connection.hpp): its tags and sequence numbers, its pending
+// operations, the control channel (close protocol, heartbeats) and how it
+// fails.
+//
+// Lifetime (the one rule): the endpoint handle and the tasks of its control
+// channel hold the state by shared_ptr; an operation in flight holds a
+// state_ref, a plain count on the worker's thread, and the state is deleted
+// when both are gone (make_endpoint_state), so a receive cancelled by a
+// close can still read the close reason after the handle is dropped. The
+// connection holds only a raw pointer (connection_user), removed in the
+// destructor.
+
+#include <ucoro/p2p/detail/connection.hpp>
+#include <ucoro/p2p/detail/control.hpp>
+#include <ucoro/p2p/detail/heartbeat.hpp>
+#include <ucoro/runtime/event.hpp>
+#include <ucoro/runtime/detail/intrusive_list.hpp>
+#include <ucoro/ucx/detail/request_op.hpp>
+#include <ucoro/error.hpp>
+#include <ucoro/ucx/tag.hpp>
+#include <ucoro/runtime/task.hpp>
+#include <ucoro/runtime/timer.hpp>
+#include <ucoro/ucx/worker.hpp>
+
+#include <ucp/api/ucp.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ucoro::detail {
+
+/// How long a transport error waits for the peer's pidfd to confirm its exit.
+inline constexpr std::chrono::milliseconds peer_exit_grace{50};
+
+[[nodiscard]] inline tag_t random_tag_base() {
+  static thread_local std::mt19937_64 rng{std::random_device{}() ^
+                                          (static_cast<std::uint64_t>(::getpid()) << 32) ^
+                                          static_cast<std::uint64_t>(
+                                              std::chrono::steady_clock::now().time_since_epoch().count())};
+  return rng() & ~tag_layout::space_mask;
+}
+
+/// Everything an endpoint is; shared by the endpoint handle, its control
+/// loop and in-flight background closes.
+class endpoint_state final : public std::enable_shared_from_this<endpoint_state>, private connection_user {
+public:
+  endpoint_state(worker& w, std::string peer, const endpoint_options& options)
+      : m_worker(&w), m_peer(std::move(peer)), m_ordered(options.guarantee_msg_order),
+        m_requested_mode(options.error_handling), m_heartbeat(checked_heartbeat(options.heartbeat, "endpoint to " + m_peer)),
+        m_remote_heartbeat(checked_heartbeat(options.remote_heartbeat, "endpoint to " + m_peer)),
+        m_close_timeout(options.close_timeout), m_completion(options.completion), m_close_ack(w.engine()) {
+    m_recv_msg_base = random_tag_base();
+    m_recv_ctrl_tag = tag_layout::in_space(tag_layout::space::endpoint_control, random_tag_base());
+  }
+
+  ~endpoint_state() {
+    if (m_conn)
+      m_conn->remove_user(this);
+  }
+
+  endpoint_state(const endpoint_state&) = delete;
+  endpoint_state& operator=(const endpoint_state&) = delete;
+
+  // ---- setup -----------------------------------------------------------------
+
+  /// Joins `conn`, sending to the peer's tags; `reason` says how the error
+  /// mode was chosen.
+  void attach(std::shared_ptr<connection> conn, tag_t peer_msg, tag_t peer_ctrl, std::string reason) {
+    m_conn = std::move(conn);
+    m_conn->add_user(this);
+    m_send_msg_base = peer_msg;
+    m_send_ctrl_tag = tag_layout::in_space(tag_layout::space::endpoint_control, peer_ctrl);
+    m_detection.ucx_mode = m_conn->ucx_peer_mode() ? error_handling::peer : error_handling::none;
+    m_detection.reason = std::move(reason);
+    m_fast_completion = m_completion == send_completion::fast ||
+                        (m_completion == send_completion::automatic && m_conn->lanes().local);
+  }
+
+  /// Same tags on both sides (endpoints from a worker address: no handshake).
+  void use_channel(tag_t channel) noexcept {
+    m_recv_msg_base = channel;
+    m_recv_ctrl_tag = tag_layout::in_space(tag_layout::space::endpoint_control, 0);
+  }
+
+  /// After the handshake: watch the peer's process (UCX mode none under
+  /// automatic) and start heartbeats where asked or where the process
+  /// cannot be watched; then the control channel.
+  void start(const process_identity& peer) {
+    watch_process(peer);
+    m_has_control = true;
+    spawn_controlled(control_loop(shared_from_this()));
+    if (m_heartbeat.interval.count() > 0)
+      start_heartbeat();
+  }
+
+  /// Under automatic with UCX mode none: the peer's process is the failure
+  /// signal (its pidfd), or else heartbeats are.
+  void watch_process(const process_identity& peer) {
+    // Over a network transport (another host, or tcp on this one): UCX's peer
+    // mode sees resets and transport errors, a pidfd sees an exit, but neither
+    // sees a silent partition; the heartbeat does, on both sides.
+    if (m_requested_mode == error_handling::automatic && m_heartbeat.interval.count() == 0 &&
+        m_remote_heartbeat.interval.count() > 0 && !m_conn->lanes().local) {
+      m_heartbeat = m_remote_heartbeat;
+      m_detection.reason += "; over the network: heartbeat every " + format_duration(m_heartbeat.interval) +
+                            ", deadline " + format_duration(m_heartbeat.timeout) + " (remote_heartbeat)";
+    }
+    if (!m_conn->ucx_peer_mode() && m_requested_mode == error_handling::automatic) {
+      std::string why_not = m_conn->process_watched() ? std::string{} : m_conn->watch(*m_worker, peer);
+      if (why_not.empty()) {
+        m_detection.process_watch = true;
+        m_detection.peer_pid = peer.pid;
+      } else {
+        m_detection.reason = "automatic: UCX error handling none, but " + why_not + ", so heartbeats instead";
+        if (m_heartbeat.interval.count() == 0)
+          m_heartbeat = {fallback_heartbeat_interval, fallback_heartbeat_timeout};
+      }
+    }
+  }
+
+  [[nodiscard]] const failure_detection& detection() const noexcept { return m_detection; }
+  /// A layer above (the communicator) watches this peer with its own heartbeats.
+  void note_heartbeat(std::chrono::milliseconds timeout, const std::string& why) {
+    m_detection.heartbeat_timeout = timeout;
+    m_detection.reason += why;
+  }
+  [[nodiscard]] tag_t recv_msg_base() const noexcept { return m_recv_msg_base; }
+  [[nodiscard]] tag_t recv_ctrl_raw() const noexcept { return m_recv_ctrl_tag & ~tag_layout::space_mask; }
+  [[nodiscard]] tag_t recv_ctrl_tag() const noexcept { return m_recv_ctrl_tag; }
+
+  // ---- data path -----------------------------------------------------------------
+
+  [[nodiscard]] tag_t next_send_tag() noexcept {
+    const tag_t seq = m_send_count++;
+    return tag_layout::in_space(tag_layout::space::endpoint_data, m_ordered ? m_send_msg_base + seq : m_send_msg_base);
+  }
+  [[nodiscard]] tag_t next_recv_tag(std::uint64_t& seq) noexcept {
+    seq = m_recv_posted++;
+    return tag_layout::in_space(tag_layout::space::endpoint_data, m_ordered ? m_recv_msg_base + seq : m_recv_msg_base);
+  }
+  /// A receive cancelled before it matched gives back its sequence number
+  /// when it was the last one posted, so a retry after a timeout still
+  /// matches the next message.
+  void return_recv_seq(std::uint64_t seq) noexcept {
+    if (seq + 1 == m_recv_posted)
+      --m_recv_posted;
+  }
+
+  /// Pending receives (UCX's belong to the worker, so a close must cancel
+  /// them itself) and pending sends (detached when the peer is gone).
+  intrusive_list& pending_recvs() noexcept { return m_pending_recvs; }
+  intrusive_list& pending_sends() noexcept { return m_pending_sends; }
+
+  void on_recv_completed() {
+    ++m_recv_count;
+    if (m_close_after && m_recv_count >= *m_close_after && !m_close_after_fired) {
+      m_close_after_fired = true;
+      // We may be inside a UCX callback: close from the loop.
+      m_worker->post([self = shared_from_this()] { self->close_after_reached(); });
+    }
+  }
+
+  void close_after_n_recv(std::uint64_t n, bool count_from_ep_creation) {
+    if (m_close_after)
+      throw_error(std::make_error_code(std::errc::invalid_argument),
+                  "close_after_n_recv on endpoint to " + m_peer + ": already set (to " +
+                      std::to_string(*m_close_after) + ")");
+    const std::uint64_t target = count_from_ep_creation ? n : m_recv_count + n;
+    if (count_from_ep_creation && n < m_recv_count)
+      throw_error(std::make_error_code(std::errc::invalid_argument),
+                  "close_after_n_recv(" + std::to_string(n) + ", count_from_ep_creation) on endpoint to " + m_peer +
+                      ": " + std::to_string(m_recv_count) + " messages were already received");
+    m_close_after = target;
+    m_close_after_from_peer = false;
+    if (m_recv_count >= target) {
+      m_close_after_fired = true;
+      m_worker->post([self = shared_from_this()] { self->close_after_reached(); });
+    }
+  }
+
+  // ---- closing ---------------------------------------------------------------------
+
+  [[nodiscard]] bool closed() const noexcept { return m_closed; }
+  [[nodiscard]] std::error_code close_reason() const noexcept { return m_close_reason; }
+
+  void set_close_callback(std::function<void(std::error_code)> fn) {
+    m_close_callback = std::move(fn);
+    if (m_closed && !m_close_callback_ran)
+      run_close_callback();
+  }
+
+  /// Graceful close: tell the peer how many messages to expect, wait for its
+  /// acknowledgement (bounded), then release. Never throws for a peer that
+  /// does not answer.
+  task<void> close() {
+    if (m_closed || m_closing) {
+      if (m_closed)
+        release();
+      co_return;
+    }
+    m_closing = true;
+    auto keep_alive = shared_from_this();
+    if (m_has_control) {
+      control_message msg{control_message::close, 0, m_send_count};
+      auto sent = co_await as_result(with_timeout(send_control(msg), m_close_timeout));
+      if (sent)
+        (void)co_await as_result(with_timeout(m_close_ack.wait(), m_close_timeout));
+    }
+    local_close(make_error_code(errc::endpoint_closed));
+    release();
+  }
+
+  /// Immediate close: pending operations fail with endpoint_closed.
+  void abort() { fail(make_error_code(errc::endpoint_closed)); }
+
+  /// Fails the endpoint with `reason` (heartbeat silence, handshake failure).
+  void fail(std::error_code reason) {
+    local_close(reason);
+    release();
+  }
+
+  /// Gives up on the whole connection (a send abandoned after a stop): every
+  /// endpoint on it fails with `reason` and UCX's endpoint is force-closed.
+  /// The peer process is not known to be gone.
+  void abandon_connection(std::error_code reason) {
+    auto keep_alive = shared_from_this();
+    if (m_conn)
+      m_conn->fail(reason, false);
+    else
+      fail(reason);
+  }
+
+  // ---- queries ---------------------------------------------------------------------
+
+  [[nodiscard]] ucp_ep_h ucp_endpoint() const noexcept { return m_conn ? m_conn->ucp_endpoint() : nullptr; }
+  [[nodiscard]] const std::shared_ptr<connection>& get_connection() const noexcept { return m_conn; }
+  [[nodiscard]] worker& get_worker() const noexcept { return *m_worker; }
+  [[nodiscard]] const std::string& peer() const noexcept { return m_peer; }
+  [[nodiscard]] bool fast_completion() const noexcept { return m_fast_completion; }
+  /// Messages arrive over sysv/posix (the worker's shared-memory FIFO).
+  [[nodiscard]] bool uses_shared_memory() const noexcept { return m_conn && m_conn->lanes().shared_memory; }
+  [[nodiscard]] std::uint64_t send_count() const noexcept { return m_send_count; }
+  [[nodiscard]] std::uint64_t recv_count() const noexcept { return m_recv_count; }
+
+  /// Why an operation on `memory` must fail before posting (UCS_OK: it may
+  /// be posted): the endpoint is closed, or this UCX cannot move that memory.
+  [[nodiscard]] ucs_status_t refusal(memory_type memory) const noexcept {
+    if (m_closed || ucp_endpoint() == nullptr)
+      return UCS_ERR_NOT_CONNECTED;
+    if (!m_worker->engine().supports_memory(to_ucs(memory)))
+      return UCS_ERR_UNSUPPORTED;
+    return UCS_OK;
+  }
+
+  /// Why an operation failed with `status`, for the operation itself (called
+  /// as it resumes, on the worker's thread, outside UCX). A transport error
+  /// means the connection is unusable, and it may be the first sign: UCX's
+  /// error callback is still on its way (peer mode), or there is none (mode
+  /// none: a CMA read from an exited process, a reset connection). So the
+  /// connection fails now, with this reason, before the caller can drop it.
+  /// When the peer's pidfd confirms its exit (within a few milliseconds),
+  /// the reason is errc::peer_failed. `discarded`: UCX cancelled a posted
+  /// send itself, which it does when it fails the endpoint.
+  [[nodiscard]] std::error_code operation_error(ucs_status_t status, bool discarded = false) {
+    if (m_closed)
+      return m_close_reason;
+    const bool transport_failure = discarded || status == UCS_ERR_IO_ERROR || status == UCS_ERR_CONNECTION_RESET ||
+                                   status == UCS_ERR_ENDPOINT_TIMEOUT || status == UCS_ERR_UNREACHABLE ||
+                                   status == UCS_ERR_NOT_CONNECTED;
+    if (!transport_failure)
+      return make_error_code(status);
+    const ucs_status_t ucx_reason = m_conn ? m_conn->ucx_error_status() : UCS_OK;
+    std::error_code reason = make_error_code(ucx_reason != UCS_OK                           ? ucx_reason
+                                             : status == UCS_ERR_NOT_CONNECTED || discarded ? UCS_ERR_CONNECTION_RESET
+                                                                                            : status);
+    if (m_conn && m_conn->peer_exited(peer_exit_grace))
+      reason = make_error_code(errc::peer_failed);
+    auto keep_alive = shared_from_this();
+    if (m_conn)
+      m_conn->fail(reason, true);
+    else
+      fail(reason);
+    return m_closed ? m_close_reason : reason;
+  }
+
+private:
+  void connection_failed(std::error_code reason) override {
+    auto keep_alive = shared_from_this();
+    fail(reason);
+    // Sends UCX will never finish (mode none, the peer gone): complete them
+    // with the error; the connection is force-closed right after.
+    if (!m_conn->ucx_peer_mode())
+      detach_pending_sends();
+  }
+  [[nodiscard]] bool receives_over_shared_memory() const noexcept override { return uses_shared_memory(); }
+
+  void close_after_reached() {
+    if (m_close_after_from_peer)
+      peer_close_complete();
+    else
+      m_worker->spawn(close());
+  }
+
+  /// The peer said it sent N messages and all N have arrived: acknowledge,
+  /// then close with closed_by_peer.
+  void peer_close_complete() {
+    if (m_closed)
+      return;
+    local_close(make_error_code(errc::closed_by_peer));
+    // Acknowledge even when our own close() is under way: both sides closing
+    // at once each wait for the other's ack, and without it both would sit
+    // out close_timeout. That close() releases once the peer's ack arrives.
+    const bool release_after_ack = !m_closing;
+    m_closing = true;
+    m_worker->spawn([](std::shared_ptr<endpoint_state> self, bool release_after_ack) -> task<void> {
+      control_message ack{control_message::close_ack, 0, self->m_recv_count};
+      (void)co_await as_result(with_timeout(self->send_control(ack), self->m_close_timeout));
+      if (release_after_ack)
+        self->release();
+    }(shared_from_this(), release_after_ack));
+  }
+
+  void local_close(std::error_code reason) {
+    if (m_closed)
+      return;
+    m_closed = true;
+    m_close_reason = reason;
+    cancel_pending_recvs();
+    m_close_ack.set(); // a close() waiting for the peer's ack: no ack will come
+    run_close_callback();
+  }
+
+  void cancel_pending_recvs() noexcept;
+  void detach_pending_sends() noexcept;
+
+  void run_close_callback() {
+    if (m_close_callback_ran || !m_close_callback)
+      return;
+    m_close_callback_ran = true;
+    auto fn = std::move(m_close_callback);
+    try {
+      fn(m_close_reason);
+    } catch (...) {
+      // Not lost: kept with the worker's spawned-task errors.
+      m_worker->spawned().report(std::current_exception());
+    }
+  }
+
+  /// Stops the control channel. The UCX connection stays for other
+  /// endpoints to the same peer.
+  void release() { m_control_stop.request_stop(); }
+
+  /// Asks the peer for heartbeats and fails the endpoint when they stop.
+  void start_heartbeat() {
+    m_detection.heartbeat_timeout = m_heartbeat.timeout;
+    m_last_heard = std::chrono::steady_clock::now();
+    spawn_controlled([](std::shared_ptr<endpoint_state> self) -> task<void> {
+      control_message request{control_message::heartbeat_request, 0,
+                              static_cast<std::uint64_t>(self->m_heartbeat.interval.count())};
+      (void)co_await as_result(with_timeout(self->send_control(request), self->m_heartbeat.timeout));
+    }(shared_from_this()));
+    spawn_controlled([](std::shared_ptr<endpoint_state> self) -> task<void> {
+      const auto period = std::min(self->m_heartbeat.interval, self->m_heartbeat.timeout / 4);
+      while (!self->m_closed) {
+        auto slept = co_await as_result(self->m_worker->sleep(period));
+        if (!slept || self->m_closed)
+          co_return; // stopped: the endpoint is closing
+        if (std::chrono::steady_clock::now() - self->m_last_heard > self->m_heartbeat.timeout) {
+          // The peer's process is unresponsive, not just this endpoint:
+          // every endpoint to it fails, and its connection is force-closed
+          // (sends UCX would wait on forever complete with the error).
+          if (self->m_conn)
+            self->m_conn->fail(make_error_code(errc::peer_unresponsive), true);
+          else
+            self->fail(make_error_code(errc::peer_unresponsive));
+          co_return;
+        }
+      }
+    }(shared_from_this()));
+  }
+
+  /// The peer asked for a heartbeat every `interval`.
+  void start_heartbeat_sender(std::chrono::milliseconds interval) {
+    if (m_sending_heartbeats || interval.count() <= 0)
+      return;
+    m_sending_heartbeats = true;
+    spawn_controlled([](std::shared_ptr<endpoint_state> self, std::chrono::milliseconds every) -> task<void> {
+      while (!self->m_closed) {
+        control_message beat{control_message::heartbeat, 0, 0};
+        // A heartbeat that cannot go out is the peer's to notice.
+        (void)co_await as_result(with_timeout(self->send_control(beat), every));
+        auto slept = co_await as_result(self->m_worker->sleep(every));
+        if (!slept)
+          co_return;
+      }
+    }(shared_from_this(), interval));
+  }
+
+  /// Spawns a task that stops with the control channel.
+  void spawn_controlled(task<void> t) {
+    t.set_stop_token(m_control_stop.get_token());
+    m_worker->spawn(std::move(t));
+  }
+
+public:
+  task<void> send_control(control_message msg) {
+    if (ucp_endpoint() == nullptr)
+      throw ucx_error(make_error_code(errc::endpoint_closed), "control message to " + m_peer + ": not connected");
+    const auto wire = msg.encode();
+    co_await tag_send_op(m_worker->engine(), ucp_endpoint(), wire.data(), wire.size(), m_send_ctrl_tag,
+                         UCS_MEMORY_TYPE_HOST, peer_label{&m_peer});
+  }
+
+private:
+  static task<void> control_loop(std::shared_ptr<endpoint_state> self) {
+    std::array<std::byte, control_message::wire_size> wire{};
+    while (!self->m_control_stop.stop_requested()) {
+      auto r = co_await tag_recv_op(self->m_worker->engine(), wire.data(), wire.size(), self->m_recv_ctrl_tag,
+                                    tag_layout::full_mask, UCS_MEMORY_TYPE_HOST, peer_label{&self->m_peer})
+                   .nothrow();
+      if (!r)
+        co_return; // stopped or failed: the endpoint is closing
+      const auto msg = control_message::decode(std::span(wire).first(std::min(r.value.length, wire.size())));
+      if (!msg)
+        continue; // not a control message of ours: ignored, as UDP-style noise
+      if (msg->type == control_message::close) {
+        self->m_close_after_from_peer = true;
+        self->m_close_after = msg->count;
+        if (self->m_recv_count >= msg->count)
+          self->peer_close_complete();
+      } else if (msg->type == control_message::close_ack) {
+        self->m_close_ack.set();
+      } else if (msg->type == control_message::heartbeat) {
+        self->m_last_heard = std::chrono::steady_clock::now();
+      } else if (msg->type == control_message::heartbeat_request) {
+        self->start_heartbeat_sender(std::chrono::milliseconds(static_cast<std::int64_t>(msg->count)));
+      }
+    }
+  }
+
+  worker* m_worker;
+  std::shared_ptr<connection> m_conn;
+  std::string m_peer;
+  bool m_ordered;
+  ucoro::error_handling m_requested_mode;
+  heartbeat_options m_heartbeat;
+  heartbeat_options m_remote_heartbeat;
+  bool m_sending_heartbeats = false;
+  failure_detection m_detection;
+  std::chrono::steady_clock::time_point m_last_heard{};
+  std::chrono::milliseconds m_close_timeout;
+  send_completion m_completion;
+  bool m_fast_completion = false;
+
+  tag_t m_send_msg_base = 0;
+  tag_t m_recv_msg_base = 0;
+  tag_t m_send_ctrl_tag = 0;
+  tag_t m_recv_ctrl_tag = 0;
+  std::uint64_t m_send_count = 0;
+  std::uint64_t m_recv_posted = 0;
+  std::uint64_t m_recv_count = 0;
+  std::optional<std::uint64_t> m_close_after;
+  bool m_close_after_from_peer = false;
+  bool m_close_after_fired = false;
+  bool m_has_control = false;
+  bool m_closing = false;
+  bool m_closed = false;
+  std::error_code m_close_reason;
+  std::function<void(std::error_code)> m_close_callback;
+  bool m_close_callback_ran = false;
+  intrusive_list m_pending_recvs;
+  intrusive_list m_pending_sends;
+  std::stop_source m_control_stop;
+  event m_close_ack;
+
+  friend class state_ref;
+  template <class... Args>
+  friend std::shared_ptr<endpoint_state> make_endpoint_state(Args&&...);
+  std::size_t m_live_ops = 0;
+  bool m_orphaned = false;
+};
+
+} // namespace ucoro::detail
