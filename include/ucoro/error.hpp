@@ -70,17 +70,19 @@ public:
 /// Conditions that ucoro itself detects (protocol, lifetime), as opposed to
 /// those UCX reports. Each maps onto the nearest std::errc.
 enum class errc {
-  closed_by_peer = 1,   ///< the peer closed the endpoint; equal to std::errc::connection_reset
-  endpoint_closed,      ///< the local side closed or aborted the endpoint; std::errc::not_connected
-  handshake_failed,     ///< malformed handshake (bad magic or checksum); std::errc::protocol_error
-  protocol_mismatch,    ///< version, guarantee_msg_order or error handling differ; std::errc::protocol_error
-  peer_failed,          ///< the peer process died; std::errc::connection_reset
-  listener_closed,      ///< the listener was closed; std::errc::not_connected
-  peer_unresponsive,    ///< no heartbeat from the peer within its timeout; std::errc::timed_out
-  shared_memory_stuck,  ///< a dead same-host peer left this worker's shared-memory receive FIFO stuck;
-                        ///< std::errc::connection_aborted
-  send_abandoned,       ///< a send was stopped (a timeout) before UCX finished it, so its connection was
-                        ///< closed: a message cannot be withdrawn; std::errc::connection_aborted
+  closed_by_peer = 1,  ///< the peer closed the endpoint; equal to std::errc::connection_reset
+  endpoint_closed,     ///< the local side closed or aborted the endpoint; std::errc::not_connected
+  handshake_failed,    ///< malformed handshake (bad magic or checksum); std::errc::protocol_error
+  protocol_mismatch,   ///< version, guarantee_msg_order or error handling differ; std::errc::protocol_error
+  peer_failed,         ///< the peer process died; std::errc::connection_reset
+  listener_closed,     ///< the listener was closed; std::errc::not_connected
+  peer_unresponsive,   ///< no heartbeat from the peer within its timeout; std::errc::timed_out
+  shared_memory_stuck, ///< a dead same-host peer left this worker's shared-memory receive FIFO stuck;
+                       ///< std::errc::connection_aborted
+  send_abandoned,      ///< a send was stopped (a timeout) before UCX finished it, so its connection was
+                       ///< closed: a message cannot be withdrawn; std::errc::connection_aborted
+  malformed_message,   ///< a peer sent ucoro's own traffic that does not read (a size that is not whole
+                       ///< elements, a bad bootstrap entry); std::errc::bad_message
 };
 
 namespace detail {
@@ -100,6 +102,7 @@ public:
     case errc::peer_unresponsive: return "peer missed its heartbeat deadline";
     case errc::send_abandoned:
       return "connection closed after a send was stopped before it finished (a message cannot be withdrawn)";
+    case errc::malformed_message: return "malformed message from a peer";
     case errc::shared_memory_stuck:
       return "this worker's shared-memory receive FIFO is stuck (a same-host peer died mid-write); connect from a "
              "new worker";
@@ -118,6 +121,7 @@ public:
     case errc::peer_unresponsive: return std::errc::timed_out;
     case errc::shared_memory_stuck:
     case errc::send_abandoned: return std::errc::connection_aborted;
+    case errc::malformed_message: return std::errc::bad_message;
     }
     return {value, *this};
   }
@@ -171,6 +175,12 @@ private:
 
 [[noreturn]] inline void throw_error(std::error_code code, const std::string& what) {
   throw ucx_error(code, what);
+}
+
+/// Misuse, in every layer: a call whose arguments cannot work. `what` names
+/// the call and the values ("partition: 0 parts").
+[[noreturn]] inline void throw_invalid_argument(const std::string& what) {
+  throw ucx_error(std::make_error_code(std::errc::invalid_argument), what);
 }
 
 /// Throws when `status` is an error. `what` is only built on failure.

@@ -89,5 +89,7 @@ TEST_CASE("device::plan_partition and gather equal the host partition row for ro
     CHECK(on_host(k) == host.rows.keys);
     CHECK(on_host(v) == host.rows.payloads[0]);
   }
-  CHECK_THROWS_AS(join::device::plan_partition(thrust::device_vector<int>(3), 0), std::invalid_argument);
+  CHECK_THROWS_MATCHES(
+      join::device::plan_partition(thrust::device_vector<int>(3), 0), ucx_error,
+      Catch::Predicate<ucx_error>([](const ucx_error& e) { return e.code() == std::errc::invalid_argument; }));
 }

@@ -165,7 +165,8 @@ TEST_CASE("error_handling names parse and print; a bad one is named in the error
   try {
     (void)parse_error_handling("sometimes");
     FAIL("parsed a bad name");
-  } catch (const std::invalid_argument& e) {
+  } catch (const ucx_error& e) {
+    CHECK(e.code() == std::errc::invalid_argument);
     CHECK_THAT(e.what(), Catch::Contains("'sometimes'") && Catch::Contains("automatic, peer or none"));
   }
   CHECK(std::error_code(errc::peer_unresponsive) == std::errc::timed_out);

@@ -91,18 +91,14 @@ namespace detail {
   return std::max<std::size_t>(2, ranks > 0 ? ranks - 1 : 0);
 }
 
-[[noreturn]] inline void throw_invalid(const std::string& text) {
-  throw_error(std::make_error_code(std::errc::invalid_argument), text);
-}
-
 /// What automatic runs, and why.
 [[nodiscard]] inline all_to_all_report choose(const all_to_all_options& o, std::uint32_t ranks, std::size_t block,
                                               bool host_memory, bool equal_blocks, const char* what) {
   all_to_all_report r{o.algorithm, block, ranks, "requested"};
   if (o.algorithm != all_to_all_algorithm::automatic) {
     if ((o.algorithm == all_to_all_algorithm::bruck || o.algorithm == all_to_all_algorithm::buffered) && !host_memory)
-      throw_invalid(std::string(what) + ": " + to_string(o.algorithm) +
-                    " packs or stages in host memory; device buffers take direct or pairwise");
+      throw_invalid_argument(std::string(what) + ": " + to_string(o.algorithm) +
+                             " packs or stages in host memory; device buffers take direct or pairwise");
     if (o.algorithm == all_to_all_algorithm::bruck && !equal_blocks) {
       r.algorithm = all_to_all_algorithm::pairwise;
       r.reason = "bruck needs equal blocks: pairwise instead";
@@ -166,11 +162,12 @@ inline void check_pool(const all_to_all_options& o, std::uint32_t ranks, const c
   if (o.algorithm != all_to_all_algorithm::buffered)
     return;
   if (o.pool == nullptr)
-    throw_invalid(std::string(what) + ": buffered needs all_to_all_options::pool");
+    throw_invalid_argument(std::string(what) + ": buffered needs all_to_all_options::pool");
   if (o.pool->capacity() < min_pool_slabs(ranks))
-    throw_invalid(std::string(what) + ": a pool of " + std::to_string(o.pool->capacity()) + " slabs for " +
-                  std::to_string(ranks - 1) + " peers: it needs at least " + std::to_string(min_pool_slabs(ranks)) +
-                  " (one per peer, and never fewer than two: one to send while one receives)");
+    throw_invalid_argument(std::string(what) + ": a pool of " + std::to_string(o.pool->capacity()) + " slabs for " +
+                           std::to_string(ranks - 1) + " peers: it needs at least " +
+                           std::to_string(min_pool_slabs(ranks)) +
+                           " (one per peer, and never fewer than two: one to send while one receives)");
 }
 
 /// The element type of a buffer: its value_type (std::vector, std::span,
@@ -215,9 +212,9 @@ public:
     const std::uint32_t n = m_comm->size();
     const std::size_t count = m_send.size / m_element, recv_count = m_recv.size / m_element;
     if (count != recv_count || count % n != 0)
-      throw_invalid("all_to_all: send has " + std::to_string(count) + " elements and recv " +
-                    std::to_string(recv_count) + "; both must be comm.size() (" + std::to_string(n) +
-                    ") times the block");
+      throw_invalid_argument("all_to_all: send has " + std::to_string(count) + " elements and recv " +
+                             std::to_string(recv_count) + "; both must be comm.size() (" + std::to_string(n) +
+                             ") times the block");
     check_pool(m_options, n, "all_to_all");
     const std::size_t block = count / n * m_element;
     const bool host = m_send.memory == memory_type::host && m_recv.memory == memory_type::host;
@@ -311,9 +308,9 @@ template <std::ranges::random_access_range Parts, std::ranges::random_access_ran
   static_assert(std::is_trivially_copyable_v<T>, "all_to_allv: elements must be trivially copyable");
   const std::uint32_t n = comm.size();
   if (std::ranges::size(parts) != n || std::ranges::size(recv_parts) != n)
-    detail::throw_invalid("all_to_allv: " + std::to_string(std::ranges::size(parts)) + " parts to send and " +
-                          std::to_string(std::ranges::size(recv_parts)) + " to receive into, for " + std::to_string(n) +
-                          " ranks");
+    throw_invalid_argument("all_to_allv: " + std::to_string(std::ranges::size(parts)) + " parts to send and " +
+                           std::to_string(std::ranges::size(recv_parts)) + " to receive into, for " +
+                           std::to_string(n) + " ranks");
   detail::check_pool(options, n, "all_to_allv");
   const std::uint32_t sizes_round = comm.begin_collective(), data_round = comm.begin_collective();
   std::vector<std::uint64_t> outgoing(n);
@@ -370,8 +367,8 @@ all_to_allv(communicator& comm, const Parts& parts, all_to_all_options options =
   static_assert(std::is_trivially_copyable_v<T>, "all_to_allv: elements must be trivially copyable");
   const std::uint32_t n = comm.size();
   if (std::ranges::size(parts) != n)
-    detail::throw_invalid("all_to_allv: " + std::to_string(std::ranges::size(parts)) + " parts for " +
-                          std::to_string(n) + " ranks");
+    throw_invalid_argument("all_to_allv: " + std::to_string(std::ranges::size(parts)) + " parts for " +
+                           std::to_string(n) + " ranks");
   detail::check_pool(options, n, "all_to_allv");
   const std::uint32_t sizes_round = comm.begin_collective(), data_round = comm.begin_collective();
   std::vector<std::uint64_t> outgoing(n);
@@ -381,7 +378,7 @@ all_to_allv(communicator& comm, const Parts& parts, all_to_all_options options =
   std::vector<std::vector<T>> got(n);
   for (std::uint32_t r = 0; r < n; ++r) {
     if (incoming[r] % sizeof(T) != 0)
-      throw ucx_error(make_error_code(errc::handshake_failed),
+      throw ucx_error(make_error_code(errc::malformed_message),
                       "all_to_allv: rank " + std::to_string(r) + " announces " + std::to_string(incoming[r]) +
                           " bytes, not whole elements of " + std::to_string(sizeof(T)));
     got[r].resize(incoming[r] / sizeof(T));

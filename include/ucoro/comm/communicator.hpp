@@ -261,16 +261,14 @@ private:
 
   std::uint32_t check_rank(std::uint32_t r, const char* what) const {
     if (r >= m_state->size)
-      throw_error(std::make_error_code(std::errc::invalid_argument),
-                  std::string("communicator::") + what + ": rank " + std::to_string(r) + " outside [0, " +
-                      std::to_string(m_state->size) + ")");
+      throw_invalid_argument(std::string("communicator::") + what + ": rank " + std::to_string(r) + " outside [0, " +
+                             std::to_string(m_state->size) + ")");
     return r;
   }
   static void check_tag(std::uint32_t tag, const char* what) {
     if (tag > max_tag)
-      throw_error(std::make_error_code(std::errc::invalid_argument),
-                  std::string("communicator::") + what + ": tag " + std::to_string(tag) + " above " +
-                      std::to_string(max_tag));
+      throw_invalid_argument(std::string("communicator::") + what + ": tag " + std::to_string(tag) + " above " +
+                             std::to_string(max_tag));
   }
   static std::uint32_t source_of(tag_t tag) noexcept {
     return static_cast<std::uint32_t>((tag >> tag_layout::comm_rank_shift) & ((1U << tag_layout::comm_rank_bits) - 1));
@@ -312,8 +310,7 @@ namespace detail {
   char* end = nullptr;
   const unsigned long v = std::strtoul(text.c_str(), &end, 10);
   if (end == text.c_str() || *end != '\0' || v > hello::max_ranks)
-    throw_error(std::make_error_code(std::errc::invalid_argument),
-                std::string("communicator bootstrap: ") + name + "='" + text + "' is not a rank count");
+    throw_invalid_argument(std::string("communicator bootstrap: ") + name + "='" + text + "' is not a rank count");
   return static_cast<std::uint32_t>(v);
 }
 
@@ -324,14 +321,12 @@ inline task<communicator> communicator::bootstrap(worker& w, bootstrap_options o
   const bool explicit_set = options.rank || options.size || !options.root.empty();
   if (explicit_set) {
     if (!options.rank || !options.size || (options.root.empty() && *options.size > 1))
-      throw_error(std::make_error_code(std::errc::invalid_argument),
-                  "communicator bootstrap: explicit options need rank, size and root together");
+      throw_invalid_argument("communicator bootstrap: explicit options need rank, size and root together");
     method = bootstrap_method::explicit_options;
   } else if (auto root = detail::env_text("UCORO_ROOT")) {
     const auto rank = detail::env_text("UCORO_RANK"), size = detail::env_text("UCORO_SIZE");
     if (!rank || !size)
-      throw_error(std::make_error_code(std::errc::invalid_argument),
-                  "communicator bootstrap: UCORO_ROOT is set, so UCORO_RANK and UCORO_SIZE must be too");
+      throw_invalid_argument("communicator bootstrap: UCORO_ROOT is set, so UCORO_RANK and UCORO_SIZE must be too");
     options.rank = detail::env_number("UCORO_RANK", *rank);
     options.size = detail::env_number("UCORO_SIZE", *size);
     options.root = *root;
@@ -355,16 +350,14 @@ inline task<communicator> communicator::bootstrap(worker& w, bootstrap_options o
   }
   const std::uint32_t rank = *options.rank, size = *options.size;
   if (size == 0 || size > detail::hello::max_ranks || rank >= size)
-    throw_error(std::make_error_code(std::errc::invalid_argument),
-                "communicator bootstrap: rank " + std::to_string(rank) + " of " + std::to_string(size));
+    throw_invalid_argument("communicator bootstrap: rank " + std::to_string(rank) + " of " + std::to_string(size));
   if (size == 1)
     co_return from_table(w, 0, {detail::local_table_entry(w)}, method, options, nullptr);
 
   const std::string root = options.root.str();
   const auto colon = root.rfind(':');
   if (colon == std::string::npos)
-    throw_error(std::make_error_code(std::errc::invalid_argument),
-                "communicator bootstrap: root '" + root + "' is not host:port");
+    throw_invalid_argument("communicator bootstrap: root '" + root + "' is not host:port");
   std::string host = root.substr(0, colon);
   if (host.size() > 2 && host.front() == '[' && host.back() == ']')
     host = host.substr(1, host.size() - 2);
@@ -384,8 +377,8 @@ inline communicator communicator::from_table(worker& w, std::uint32_t rank,
                                              std::vector<detail::hello::table_entry> table, bootstrap_method method,
                                              const bootstrap_options& options, std::shared_ptr<void> launcher) {
   if (table.empty() || rank >= table.size())
-    throw_error(std::make_error_code(std::errc::invalid_argument),
-                "communicator bootstrap: rank " + std::to_string(rank) + " in a table of " + std::to_string(table.size()));
+    throw_invalid_argument("communicator bootstrap: rank " + std::to_string(rank) + " in a table of " +
+                           std::to_string(table.size()));
   auto state = std::make_shared<detail::communicator_state>();
   state->w = &w;
   state->rank = rank;

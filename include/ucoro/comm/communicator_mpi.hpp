@@ -54,10 +54,10 @@ struct mpi_address_exchange<MPI_Comm> {
     MPI_Initialized(&initialized);
     MPI_Finalized(&finalized);
     if (!initialized || finalized)
-      throw_error(std::make_error_code(std::errc::invalid_argument),
-                  "communicator::bootstrap_mpi: MPI is not initialized (call MPI_Init first, and MPI_Finalize after)");
+      throw_invalid_argument(
+          "communicator::bootstrap_mpi: MPI is not initialized (call MPI_Init first, and MPI_Finalize after)");
     if (comm == MPI_COMM_NULL)
-      throw_error(std::make_error_code(std::errc::invalid_argument), "communicator::bootstrap_mpi: MPI_COMM_NULL");
+      throw_invalid_argument("communicator::bootstrap_mpi: MPI_COMM_NULL");
     // Errors come back as codes, not as the default abort, during the exchange.
     MPI_Errhandler previous;
     check(MPI_Comm_get_errhandler(comm, &previous), "MPI_Comm_get_errhandler");
@@ -75,8 +75,7 @@ struct mpi_address_exchange<MPI_Comm> {
     check(MPI_Comm_rank(comm, &rank), "MPI_Comm_rank");
     check(MPI_Comm_size(comm, &size), "MPI_Comm_size");
     if (size <= 0 || static_cast<std::uint64_t>(size) > hello::max_ranks)
-      throw_error(std::make_error_code(std::errc::invalid_argument),
-                  "communicator::bootstrap_mpi: " + std::to_string(size) + " ranks");
+      throw_invalid_argument("communicator::bootstrap_mpi: " + std::to_string(size) + " ranks");
     const std::vector<std::byte> mine = encode_table_entry(self);
     const int length = static_cast<int>(mine.size());
     std::vector<int> lengths(static_cast<std::size_t>(size)), offsets(static_cast<std::size_t>(size));
@@ -84,9 +83,8 @@ struct mpi_address_exchange<MPI_Comm> {
     std::size_t total = 0;
     for (int r = 0; r < size; ++r) {
       if (lengths[r] <= 0 || static_cast<std::size_t>(lengths[r]) > hello::max_body + hello::header_size)
-        throw_error(std::make_error_code(std::errc::invalid_argument),
-                    "communicator::bootstrap_mpi: rank " + std::to_string(r) + " publishes " +
-                        std::to_string(lengths[r]) + " bytes (a ucoro rank of another version?)");
+        throw_invalid_argument("communicator::bootstrap_mpi: rank " + std::to_string(r) + " publishes " +
+                               std::to_string(lengths[r]) + " bytes (a ucoro rank of another version?)");
       offsets[r] = static_cast<int>(total);
       total += static_cast<std::size_t>(lengths[r]);
     }

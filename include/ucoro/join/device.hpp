@@ -15,6 +15,7 @@
 // nvcc needs --expt-relaxed-constexpr to call them from device code.
 
 #include <ucoro/config.hpp>
+#include <ucoro/error.hpp>
 #include <ucoro/join/hash.hpp>
 #include <ucoro/join/how.hpp>
 #include <ucoro/join/table.hpp>
@@ -140,10 +141,10 @@ template <std::integral Key>
 [[nodiscard]] partition_plan plan_partition(const thrust::device_vector<Key>& keys, std::uint32_t parts,
                                             std::uint64_t seed = default_seed) {
   if (parts == 0)
-    throw std::invalid_argument("device::plan_partition: 0 parts");
+    throw_invalid_argument("device::plan_partition: 0 parts");
   if (keys.size() >= no_row)
-    throw std::invalid_argument("device::plan_partition: " + std::to_string(keys.size()) + " rows; at most " +
-                                std::to_string(no_row - 1));
+    throw_invalid_argument("device::plan_partition: " + std::to_string(keys.size()) + " rows; at most " +
+                           std::to_string(no_row - 1));
   using detail::raw;
   const std::size_t n = keys.size();
   partition_plan plan;
@@ -182,8 +183,8 @@ template <std::integral Key>
 [[nodiscard]] indices local_join(const thrust::device_vector<Key>& left, const thrust::device_vector<Key>& right,
                                  join_how how) {
   if (left.size() >= no_row || right.size() >= no_row)
-    throw std::invalid_argument("device::local_join: " + std::to_string(std::max(left.size(), right.size())) +
-                                " rows; at most " + std::to_string(no_row - 1));
+    throw_invalid_argument("device::local_join: " + std::to_string(std::max(left.size(), right.size())) +
+                           " rows; at most " + std::to_string(no_row - 1));
   using detail::raw;
   const std::size_t nl = left.size(), nr = right.size();
   // The right keys sorted, carrying their rows.
@@ -203,8 +204,8 @@ template <std::integral Key>
   thrust::exclusive_scan(thrust::device, raw(first), raw(first) + nl + 1, raw(first), std::size_t{0});
   const std::size_t total = detail::to_host(first, nl)[0];
   if (total >= no_row)
-    throw std::length_error("device::local_join: " + std::to_string(total) + " output rows; at most " +
-                            std::to_string(no_row - 1));
+    throw_error(std::make_error_code(std::errc::value_too_large),
+                "device::local_join: " + std::to_string(total) + " output rows; at most " + std::to_string(no_row - 1));
   // Expand: each output position's left row, then its right row.
   indices out;
   out.left.resize(total);

@@ -15,11 +15,12 @@
 // a compute thread joins batch k, the worker's thread shuffles batch k+1.
 
 #include <ucoro/comm/communicator.hpp>
-#include <ucoro/runtime/event.hpp>
+#include <ucoro/error.hpp>
 #include <ucoro/join/local_join.hpp>
 #include <ucoro/join/partition.hpp>
 #include <ucoro/join/shuffle.hpp>
 #include <ucoro/join/table.hpp>
+#include <ucoro/runtime/event.hpp>
 #include <ucoro/runtime/when_all.hpp>
 
 #include <algorithm>
@@ -203,7 +204,7 @@ template <join_table L, join_table R>
   check_shape(left, "hash_join (left)");
   check_shape(right, "hash_join (right)");
   if (o.over_decomposition == 0)
-    throw std::invalid_argument("hash_join: over_decomposition must be at least 1");
+    throw_invalid_argument("hash_join: over_decomposition must be at least 1");
   const auto start = join_clock::now();
   hash_join_report report;
   const std::uint32_t n = comm.size();

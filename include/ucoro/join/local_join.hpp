@@ -11,10 +11,11 @@
 // All of it lives in hash_table_memory and join_indices, which are reused
 // across calls: first touch costs ~11 us per 4 KiB page on these machines.
 
-#include <ucoro/join/scratch_vector.hpp>
+#include <ucoro/error.hpp>
 #include <ucoro/join/detail/radix_scatter.hpp>
 #include <ucoro/join/hash.hpp>
 #include <ucoro/join/how.hpp>
+#include <ucoro/join/scratch_vector.hpp>
 #include <ucoro/join/table.hpp>
 
 #include <algorithm>
@@ -268,10 +269,10 @@ template <std::integral Key>
 void local_join(std::span<const Key> left, std::span<const Key> right, join_how how, local_join_options o,
                 join_indices& out) {
   if (left.size() >= no_row || right.size() >= no_row)
-    throw std::invalid_argument("local_join: " + std::to_string(std::max(left.size(), right.size())) +
-                                " rows on one rank; at most " + std::to_string(no_row - 1));
+    throw_invalid_argument("local_join: " + std::to_string(std::max(left.size(), right.size())) +
+                           " rows on one rank; at most " + std::to_string(no_row - 1));
   if (o.rows_per_part == 0)
-    throw std::invalid_argument("local_join: rows_per_part must be at least 1");
+    throw_invalid_argument("local_join: rows_per_part must be at least 1");
   std::optional<hash_table_memory> own;
   hash_table_memory& memory = o.memory != nullptr ? *o.memory : own.emplace();
   out.clear();

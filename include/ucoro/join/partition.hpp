@@ -4,8 +4,9 @@
 // each row's destination is fixed once; every column is then scattered in
 // one pass into pre-sized output. Rows keep their relative order in a part.
 
-#include <ucoro/join/scratch_vector.hpp>
+#include <ucoro/error.hpp>
 #include <ucoro/join/hash.hpp>
+#include <ucoro/join/scratch_vector.hpp>
 #include <ucoro/join/table.hpp>
 
 #include <cstddef>
@@ -27,10 +28,10 @@ template <std::integral Key, class PartOf>
 void plan_partition_into(std::span<const Key> keys, std::uint32_t parts, std::uint64_t seed, PartOf part_of,
                          partition_plan& plan) {
   if (parts == 0)
-    throw std::invalid_argument("partition: 0 parts");
+    throw_invalid_argument("partition: 0 parts");
   if (keys.size() >= no_row)
-    throw std::invalid_argument("partition: " + std::to_string(keys.size()) + " rows on one rank; at most " +
-                                std::to_string(no_row - 1));
+    throw_invalid_argument("partition: " + std::to_string(keys.size()) + " rows on one rank; at most " +
+                           std::to_string(no_row - 1));
   plan.offsets.assign(parts + 1, 0);
   plan.destination.resize(keys.size());
   for (std::size_t i = 0; i < keys.size(); ++i) {

@@ -6,8 +6,9 @@
 
 #include <ucoro/comm/all_to_all.hpp>
 #include <ucoro/comm/communicator.hpp>
-#include <ucoro/join/scratch_vector.hpp>
+#include <ucoro/error.hpp>
 #include <ucoro/join/partition.hpp>
+#include <ucoro/join/scratch_vector.hpp>
 #include <ucoro/join/table.hpp>
 #include <ucoro/runtime/when_all.hpp>
 
@@ -59,14 +60,13 @@ task<void> shuffle_into(communicator& comm, const partitioned<T>& p, T& got, std
     for (std::uint32_t r = 0; r < n; ++r)
       parts.push_back(r);
   if (parts.size() != n)
-    throw std::invalid_argument("shuffle: " + std::to_string(parts.size()) + " parts for " + std::to_string(n) +
-                                " ranks");
+    throw_invalid_argument("shuffle: " + std::to_string(parts.size()) + " parts for " + std::to_string(n) + " ranks");
   detail::shuffle_layout layout;
   std::vector<std::uint64_t> out_counts(n), in_counts(n);
   for (std::uint32_t r = 0; r < n; ++r) {
     if (parts[r] + 1 >= p.offsets.size())
-      throw std::invalid_argument("shuffle: part " + std::to_string(parts[r]) + " of " +
-                                  std::to_string(p.offsets.size() - 1));
+      throw_invalid_argument("shuffle: part " + std::to_string(parts[r]) + " of " +
+                             std::to_string(p.offsets.size() - 1));
     layout.from.push_back(p.offsets[parts[r]]);
     layout.count.push_back(p.part_size(parts[r]));
     out_counts[r] = layout.count.back();

@@ -6,6 +6,7 @@
 // Every building block moves whole columns: it computes row positions once
 // from the keys, then applies them to each column in one pass.
 
+#include <ucoro/error.hpp>
 #include <ucoro/join/scratch_vector.hpp>
 
 #include <concepts>
@@ -103,15 +104,14 @@ template <payload_columns P>
     return payloads.size();
 }
 
-/// Throws std::invalid_argument unless every payload column has one value per key.
+/// Throws ucx_error (std::errc::invalid_argument) unless every payload column has one value per key.
 template <join_table T>
 void check_shape(const T& t, const char* what) {
   std::size_t i = 0;
   for_each_column(t.payloads, [&](const auto& column) {
     if (column.size() != t.keys.size())
-      throw std::invalid_argument(std::string(what) + ": payload column " + std::to_string(i) + " has " +
-                                  std::to_string(column.size()) + " rows for " + std::to_string(t.keys.size()) +
-                                  " keys");
+      throw_invalid_argument(std::string(what) + ": payload column " + std::to_string(i) + " has " +
+                             std::to_string(column.size()) + " rows for " + std::to_string(t.keys.size()) + " keys");
     ++i;
   });
 }

@@ -32,9 +32,8 @@ public:
   slab_pool(worker& w, std::size_t slab_size, std::size_t count)
       : m_slab_size(slab_size), m_count(count), m_freed(w) {
     if (slab_size == 0 || count == 0)
-      throw_error(std::make_error_code(std::errc::invalid_argument),
-                  "slab_pool: " + std::to_string(count) + " slabs of " + std::to_string(slab_size) +
-                      " bytes (both must be positive)");
+      throw_invalid_argument("slab_pool: " + std::to_string(count) + " slabs of " + std::to_string(slab_size) +
+                             " bytes (both must be positive)");
     m_memory = host_memory(slab_size * count); // pre-touched
     m_registration = registered_memory(w.get_context(), m_memory.data(), m_memory.size());
     m_free.reserve(count);

@@ -227,9 +227,9 @@ private:
 
   void check_size(const char* what, std::size_t have, std::size_t want) const {
     if (want > have)
-      throw_error(std::make_error_code(std::errc::invalid_argument),
-                  std::string(what) + " of " + std::to_string(want) + " bytes " + (what[0] == 's' ? "to " : "from ") +
-                      peer() + ": the buffer holds only " + std::to_string(have) + " bytes");
+      throw_invalid_argument(std::string(what) + " of " + std::to_string(want) + " bytes " +
+                             (what[0] == 's' ? "to " : "from ") + peer() + ": the buffer holds only " +
+                             std::to_string(have) + " bytes");
   }
 
   void release() noexcept {
@@ -350,7 +350,7 @@ inline task<endpoint> endpoint::connect(worker& w, std::string host, std::uint16
 inline endpoint endpoint::from_worker_address(worker& w, const std::vector<std::byte>& address,
                                               address_endpoint_options options) {
   if (address.empty())
-    throw_error(std::make_error_code(std::errc::invalid_argument), "create_endpoint_from_worker_address: empty address");
+    throw_invalid_argument("create_endpoint_from_worker_address: empty address");
   endpoint_options o;
   o.guarantee_msg_order = options.guarantee_msg_order;
   o.error_handling = options.error_handling;

@@ -110,8 +110,7 @@ public:
   void open(std::uint16_t port) {
     const std::string where = m_options.bind_address + ":" + std::to_string(port);
     if (m_options.max_pending_connections == 0)
-      throw_error(std::make_error_code(std::errc::invalid_argument),
-                  "create_listener on " + where + ": max_pending_connections must be at least 1");
+      throw_invalid_argument("create_listener on " + where + ": max_pending_connections must be at least 1");
     (void)checked_heartbeat(m_options.endpoint.heartbeat, "endpoint to clients of " + where);
     (void)checked_heartbeat(m_options.endpoint.remote_heartbeat, "endpoint to clients of " + where);
     const socket_address address = numeric_address(m_options.bind_address, port, "create_listener on " + where);
@@ -338,7 +337,7 @@ public:
   /// accepting.
   [[nodiscard]] event::awaiter wait_idle() const {
     if (!m_state)
-      throw_error(std::make_error_code(std::errc::invalid_argument), "wait_idle on an empty (moved-from) listener");
+      throw_invalid_argument("wait_idle on an empty (moved-from) listener");
     return m_state->activity().wait_idle();
   }
 

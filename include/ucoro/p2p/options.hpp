@@ -2,6 +2,7 @@
 // Choices are enums, options are aggregates: read at the call site as
 // `worker w{ctx, {.mode = progress_mode::polling}}`.
 
+#include <ucoro/error.hpp>
 #include <ucoro/ucx/options.hpp>
 
 #include <ucp/api/ucp.h>
@@ -72,7 +73,7 @@ enum class error_handling {
   for (auto mode : {error_handling::automatic, error_handling::peer, error_handling::none})
     if (text == to_string(mode))
       return mode;
-  throw std::invalid_argument("error handling '" + std::string(text) + "': expected automatic, peer or none");
+  throw_invalid_argument("error handling '" + std::string(text) + "': expected automatic, peer or none");
 }
 
 /// Liveness messages on the endpoint's control channel, for peers that UCX
@@ -105,8 +106,9 @@ public:
 
   constexpr void assign(std::string_view text) {
     if (text.size() > max_size)
-      throw std::length_error("ucoro: text of " + std::to_string(text.size()) + " bytes where at most " +
-                              std::to_string(max_size) + " fit");
+      throw_error(std::make_error_code(std::errc::value_too_large), "ucoro: text of " + std::to_string(text.size()) +
+                                                                        " bytes where at most " +
+                                                                        std::to_string(max_size) + " fit");
     size_ = static_cast<std::uint16_t>(text.size());
     for (std::size_t i = 0; i < text.size(); ++i)
       bytes_[i] = text[i];

@@ -167,9 +167,8 @@ private:
 
 inline void require_user_tag(tag_t tag, const char* what) {
   if (!tag_layout::is_user_tag(tag))
-    throw_error(std::make_error_code(std::errc::invalid_argument),
-                std::string(what) + ": tag " + hex(tag) +
-                    " uses the top four bits, which ucoro reserves (see ucoro/tag.hpp)");
+    throw_invalid_argument(std::string(what) + ": tag " + hex(tag) +
+                           " uses the top four bits, which ucoro reserves (see ucoro/tag.hpp)");
 }
 
 } // namespace detail

@@ -82,8 +82,8 @@ struct pmix_table {
   const std::uint32_t size = value->data.uint32;
   PMIX_VALUE_RELEASE(value);
   if (size == 0 || size > hello::max_ranks || out.rank >= size)
-    throw_error(std::make_error_code(std::errc::invalid_argument),
-                "communicator bootstrap through PMIx: rank " + std::to_string(out.rank) + " of " + std::to_string(size));
+    throw_invalid_argument("communicator bootstrap through PMIx: rank " + std::to_string(out.rank) + " of " +
+                           std::to_string(size));
 
   std::vector<std::byte> mine = encode_table_entry(self);
   pmix_value_t put;

@@ -64,7 +64,7 @@ namespace ucoro::detail {
     why = "not one table entry";
   else if (m)
     return std::move(m->table[0]);
-  throw ucx_error(make_error_code(errc::handshake_failed),
+  throw ucx_error(make_error_code(errc::malformed_message),
                   what + ": rank " + std::to_string(rank) + " published a malformed entry (" + why + ")");
 }
 
@@ -112,8 +112,8 @@ public:
   task<std::vector<hello::table_entry>> run(hello::table_entry self, std::uint32_t size, std::string job,
                                             std::chrono::milliseconds timeout) {
     if (size == 0 || size > hello::max_ranks)
-      throw_error(std::make_error_code(std::errc::invalid_argument),
-                  "rendezvous: size " + std::to_string(size) + " outside [1, " + std::to_string(hello::max_ranks) + "]");
+      throw_invalid_argument("rendezvous: size " + std::to_string(size) + " outside [1, " +
+                             std::to_string(hello::max_ranks) + "]");
     m_size = size;
     m_job = std::move(job);
     m_slots.clear();
@@ -239,7 +239,7 @@ inline task<std::vector<hello::table_entry>> rendezvous_join(worker& w, std::str
   const std::string what = "rendezvous with root " + root_host + ":" + std::to_string(root_port) + " as rank " +
                            std::to_string(rank) + " of " + std::to_string(size);
   if (size == 0 || size > hello::max_ranks || rank == 0 || rank >= size)
-    throw_error(std::make_error_code(std::errc::invalid_argument), what + ": rank out of range (rank 0 is the root)");
+    throw_invalid_argument(what + ": rank out of range (rank 0 is the root)");
   hello::message join;
   join.type = hello::kind::join;
   join.identity = self.identity;

@@ -173,14 +173,12 @@ public:
 
   void close_after_n_recv(std::uint64_t n, bool count_from_ep_creation) {
     if (m_close_after)
-      throw_error(std::make_error_code(std::errc::invalid_argument),
-                  "close_after_n_recv on endpoint to " + m_peer + ": already set (to " +
-                      std::to_string(*m_close_after) + ")");
+      throw_invalid_argument("close_after_n_recv on endpoint to " + m_peer + ": already set (to " +
+                             std::to_string(*m_close_after) + ")");
     const std::uint64_t target = count_from_ep_creation ? n : m_recv_count + n;
     if (count_from_ep_creation && n < m_recv_count)
-      throw_error(std::make_error_code(std::errc::invalid_argument),
-                  "close_after_n_recv(" + std::to_string(n) + ", count_from_ep_creation) on endpoint to " + m_peer +
-                      ": " + std::to_string(m_recv_count) + " messages were already received");
+      throw_invalid_argument("close_after_n_recv(" + std::to_string(n) + ", count_from_ep_creation) on endpoint to " +
+                             m_peer + ": " + std::to_string(m_recv_count) + " messages were already received");
     m_close_after = target;
     m_close_after_from_peer = false;
     if (m_recv_count >= target) {

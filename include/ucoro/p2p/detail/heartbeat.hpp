@@ -22,14 +22,12 @@ inline constexpr std::chrono::milliseconds fallback_heartbeat_timeout{2000};
 /// naming `owner` ("endpoint to host:port", "communicator") and what is wrong.
 [[nodiscard]] inline heartbeat_options checked_heartbeat(heartbeat_options hb, const std::string& owner) {
   if (hb.interval.count() < 0 || hb.timeout.count() < 0)
-    throw_error(std::make_error_code(std::errc::invalid_argument),
-                owner + ": negative heartbeat interval or timeout");
+    throw_invalid_argument(owner + ": negative heartbeat interval or timeout");
   if (hb.interval.count() > 0 && hb.timeout.count() == 0)
     hb.timeout = 5 * hb.interval;
   if (hb.timeout.count() > 0 && hb.timeout < hb.interval)
-    throw_error(std::make_error_code(std::errc::invalid_argument),
-                owner + ": heartbeat timeout (" + format_duration(hb.timeout) +
-                    ") shorter than its interval (" + format_duration(hb.interval) + ")");
+    throw_invalid_argument(owner + ": heartbeat timeout (" + format_duration(hb.timeout) +
+                           ") shorter than its interval (" + format_duration(hb.interval) + ")");
   return hb;
 }
 

@@ -138,8 +138,7 @@ struct socket_address {
     in6.sin6_port = htons(port);
     out.length = sizeof(sockaddr_in6);
   } else {
-    throw_error(std::make_error_code(std::errc::invalid_argument),
-                what + ": bind address '" + text + "' is not an IPv4 or IPv6 address");
+    throw_invalid_argument(what + ": bind address '" + text + "' is not an IPv4 or IPv6 address");
   }
   return out;
 }
