@@ -88,14 +88,20 @@ TEST_CASE("misuse in every layer is ucx_error(invalid_argument) naming the call 
   short_payload.payloads[1].pop_back();
   join::hash_join_options zero_parts;
   zero_parts.over_decomposition = 0;
-  for (auto& [table, options, named] :
-       std::vector<std::tuple<join_table_i64*, join::hash_join_options, std::string>>{
-           {&short_payload, {}, "payload column 1 has 9 rows for 10 keys"}, {&t, zero_parts, "over_decomposition"}}) {
+  // A struct, not a structured binding: Clang 14 cannot capture bindings in the lambda below.
+  struct bad_call {
+    join_table_i64* table;
+    join::hash_join_options options;
+    std::string named;
+  };
+  for (const bad_call& bad : std::vector<bad_call>{{&short_payload, {}, "payload column 1 has 9 rows for 10 keys"},
+                                                   {&t, zero_parts, "over_decomposition"}}) {
+    const std::string& named = bad.named;
     std::string what;
     w.run([&]() -> task<void> {
       communicator comm = co_await communicator::bootstrap(w);
       try {
-        (void)co_await join::hash_join(comm, *table, t, options);
+        (void)co_await join::hash_join(comm, *bad.table, t, bad.options);
       } catch (const ucx_error& e) {
         CHECK(e.code() == std::errc::invalid_argument);
         what = e.what();
