@@ -9,9 +9,10 @@ first). A header may include headers of its own layer and of layers below,
 never above, and the includes must not close a cycle. The top level holds
 the base (BASE), the umbrella (UMBRELLA) and forwarding headers: the paths
 users included before the layers had folders, each one `#include` of the
-header's home. Library code includes homes, never forwarders.
+header's home. Library code includes homes, never forwarders. A few UCX
+calls may be made by one header only (ONLY_IN): the operation layer.
 
-Exits 1 and names every include that breaks a rule.
+Exits 1 and names every include or call that breaks a rule.
 """
 import pathlib
 import re
@@ -32,6 +33,11 @@ LAYERS = [
     ("umbrella", "ucoro.hpp"),
 ]
 BASE = {"config.hpp", "version.hpp", "error.hpp"}
+# UCX calls that only one header may make: every layer above posts through it.
+ONLY_IN = {
+    "ucp_tag_send_nbx": "ucx/tag.hpp",
+    "ucp_tag_recv_nbx": "ucx/tag.hpp",
+}
 UMBRELLA = {"ucoro.hpp"}
 RANK = {name: i for i, (name, _) in enumerate(LAYERS)}
 
@@ -91,6 +97,12 @@ def check(root):
                 problems.append(f"{rel} (layer {layer[rel]}) includes <ucoro/{target}> from the higher layer "
                                 f"{layer[target]}: a lower layer must not know a higher one")
 
+    for rel in sorted(includes):
+        code = strip_comments((root / rel).read_text())
+        for call, home in ONLY_IN.items():
+            if rel != home and re.search(r"\b" + call + r"\s*\(", code):
+                problems.append(f"{rel}: calls {call}, which only {home} may call: post through it")
+
     # Cycles: depth-first search over the include graph.
     state, stack = {}, []
 
@@ -140,6 +152,9 @@ def self_test():
         "forwarder": ({"comm/communicator.hpp": "#include <ucoro/worker.hpp>\n"}, "includes the forwarder <ucoro/worker.hpp>"),
         "unknown folder": ({"misc/x.hpp": ""}, "folder 'misc' is not a layer"),
         "loose top-level header": ({"stray.hpp": "int x;\n"}, "stray.hpp: a top-level header"),
+        "UCX call outside its layer": ({"comm/communicator.hpp": "#include <ucoro/ucx/worker.hpp>\n"
+                                        "void f() { ucp_tag_send_nbx(0, 0, 0, 0, 0); }\n"},
+                                       "comm/communicator.hpp: calls ucp_tag_send_nbx, which only ucx/tag.hpp may call"),
     }
     failures = []
     if check(tree(clean)):

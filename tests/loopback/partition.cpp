@@ -107,6 +107,30 @@ TEST_CASE("a partition with default options fails both sides' pending operations
   }
 }
 
+TEST_CASE("liveness follows the transport: with error_handling peer chosen explicitly, a partition still fails both "
+          "sides within 10 s by the heartbeat",
+          "[.netns]") {
+  test_hosts hosts;
+  if (!hosts.ok())
+    UCORO_SKIP("cannot create network namespaces here (ip netns needs root)");
+  const std::vector<std::string> explicit_peer{"--error-handling", "peer"};
+  auto server = serve(hosts, "sink", "", explicit_peer);
+  auto client = connect(hosts, "stream", "", explicit_peer);
+  expect_line(*server, "streaming", 30s);
+  expect_line(*client, "streaming", 30s);
+  hosts.set_link(2, false);
+  // Before, `peer` left the server's receive pending past 30 s, and the
+  // client failed only by UCX's 20 s keepalive.
+  for (auto* side : {server.get(), client.get()}) {
+    const auto line = side->read_output_line(10s);
+    REQUIRE(line);
+    CHECK_THAT(*line, Catch::StartsWith("failed "));
+    CHECK_THAT(*line, Catch::Contains("198.18.0."));
+    CHECK_THAT(*line, Catch::Contains("peer missed its heartbeat deadline"));
+    CHECK(side->wait_exit(10s) == 1);
+  }
+}
+
 TEST_CASE("a 2 s outage under a 5 s heartbeat deadline fails nothing: every message arrives, checked", "[.netns]") {
   test_hosts hosts;
   if (!hosts.ok())

@@ -140,7 +140,9 @@ struct side {
 int main(int argc, char** argv) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL); // never outlive the test
   if (argc < 4) {
-    std::fprintf(stderr, "usage: %s serve PORT MODE | connect HOST PORT MODE [N] [--heartbeat MS]\n", argv[0]);
+    std::fprintf(stderr,
+                 "usage: %s serve PORT MODE | connect HOST PORT MODE [N] [--heartbeat MS] [--error-handling MODE]\n",
+                 argv[0]);
     return 2;
   }
   const bool serve = std::string(argv[1]) == "serve";
@@ -154,6 +156,8 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     if (a == "--heartbeat" && i + 1 < argc)
       options.heartbeat.interval = std::chrono::milliseconds(std::stoll(argv[++i]));
+    else if (a == "--error-handling" && i + 1 < argc)
+      options.error_handling = parse_error_handling(argv[++i]);
     else if (a == "--no-heartbeat")
       options.remote_heartbeat.interval = 0ms;
     else if (a == "--close-timeout" && i + 1 < argc)

@@ -133,8 +133,9 @@ struct endpoint_options {
   /// How a failed peer is detected (see error_handling).
   ucoro::error_handling error_handling = ucoro::error_handling::automatic;
   heartbeat_options heartbeat{};
-  /// Under automatic, for a peer on another host when `heartbeat` is not
-  /// set: a partition (no RST, both processes alive) is otherwise noticed by
+  /// For a peer over a network transport (another host, or tcp on this
+  /// one) when `heartbeat` is not set, under automatic and peer (not none):
+  /// a partition (no RST, both processes alive) is otherwise noticed by
   /// nothing for minutes. 1 s / 5 s fails pending operations on both sides
   /// within ~6 s; an interval of zero turns it off.
   heartbeat_options remote_heartbeat{std::chrono::milliseconds{1000}, std::chrono::milliseconds{5000}};

@@ -95,6 +95,17 @@ struct peer_label {
   return ucp_tag_recv_nbx(worker, data, size, tag, mask, &param);
 }
 
+/// Posts a tag send of `size` bytes of `memory` memory, told to UCX so that
+/// it does not detect the memory type per message. With post_tag_recv, the
+/// one place ucoro calls ucp_tag_send_nbx: the worker's, the endpoint's and
+/// the communicator's operations all post through here.
+[[nodiscard]] inline ucs_status_ptr_t post_tag_send(ucp_ep_h ep, const void* data, std::size_t size, tag_t tag,
+                                                   ucs_memory_type_t memory, ucp_request_param_t& param) noexcept {
+  param.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMORY_TYPE;
+  param.memory_type = memory;
+  return ucp_tag_send_nbx(ep, data, size, tag, &param);
+}
+
 class tag_send_op : public request_op<tag_send_op, void> {
   friend class request_op<tag_send_op, void>;
 
@@ -109,9 +120,7 @@ private:
     if (!engine().supports_memory(m_memory_type))
       return UCS_STATUS_PTR(UCS_ERR_UNSUPPORTED);
     prepare_send(param);
-    param.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMORY_TYPE;
-    param.memory_type = m_memory_type;
-    return ucp_tag_send_nbx(m_ep, m_data, m_size, m_tag, &param);
+    return post_tag_send(m_ep, m_data, m_size, m_tag, m_memory_type, param);
   }
   void value() const noexcept {}
   [[nodiscard]] std::string describe(ucs_status_t status) const {

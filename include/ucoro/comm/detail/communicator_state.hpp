@@ -291,20 +291,17 @@ private:
     if (const ucs_status_t refused = refusal(); refused != UCS_OK)
       return UCS_STATUS_PTR(refused);
     prepare_send(param);
-    param.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMORY_TYPE;
-    param.memory_type = m_memory;
     ucp_ep_h ep = m_state->connect(m_rank).ucp_endpoint();
     if (ep == nullptr) // closed by its rank's failure, whose verdict is on its way (hold waits for it)
       return UCS_STATUS_PTR(UCS_ERR_CONNECTION_RESET);
-    return ucp_tag_send_nbx(ep, m_data, m_size, m_tag, &param);
+    return post_tag_send(ep, m_data, m_size, m_tag, m_memory, param);
   }
   /// UCX cannot cancel a send: a cancelled one is UCX closing the endpoint
   /// of a failing rank (or our detach), so it waits for the verdict too.
   bool awaits_verdict(ucs_status_t status) const noexcept {
     if (status == UCS_ERR_CANCELED && m_stopped)
       return false;
-    return status == UCS_ERR_CANCELED || status == UCS_ERR_IO_ERROR || status == UCS_ERR_CONNECTION_RESET ||
-           status == UCS_ERR_ENDPOINT_TIMEOUT || status == UCS_ERR_UNREACHABLE || status == UCS_ERR_NOT_CONNECTED;
+    return status == UCS_ERR_CANCELED || is_transport_failure(status);
   }
   void value() const noexcept {}
   [[nodiscard]] std::error_code error_code(ucs_status_t status) const noexcept {
@@ -351,8 +348,7 @@ private:
   /// A cancelled receive is the caller's stop token or the rank's failure
   /// (which is known by then): only transport errors wait.
   bool awaits_verdict(ucs_status_t status) const noexcept {
-    return status == UCS_ERR_IO_ERROR || status == UCS_ERR_CONNECTION_RESET || status == UCS_ERR_ENDPOINT_TIMEOUT ||
-           status == UCS_ERR_UNREACHABLE || status == UCS_ERR_NOT_CONNECTED;
+    return is_transport_failure(status);
   }
   void on_recv_info(const ucp_tag_recv_info_t& info) noexcept { m_length = info.length; }
   [[nodiscard]] std::size_t value() const noexcept { return m_length; }

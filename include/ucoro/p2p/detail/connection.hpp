@@ -41,6 +41,21 @@
 
 namespace ucoro::detail {
 
+/// The statuses with which UCX fails an operation because the connection
+/// under it failed (the peer died, reset, timed out or became unreachable),
+/// as opposed to the operation itself (truncation, a cancel, bad input).
+/// The one list: the endpoint and the communicator both classify by it.
+[[nodiscard]] constexpr bool is_transport_failure(ucs_status_t status) noexcept {
+  switch (status) {
+  case UCS_ERR_IO_ERROR:
+  case UCS_ERR_CONNECTION_RESET:
+  case UCS_ERR_ENDPOINT_TIMEOUT:
+  case UCS_ERR_UNREACHABLE:
+  case UCS_ERR_NOT_CONNECTED: return true;
+  default: return false;
+  }
+}
+
 /// What a connection tells the endpoints on it when it fails.
 class connection_user {
 public:

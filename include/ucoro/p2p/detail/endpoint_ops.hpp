@@ -79,13 +79,11 @@ private:
     if (const ucs_status_t refused = m_state->refusal(m_view.memory); refused != UCS_OK)
       return UCS_STATUS_PTR(refused);
     prepare_send(param);
-    param.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMORY_TYPE;
     if (m_state->fast_completion())
       param.op_attr_mask |= UCP_OP_ATTR_FLAG_FAST_CMPL;
-    param.memory_type = to_ucs(m_view.memory);
     m_tag = m_state->next_send_tag();
     m_posted = true;
-    return ucp_tag_send_nbx(m_state->ucp_endpoint(), m_view.data, m_view.size, m_tag, &param);
+    return post_tag_send(m_state->ucp_endpoint(), m_view.data, m_view.size, m_tag, to_ucs(m_view.memory), param);
   }
   void on_pending() noexcept {
     m_state->pending_sends().push_front(*this);

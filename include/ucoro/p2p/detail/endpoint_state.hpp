@@ -109,8 +109,12 @@ public:
   void watch_process(const process_identity& peer) {
     // Over a network transport (another host, or tcp on this one): UCX's peer
     // mode sees resets and transport errors, a pidfd sees an exit, but neither
-    // sees a silent partition; the heartbeat does, on both sides.
-    if (m_requested_mode == error_handling::automatic && m_heartbeat.interval.count() == 0 &&
+    // sees a silent partition; the heartbeat does, on both sides. Liveness
+    // follows the transport under automatic and peer alike: with `peer`
+    // chosen explicitly, a server's receive across a cut link was still
+    // pending after 30 s, and its client failed only by UCX's 20 s
+    // keepalive. `none` means nothing but what the user configures.
+    if (m_requested_mode != error_handling::none && m_heartbeat.interval.count() == 0 &&
         m_remote_heartbeat.interval.count() > 0 && !m_conn->lanes().local) {
       m_heartbeat = m_remote_heartbeat;
       m_detection.reason += "; over the network: heartbeat every " + format_duration(m_heartbeat.interval) +
@@ -273,10 +277,7 @@ public:
   [[nodiscard]] std::error_code operation_error(ucs_status_t status, bool discarded = false) {
     if (m_closed)
       return m_close_reason;
-    const bool transport_failure = discarded || status == UCS_ERR_IO_ERROR || status == UCS_ERR_CONNECTION_RESET ||
-                                   status == UCS_ERR_ENDPOINT_TIMEOUT || status == UCS_ERR_UNREACHABLE ||
-                                   status == UCS_ERR_NOT_CONNECTED;
-    if (!transport_failure)
+    if (!discarded && !is_transport_failure(status))
       return make_error_code(status);
     const ucs_status_t ucx_reason = m_conn ? m_conn->ucx_error_status() : UCS_OK;
     std::error_code reason = make_error_code(ucx_reason != UCS_OK                           ? ucx_reason
@@ -335,7 +336,13 @@ private:
     m_closed = true;
     m_close_reason = reason;
     cancel_pending_recvs();
-    m_close_ack.set(); // a close() waiting for the peer's ack: no ack will come
+    // A close() waiting for the peer's ack is released: no ack will come.
+    // Except when both sides closed at once: the peer acknowledges our
+    // close as we do its (peer_close_complete), and close() waits for that
+    // ack, or it would arrive after the control loop stopped and sit
+    // unmatched (UCX warned of it at every simultaneous close).
+    if (!(m_closing && reason == errc::closed_by_peer))
+      m_close_ack.set();
     run_close_callback();
   }
 

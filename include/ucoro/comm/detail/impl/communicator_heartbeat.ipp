@@ -70,8 +70,8 @@ inline void communicator_state::send_beat(std::uint32_t r) noexcept {
   if (ep == nullptr)
     return;
   ucp_request_param_t param{};
-  const ucs_status_ptr_t request =
-      ucp_tag_send_nbx(ep, &beat, sizeof beat, tag_layout::communicator_heartbeat_tag(heartbeat_job, rank), &param);
+  const tag_t tag = tag_layout::communicator_heartbeat_tag(heartbeat_job, rank);
+  const ucs_status_ptr_t request = post_tag_send(ep, &beat, sizeof beat, tag, UCS_MEMORY_TYPE_HOST, param);
   if (UCS_PTR_IS_PTR(request))
     ucp_request_free(request);
 }
