@@ -1,9 +1,10 @@
-// All-to-all(v) on jobs of 1-8 ranks as separate processes on loopback
-// (tests/loopback/comm_rank.cpp is the rank; its all_to_all scenario checks
-// every algorithm x block sizes 0, 1, 37 and 20000 x three element types
-// against contents that name source, destination and index, all_to_allv
-// with uneven, empty and skewed parts, and the argument errors), and a rank
-// killed in the middle of each algorithm. Every wait is bounded.
+// All-to-all(v) on jobs of ranks as separate processes on loopback
+// (tests/loopback/comm_rank.cpp is the rank; its all_to_all scenario runs
+// every algorithm on two block sizes, all_to_allv and the argument errors,
+// tests/support/collective_checks.hpp), and a rank killed in the middle of
+// each algorithm. Every combination of algorithm, ranks, block and element
+// type runs in one process, tests/loopback/rank_group.cpp. Every wait is
+// bounded.
 
 #include "../support/helpers.hpp"
 #include "../support/job.hpp"
@@ -12,8 +13,9 @@ using namespace ucoro;
 using namespace ucoro::test;
 using namespace std::chrono_literals;
 
-TEST_CASE("every algorithm on 1, 2, 3, 4 and 8 ranks delivers every element where it belongs", "[all_to_all]") {
-  for (std::uint32_t size : {1U, 2U, 3U, 4U, 8U}) {
+TEST_CASE("as separate processes, every algorithm on 3 and 8 ranks delivers every element where it belongs",
+          "[all_to_all]") {
+  for (std::uint32_t size : {3U, 8U}) {
     INFO(size << " ranks");
     auto ranks = start_job(size, "all_to_all");
     REQUIRE(ranks_ok(ranks, 240s) == size); // the first size that fails ends the case

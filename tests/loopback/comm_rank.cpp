@@ -22,7 +22,7 @@
 
 #include <ucoro/all_to_all.hpp>
 
-#include "../support/join_check.hpp"
+#include "../support/collective_checks.hpp"
 #include "comm_rank.hpp"
 #include <ucoro/communicator.hpp>
 
@@ -351,185 +351,34 @@ task<void> stalled_send(worker& w, communicator& comm) {
 
 // ---- all-to-all ---------------------------------------------------------------
 
-struct record {
-  std::uint32_t source;
-  std::uint16_t destination;
-  std::uint8_t index_low;
-  friend bool operator==(const record&, const record&) = default;
-};
-
-/// Element `index` of what `source` sends `destination`: every element says
-/// where it came from, where it goes and which it is.
-template <class T>
-T element(std::uint32_t source, std::uint32_t destination, std::size_t index) {
-  if constexpr (std::is_same_v<T, record>)
-    return record{source, static_cast<std::uint16_t>(destination), static_cast<std::uint8_t>(index)};
-  else
-    return static_cast<T>(source * 1000003ULL + destination * 10007ULL + index);
-}
-
-const all_to_all_algorithm algorithms[] = {all_to_all_algorithm::direct, all_to_all_algorithm::pairwise,
-                                          all_to_all_algorithm::bruck, all_to_all_algorithm::buffered,
-                                          all_to_all_algorithm::automatic};
-
-template <class T>
-task<void> check_all_to_all(communicator& comm, slab_pool& pool, all_to_all_algorithm algorithm, std::size_t block,
-                            std::size_t zero_copy_above) {
-  const std::uint32_t me = comm.rank(), n = comm.size();
-  std::vector<T> send(block * n), recv(block * n);
-  for (std::uint32_t d = 0; d < n; ++d)
-    for (std::size_t i = 0; i < block; ++i)
-      send[d * block + i] = element<T>(me, d, i);
-  all_to_all_options o;
-  o.algorithm = algorithm;
-  o.pool = &pool;
-  o.zero_copy_above = zero_copy_above;
-  all_to_all_report report;
-  o.report = &report;
-  step(std::string("all_to_all ") + to_string(algorithm) + ", block " + std::to_string(block) + " of " +
-       std::to_string(sizeof(T)) + "-byte elements");
-  co_await all_to_all(comm, send, recv, o);
-  const std::string where = std::string(to_string(algorithm)) + " (ran " + to_string(report.algorithm) + "), block " +
-                            std::to_string(block) + " of " + std::to_string(sizeof(T)) + "-byte elements";
-  for (std::uint32_t s = 0; s < n; ++s)
-    for (std::size_t i = 0; i < block; ++i)
-      require(recv[s * block + i] == element<T>(s, me, i),
-              [&] { return where + ": element " + std::to_string(i) + " from rank " + std::to_string(s); });
-  require(algorithm == all_to_all_algorithm::automatic ? report.algorithm != all_to_all_algorithm::automatic
-                                                       : report.algorithm == algorithm,
-          where + ": report");
-  require(pool.available() == pool.capacity(), where + ": pool slabs back");
-}
-
-template <class T>
-task<void> check_all_to_allv(communicator& comm, slab_pool& pool, all_to_all_algorithm algorithm,
-                             std::size_t (*count)(std::uint32_t, std::uint32_t), const char* shape) {
-  const std::uint32_t me = comm.rank(), n = comm.size();
-  std::vector<std::vector<T>> parts(n);
-  for (std::uint32_t d = 0; d < n; ++d)
-    for (std::size_t i = 0; i < count(me, d); ++i)
-      parts[d].push_back(element<T>(me, d, i));
-  all_to_all_options o;
-  o.algorithm = algorithm == all_to_all_algorithm::bruck ? all_to_all_algorithm::pairwise : algorithm;
-  o.pool = &pool;
-  const std::string where = std::string("all_to_allv ") + to_string(algorithm) + ", " + shape;
-  step(where);
-  const auto got = co_await all_to_allv(comm, parts, o);
-  require(got.size() == n, where + ": parts");
-  for (std::uint32_t s = 0; s < n; ++s) {
-    require(got[s].size() == count(s, me), where + ": size from rank " + std::to_string(s));
-    for (std::size_t i = 0; i < got[s].size(); ++i)
-      require(got[s][i] == element<T>(s, me, i),
-              [&] { return where + ": element " + std::to_string(i) + " from " + std::to_string(s); });
-  }
-  // Into given ranges of exactly the right sizes.
-  std::vector<std::vector<T>> into(n);
-  for (std::uint32_t s = 0; s < n; ++s)
-    into[s].resize(count(s, me));
-  co_await all_to_allv(comm, parts, into, o);
-  require(into == got, where + ": into given ranges");
-  require(pool.available() == pool.capacity(), where + ": pool slabs back");
-}
-
+/// As separate processes, a lighter pass than the in-process rank group's
+/// (tests/loopback/rank_group.cpp): every algorithm with two block sizes,
+/// variable parts and the argument errors.
 task<void> all_to_all_suite(worker& w, communicator& comm) {
-  const std::uint32_t me = comm.rank(), n = comm.size();
-  // 64 KiB slabs: 20000-element blocks of 8 bytes go in several batches.
-  slab_pool pool{w, 64 << 10, std::max<std::size_t>(4, 2 * n)};
-  pool.warm_up();
-  for (const auto algorithm : algorithms) {
-    for (std::size_t block : {std::size_t{0}, std::size_t{1}, std::size_t{37}, std::size_t{20000}}) {
-      co_await check_all_to_all<std::uint8_t>(comm, pool, algorithm, block, std::size_t{4} << 20);
-      co_await check_all_to_all<std::uint64_t>(comm, pool, algorithm, block, std::size_t{4} << 20);
-      co_await check_all_to_all<record>(comm, pool, algorithm, block, std::size_t{4} << 20);
+  for (const auto algorithm : test::algorithms) {
+    for (std::size_t block : {std::size_t{37}, std::size_t{20000}}) {
+      step(std::string("all_to_all ") + to_string(algorithm) + ", block " + std::to_string(block));
+      co_await test::check_all_to_all<std::uint64_t>(comm, w, algorithm, block, std::size_t{4} << 20);
     }
-    // Buffered, with the largest blocks going zero-copy.
-    co_await check_all_to_all<std::uint64_t>(comm, pool, algorithm, 20000, 100000);
-    co_await check_all_to_allv<std::uint32_t>(
-        comm, pool, algorithm, [](std::uint32_t s, std::uint32_t d) -> std::size_t { return (s * 3 + d * 5) % 7 * 1000; },
-        "uneven parts, some empty");
-    co_await check_all_to_allv<record>(
-        comm, pool, algorithm, [](std::uint32_t, std::uint32_t) -> std::size_t { return 0; }, "all empty");
-    co_await check_all_to_allv<std::uint64_t>(
-        comm, pool, algorithm,
-        [](std::uint32_t s, std::uint32_t d) -> std::size_t { return s == 0 && d == 1 ? 100000 : s == d ? 1 : 0; },
-        "very skewed");
+    step(std::string("all_to_allv ") + to_string(algorithm));
+    co_await test::check_all_to_allv<test::record>(comm, w, algorithm, test::part_shapes[0]);
   }
   step("all_to_all argument errors");
-  // Wrong sizes are invalid_argument naming them.
-  std::vector<int> send(n * 2), shorter(n * 2 - 1);
-  try {
-    co_await all_to_all(comm, send, shorter);
-    require(false, "unequal send and recv accepted");
-  } catch (const ucx_error& e) {
-    require(e.code() == std::errc::invalid_argument && std::string(e.what()).find(std::to_string(2 * n - 1)) !=
-                                                           std::string::npos,
-            std::string("unequal sizes: ") + e.what());
-  }
-  std::vector<std::vector<int>> too_few(n + 1);
-  try {
-    (void)co_await all_to_allv(comm, too_few);
-    require(false, "parts.size() != comm.size() accepted");
-  } catch (const ucx_error& e) {
-    require(e.code() == std::errc::invalid_argument, std::string("wrong part count: ") + e.what());
-  }
-  slab_pool tiny{w, 4096, 1};
-  try {
-    all_to_all_options o;
-    o.algorithm = all_to_all_algorithm::buffered;
-    o.pool = &tiny;
-    co_await all_to_all(comm, send, send, o);
-    require(false, "a one-slab pool accepted");
-  } catch (const ucx_error& e) {
-    require(e.code() == std::errc::invalid_argument, std::string("small pool: ") + e.what());
-  }
-  // A range too small for what a rank sends: message_size naming it, on that rank only.
-  if (n > 1) {
-    std::vector<std::vector<int>> parts(n, std::vector<int>(10, static_cast<int>(me)));
-    std::vector<std::vector<int>> into(n, std::vector<int>(10));
-    if (me == 0)
-      into[1].resize(5);
-    auto r = co_await as_result(all_to_allv(comm, parts, into));
-    if (me == 0) {
-      require(r.error == std::errc::message_size, "short range: " + r.error.message());
-      for (std::uint32_t s = 0; s < n; ++s)
-        require(s == 1 || into[s] == std::vector<int>(10, static_cast<int>(s)), "the other parts still arrive");
-    } else {
-      require(!r.error, "rank " + std::to_string(me) + ": " + r.error.message());
-    }
-  }
-  co_await comm.barrier();
+  co_await test::check_all_to_all_errors(comm, w);
 }
 
 /// Rank 1 dies while 4 MiB blocks are being exchanged with `algorithm`;
 /// the survivors' call fails with peer_failed naming it, and the pool gets
 /// every slab back.
-/// Every key shape x how x (shuffle M = 1, shuffle M = 3, broadcast): this
-/// rank's part of the join is exactly the oracle's rows that belong to it.
+/// Every key shape x how, shuffled with M = 3 and broadcast, as separate
+/// processes (the rank group runs every combination in one process).
 task<void> join_suite(communicator& comm) {
-  using namespace ucoro::test;
-  const std::uint32_t n = comm.size(), me = comm.rank();
-  constexpr std::size_t rows = 400;
-  for (key_mode mode : key_modes)
-    for (join::join_how how : {join::join_how::inner, join::join_how::left, join::join_how::semi, join::join_how::anti})
-      for (auto [algorithm, m] : {std::pair{join::join_algorithm::shuffle, 1U}, std::pair{join::join_algorithm::shuffle, 3U},
-                                  std::pair{join::join_algorithm::broadcast, 1U}}) {
-        join::hash_join_options o;
-        o.how = how;
-        o.algorithm = algorithm;
-        o.over_decomposition = m;
-        step(std::string("hash_join ") + to_string(mode) + ", " + join::to_string(how) + ", " +
-             join::to_string(algorithm) + " M " + std::to_string(m));
-        const auto got = co_await join::hash_join(comm, make_side(mode, true, me, n, rows),
-                                                  make_side(mode, false, me, n, rows), o);
-        const bool shuffled = algorithm == join::join_algorithm::shuffle;
-        const auto expected = oracle(mode, n, rows, how, [&](std::int64_t key, std::uint32_t left_rank) {
-          return shuffled ? join::rank_of(join::hash_key(key), n) == me : left_rank == me;
-        });
-        const auto mine = rows_of(got, how);
-        require(mine == expected, std::string("join ") + to_string(mode) + ", " + join::to_string(how) + ", " +
-                                      join::to_string(algorithm) + " M " + std::to_string(m) + ": " +
-                                      std::to_string(mine.size()) + " rows, expected " + std::to_string(expected.size()));
-      }
+  for (test::key_mode mode : test::key_modes)
+    for (auto [algorithm, m] : {std::pair{join::join_algorithm::shuffle, 3U}, std::pair{join::join_algorithm::broadcast, 1U}}) {
+      step(std::string("hash_join ") + test::to_string(mode) + ", " + join::to_string(algorithm) + " M " +
+           std::to_string(m));
+      co_await test::check_join(comm, mode, algorithm, m);
+    }
 }
 
 task<void> victim_all_to_all(worker& w, communicator& comm, all_to_all_algorithm algorithm) {
@@ -615,7 +464,7 @@ int ucoro::test::run_rank(int argc, char** argv, bootstrap_function bootstrap) {
           else if (scenario.rfind("victim_all_to_all_", 0) == 0) {
             const std::string name = scenario.substr(18);
             all_to_all_algorithm a = all_to_all_algorithm::direct;
-            for (auto candidate : algorithms)
+            for (auto candidate : test::algorithms)
               if (name == to_string(candidate))
                 a = candidate;
             co_await victim_all_to_all(w, comm, a);

@@ -169,24 +169,9 @@ public:
   using base::outcome;
 
 protected:
-  /// A stopped send UCX has not finished `grace` later is given up
-  /// (comm_send_op::on_stop). The grace timer is free: a held op is done.
-  void abandon_after(std::chrono::milliseconds grace) noexcept {
-    if (!this->pending() || m_grace.armed)
-      return;
-    m_grace.op = this;
-    m_grace.deadline = clock::now() + grace;
-    m_grace.fire = [](timer_node* node) noexcept {
-      auto* self = static_cast<Derived*>(static_cast<grace_timer*>(node)->op);
-      if (!self->pending())
-        return;
-      communicator_state& state = *self->m_state;
-      const std::uint32_t rank = self->m_rank;
-      self->detach(UCS_ERR_CANCELED); // may resume the awaiter, which may destroy *self
-      state.abandon_connection(rank, make_error_code(errc::send_abandoned));
-    };
-    this->engine().add_timer(m_grace);
-  }
+  /// A stop request on a send: request_op::stop_send's rule, with
+  /// send_stop_grace, on the op's one timer (free: a held op is done).
+  void stop_started_send() noexcept { this->stop_send(m_grace, send_stop_grace); }
 
   /// Refusals before posting; nothing (UCS_OK) when the op may post.
   [[nodiscard]] ucs_status_t refusal() const noexcept {
@@ -231,9 +216,11 @@ private:
     held().push_front(*this);
     m_held = true;
     this->engine().remove_timer(m_grace); // a stopped send's grace, if UCX ended it meanwhile
-    m_grace.op = this;
+    m_grace.op = static_cast<Derived*>(this);
     m_grace.deadline = clock::now() + failure_grace;
-    m_grace.fire = [](timer_node* node) noexcept { static_cast<grace_timer*>(node)->op->end_hold(false); };
+    m_grace.fire = [](timer_node* node) noexcept {
+      static_cast<comm_op*>(static_cast<op_timer<Derived>*>(node)->op)->end_hold(false);
+    };
     this->engine().add_timer(m_grace);
     return true;
   }
@@ -253,10 +240,7 @@ private:
       this->engine().schedule(m_group->awaiting);
   }
 
-  struct grace_timer : timer_node {
-    comm_op* op = nullptr;
-  };
-  grace_timer m_grace;
+  op_timer<Derived> m_grace; // the hold's, or a stopped send's grace (a held op is done)
   op_group* m_group = nullptr;
   bool m_linked = false;
   bool m_held = false;
@@ -275,16 +259,20 @@ public:
       : comm_op(s, dst, tag, memory, size), m_data(data) {}
 
 private:
-  /// As an endpoint send's (ep_send_op::on_stop): UCX cannot cancel a send,
-  /// and the awaiter may not return while UCX can read the buffer, so a
-  /// send still pending send_stop_grace after the stop is abandoned: the
-  /// awaiter resumes with operation_canceled (with_timeout: timed_out) and
-  /// the rank's connection is force-closed, which fails the rank with
+  /// As an endpoint send's: a send still pending send_stop_grace after the
+  /// stop is abandoned (request_op::stop_send). The awaiter resumes with
+  /// operation_canceled (with_timeout: timed_out), and the rank's
+  /// connection is force-closed, which fails the rank with
   /// errc::send_abandoned as its cause (its stream is out of step now).
   void on_stop() noexcept {
     m_stopped = true;
-    cancel_request();
-    abandon_after(send_stop_grace);
+    stop_started_send();
+  }
+  void abandoned() noexcept {
+    communicator_state& state = *m_state;
+    const std::uint32_t rank = m_rank;
+    detach(UCS_ERR_CANCELED); // may resume the awaiter, which may destroy *this
+    state.abandon_connection(rank, make_error_code(errc::send_abandoned));
   }
 
   ucs_status_ptr_t post(ucp_request_param_t& param) {

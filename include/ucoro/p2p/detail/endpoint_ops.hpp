@@ -98,30 +98,18 @@ private:
   }
 
   /// A stop request (with_timeout, with_stop_token, a failed when_all
-  /// sibling). UCX cannot cancel a send it has started (a rendezvous waiting
-  /// for the receiver, a tcp send into a partitioned link), and the awaiter
-  /// may not return while UCX can still read the buffer. So: ask anyway,
-  /// give the send send_stop_grace to finish, and then abandon it: the
-  /// awaiter resumes with operation_canceled, and the connection is
-  /// force-closed (errc::send_abandoned), which stops UCX from touching the
-  /// buffer and tells every other operation on it why. A connection with a
-  /// message half sent cannot be trusted to stay in step anyway.
+  /// sibling): request_op::stop_send's rule, with send_stop_grace.
   void on_stop() noexcept {
     m_stopped = true;
-    cancel_request();
-    if (!pending() || m_grace.armed)
-      return;
-    m_grace.op = this;
-    m_grace.deadline = clock::now() + send_stop_grace;
-    m_grace.fire = [](timer_node* node) noexcept {
-      ep_send_op* self = static_cast<grace_timer*>(node)->op;
-      if (!self->pending())
-        return;
-      const auto state = self->m_state->shared_from_this(); // the resumed awaiter may drop the endpoint
-      self->detach(UCS_ERR_CANCELED);
-      state->abandon_connection(make_error_code(errc::send_abandoned));
-    };
-    m_state->get_worker().engine().add_timer(m_grace);
+    stop_send(m_grace, send_stop_grace);
+  }
+  /// The grace ran out: the awaiter resumes with operation_canceled, and
+  /// the connection is force-closed (errc::send_abandoned), which stops UCX
+  /// from touching the buffer and tells every other operation on it why.
+  void abandoned() noexcept {
+    const auto state = m_state->shared_from_this(); // the resumed awaiter may drop the endpoint
+    detach(UCS_ERR_CANCELED);
+    state->abandon_connection(make_error_code(errc::send_abandoned));
   }
   void disarm_grace() noexcept { m_state->get_worker().engine().remove_timer(m_grace); }
 
@@ -143,17 +131,13 @@ private:
     return out;
   }
 
-  struct grace_timer : timer_node {
-    ep_send_op* op = nullptr;
-  };
-
   state_ref m_state;
   buffer_view<const void> m_view;
   tag_t m_tag = 0;
   bool m_posted = false;
   bool m_linked = false;
   bool m_stopped = false;
-  grace_timer m_grace;
+  op_timer<ep_send_op> m_grace;
 };
 
 /// Receive on an endpoint; tracked by the endpoint so that closing it (or

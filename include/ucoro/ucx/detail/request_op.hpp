@@ -19,6 +19,7 @@
 
 #include <ucp/api/ucp.h>
 
+#include <chrono>
 #include <coroutine>
 #include <string>
 #include <system_error>
@@ -81,6 +82,12 @@ inline void set_flag_on_complete(void* target, ucs_status_t, const ucp_tag_recv_
          "lib/pkgconfig first in PKG_CONFIG_PATH and rebuild) and include cuda_copy,cuda_ipc in UCX_TLS; "
          "see docs/gpu.md";
 }
+
+/// A timer that calls back the operation it belongs to.
+template <class Op>
+struct op_timer : timer_node {
+  Op* op = nullptr;
+};
 
 template <class Derived, class Value>
 class request_op : private completion_target, private cancel_node {
@@ -174,6 +181,28 @@ protected:
   /// What a stop request does; an op that UCX cannot cancel overrides it.
   void on_stop() noexcept { cancel_request(); }
 
+  /// The one rule for a stop request on a send, endpoint's and
+  /// communicator's alike. UCX cannot cancel a send it has started (a
+  /// rendezvous waiting for the receiver, a tcp send into a partitioned
+  /// link), and the awaiter may not return while UCX can still read the
+  /// buffer. So: ask anyway, give the send `grace` to finish, and then call
+  /// Derived::abandoned(), which resumes the awaiter (detach) and gives up
+  /// the connection: one with a message half sent cannot be trusted to stay
+  /// in step. `timer` is the op's own.
+  template <class Timer>
+  void stop_send(Timer& timer, std::chrono::milliseconds grace) noexcept {
+    cancel_request();
+    if (!pending() || timer.armed)
+      return;
+    timer.op = &derived();
+    timer.deadline = clock::now() + grace;
+    timer.fire = [](timer_node* node) noexcept {
+      Derived* op = static_cast<Timer*>(node)->op;
+      if (static_cast<request_op*>(op)->pending())
+        op->abandoned();
+    };
+    m_engine->add_timer(timer);
+  }
   /// Gives up on a request UCX will never complete (its endpoint was
   /// force-closed after a peer died without UCX error handling, which in
   /// UCX 1.13 leaves rendezvous sends waiting for an answer): the awaiting
