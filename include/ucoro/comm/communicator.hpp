@@ -395,8 +395,7 @@ inline communicator communicator::from_table(worker& w, std::uint32_t rank,
   state->last_heard.resize(state->size);
   state->pending_recvs = std::make_unique<detail::intrusive_list[]>(state->size);
   state->pending_sends = std::make_unique<detail::intrusive_list[]>(state->size);
-  state->held_sends = std::make_unique<detail::intrusive_list[]>(state->size);
-  state->held_recvs = std::make_unique<detail::intrusive_list[]>(state->size);
+  state->held = std::make_unique<detail::held_operations[]>(state->size);
   for (std::uint32_t r = 0; r < state->size; ++r)
     state->failure_known.push_back(std::make_unique<event>(w));
   state->start_heartbeats();

@@ -8,6 +8,7 @@
 
 #include <ucoro/p2p/detail/heartbeat.hpp>
 #include <ucoro/p2p/detail/hello.hpp>
+#include <ucoro/p2p/detail/verdict_hold.hpp>
 #include <ucoro/runtime/detail/intrusive_list.hpp>
 #include <ucoro/ucx/detail/request_op.hpp>
 #include <ucoro/p2p/endpoint.hpp>
@@ -44,8 +45,7 @@ struct communicator_state : std::enable_shared_from_this<communicator_state> {
   std::vector<std::unique_ptr<event>> failure_known; ///< set when `failed` is, to await
   std::unique_ptr<intrusive_list[]> pending_recvs; ///< per rank: receives UCX holds
   std::unique_ptr<intrusive_list[]> pending_sends; ///< per rank: sends UCX holds
-  std::unique_ptr<intrusive_list[]> held_sends;    ///< per rank: failed sends waiting to learn whether it died
-  std::unique_ptr<intrusive_list[]> held_recvs;    ///< per rank: the same for receives
+  std::unique_ptr<held_operations[]> held;         ///< per rank: failed operations waiting to learn whether it died
   std::vector<std::uint32_t> failed_ranks;        ///< in the order they failed
   std::uint32_t collective_round = 0;             ///< batch field of collective tags
   std::vector<std::error_code> failure_cause;     ///< per rank: why it failed (its endpoint's close reason)
@@ -136,6 +136,7 @@ struct op_group {
 template <class Derived, class Value>
 class comm_op : public request_op<Derived, Value>, public list_node {
   friend class request_op<Derived, Value>;
+  friend class verdict_wait<Derived>;
   friend struct communicator_state;
   using base = request_op<Derived, Value>;
 
@@ -152,9 +153,7 @@ public:
   ~comm_op() {
     if (m_linked)
       list().erase(*this);
-    if (m_held)
-      held().erase(*this);
-    this->engine().remove_timer(m_grace); // the hold's, or a stopped send's grace
+    this->engine().remove_timer(m_grace); // a stopped send's grace
   }
 
   /// Posts as a member of `group`, with no coroutine of its own. False if
@@ -170,7 +169,7 @@ public:
 
 protected:
   /// A stop request on a send: request_op::stop_send's rule, with
-  /// send_stop_grace, on the op's one timer (free: a held op is done).
+  /// send_stop_grace.
   void stop_started_send() noexcept { this->stop_send(m_grace, send_stop_grace); }
 
   /// Refusals before posting; nothing (UCS_OK) when the op may post.
@@ -197,9 +196,6 @@ private:
   [[nodiscard]] intrusive_list& list() const noexcept {
     return Derived::is_send ? m_state->pending_sends[m_rank] : m_state->pending_recvs[m_rank];
   }
-  [[nodiscard]] intrusive_list& held() const noexcept {
-    return Derived::is_send ? m_state->held_sends[m_rank] : m_state->held_recvs[m_rank];
-  }
   void on_pending() noexcept {
     list().push_front(*this);
     m_linked = true;
@@ -213,25 +209,13 @@ private:
   [[nodiscard]] bool hold(ucs_status_t status) noexcept {
     if (status == UCS_OK || rank_failed() || !static_cast<const Derived*>(this)->awaits_verdict(status))
       return false;
-    held().push_front(*this);
-    m_held = true;
     this->engine().remove_timer(m_grace); // a stopped send's grace, if UCX ended it meanwhile
-    m_grace.op = static_cast<Derived*>(this);
-    m_grace.deadline = clock::now() + failure_grace;
-    m_grace.fire = [](timer_node* node) noexcept {
-      static_cast<comm_op*>(static_cast<op_timer<Derived>*>(node)->op)->end_hold(false);
-    };
-    this->engine().add_timer(m_grace);
+    m_wait.hold(static_cast<Derived&>(*this), m_state->held[m_rank], this->engine(), failure_grace);
     return true;
   }
-  /// The verdict came (the rank failed), or the grace ran out.
-  void end_hold(bool verdict) noexcept {
-    held().erase(*this);
-    if (verdict)
-      this->engine().remove_timer(m_grace);
-    m_held = false;
-    this->release();
-  }
+  /// The verdict came (the rank failed: error_code says peer_failed), or
+  /// the grace ran out.
+  void end_hold(verdict) noexcept { this->release(); }
 
   void resume_awaiting() noexcept {
     if (m_group == nullptr)
@@ -240,10 +224,10 @@ private:
       this->engine().schedule(m_group->awaiting);
   }
 
-  op_timer<Derived> m_grace; // the hold's, or a stopped send's grace (a held op is done)
+  op_timer<Derived> m_grace; // a stopped send's grace
+  verdict_wait<Derived> m_wait;
   op_group* m_group = nullptr;
   bool m_linked = false;
-  bool m_held = false;
 };
 
 class comm_send_op : public comm_op<comm_send_op, void> {
@@ -367,11 +351,7 @@ inline void communicator_state::fail_rank(std::uint32_t r) noexcept {
     op->cancel_request();
   for (comm_send_op* op : pending_sends[r].snapshot<comm_send_op>())
     op->detach(UCS_ERR_CANCELED);
-  // end_hold unlinks each.
-  while (!held_sends[r].empty())
-    static_cast<comm_send_op*>(held_sends[r].front())->end_hold(true);
-  while (!held_recvs[r].empty())
-    static_cast<comm_recv_op*>(held_recvs[r].front())->end_hold(true);
+  held[r].deliver();
   failure_known[r]->set();
 }
 

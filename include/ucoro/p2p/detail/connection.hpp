@@ -28,7 +28,6 @@
 
 #include <ucp/api/ucp.h>
 
-#include <poll.h>
 
 #include <algorithm>
 #include <chrono>
@@ -112,10 +111,6 @@ public:
 
   /// Fails every endpoint on this connection with `reason` and closes it.
   void fail(std::error_code reason, bool peer_gone);
-
-  /// Whether the peer's process is known to have exited: polls its pidfd
-  /// for up to `grace` (a transport error may come just before the exit).
-  [[nodiscard]] bool peer_exited(std::chrono::milliseconds grace) const noexcept;
 
 private:
   static void on_ucx_error(void* arg, ucp_ep_h, ucs_status_t status);
@@ -257,13 +252,6 @@ inline std::string connection::watch(worker& w, const process_identity& peer) {
 inline void connection::stop_watch() noexcept {
   if (m_pidfd && m_watching_worker != nullptr)
     m_watching_worker->engine().unwatch_fd(m_pidfd.get());
-}
-
-inline bool connection::peer_exited(std::chrono::milliseconds grace) const noexcept {
-  if (!m_pidfd)
-    return false;
-  pollfd exited{m_pidfd.get(), POLLIN, 0};
-  return ::poll(&exited, 1, static_cast<int>(grace.count())) == 1;
 }
 
 inline void connection::fail(std::error_code reason, bool peer_gone) {

@@ -61,6 +61,7 @@ template <class... Args>
 /// fails at once with its close reason.
 class ep_send_op : public request_op<ep_send_op, void>, public list_node {
   friend class request_op<ep_send_op, void>;
+  friend class verdict_wait<ep_send_op>;
   friend class endpoint_state;
 
 public:
@@ -111,6 +112,16 @@ private:
     detach(UCS_ERR_CANCELED);
     state->abandon_connection(make_error_code(errc::send_abandoned));
   }
+  [[nodiscard]] bool hold(ucs_status_t status) noexcept {
+    if (status == UCS_OK || (status == UCS_ERR_CANCELED && m_stopped))
+      return false; // done, or the caller's stop
+    if (!m_state->awaits_verdict(status, status == UCS_ERR_CANCELED && m_posted))
+      return false;
+    disarm_grace();
+    m_wait.hold(*this, m_state->held(), engine(), peer_exit_grace);
+    return true;
+  }
+  void end_hold(verdict) noexcept { release(); }
   void disarm_grace() noexcept { m_state->get_worker().engine().remove_timer(m_grace); }
 
   void value() const noexcept {}
@@ -138,12 +149,14 @@ private:
   bool m_linked = false;
   bool m_stopped = false;
   op_timer<ep_send_op> m_grace;
+  verdict_wait<ep_send_op> m_wait;
 };
 
 /// Receive on an endpoint; tracked by the endpoint so that closing it (or
 /// the peer closing or dying) fails this receive instead of stranding it.
 class ep_recv_op : public request_op<ep_recv_op, std::size_t>, public list_node {
   friend class request_op<ep_recv_op, std::size_t>;
+  friend class verdict_wait<ep_recv_op>;
   friend class endpoint_state;
 
 public:
@@ -183,6 +196,14 @@ private:
     else if (status == UCS_ERR_CANCELED && m_posted)
       m_state->return_recv_seq(m_seq);
   }
+  [[nodiscard]] bool hold(ucs_status_t status) noexcept {
+    if (status == UCS_OK || status == UCS_ERR_NOT_CONNECTED || m_cancelled_by_close ||
+        !m_state->awaits_verdict(status, false))
+      return false;
+    m_wait.hold(*this, m_state->held(), engine(), peer_exit_grace);
+    return true;
+  }
+  void end_hold(verdict) noexcept { release(); }
   [[nodiscard]] std::size_t value() const noexcept { return m_info.length; }
   [[nodiscard]] std::error_code error_code(ucs_status_t status) const noexcept {
     if (status == UCS_ERR_NOT_CONNECTED || m_cancelled_by_close)
@@ -210,6 +231,7 @@ private:
   bool m_posted = false;
   bool m_linked = false;
   bool m_cancelled_by_close = false;
+  verdict_wait<ep_recv_op> m_wait;
 };
 
 inline void endpoint_state::cancel_pending_recvs() noexcept {

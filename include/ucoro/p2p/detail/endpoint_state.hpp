@@ -13,6 +13,7 @@
 // destructor.
 
 #include <ucoro/p2p/detail/connection.hpp>
+#include <ucoro/p2p/detail/verdict_hold.hpp>
 #include <ucoro/p2p/detail/control.hpp>
 #include <ucoro/p2p/detail/heartbeat.hpp>
 #include <ucoro/runtime/event.hpp>
@@ -40,7 +41,8 @@
 
 namespace ucoro::detail {
 
-/// How long a transport error waits for the peer's pidfd to confirm its exit.
+/// How long an operation that failed with a transport error is held
+/// (verdict_hold.hpp) for the peer's pidfd to confirm its exit.
 inline constexpr std::chrono::milliseconds peer_exit_grace{50};
 
 [[nodiscard]] inline tag_t random_tag_base() {
@@ -165,6 +167,14 @@ public:
   /// them itself) and pending sends (detached when the peer is gone).
   intrusive_list& pending_recvs() noexcept { return m_pending_recvs; }
   intrusive_list& pending_sends() noexcept { return m_pending_sends; }
+  /// Operations that failed in the transport, waiting for the verdict.
+  held_operations& held() noexcept { return m_held; }
+  /// Whether an operation that failed with `status` waits for the verdict:
+  /// a transport failure (or a send UCX discarded) while the peer's process
+  /// is watched, whose pidfd says within peer_exit_grace whether it died.
+  [[nodiscard]] bool awaits_verdict(ucs_status_t status, bool discarded) const noexcept {
+    return (discarded || is_transport_failure(status)) && !m_closed && m_conn && m_conn->process_watched();
+  }
 
   void on_recv_completed() {
     ++m_recv_count;
@@ -271,20 +281,19 @@ public:
   /// error callback is still on its way (peer mode), or there is none (mode
   /// none: a CMA read from an exited process, a reset connection). So the
   /// connection fails now, with this reason, before the caller can drop it.
-  /// When the peer's pidfd confirms its exit (within a few milliseconds),
-  /// the reason is errc::peer_failed. `discarded`: UCX cancelled a posted
-  /// send itself, which it does when it fails the endpoint.
+  /// When the peer's pidfd confirmed its exit while the operation was held
+  /// (awaits_verdict), the endpoint is closed already and the reason is
+  /// errc::peer_failed. `discarded`: UCX cancelled a posted send itself,
+  /// which it does when it fails the endpoint.
   [[nodiscard]] std::error_code operation_error(ucs_status_t status, bool discarded = false) {
     if (m_closed)
       return m_close_reason;
     if (!discarded && !is_transport_failure(status))
       return make_error_code(status);
     const ucs_status_t ucx_reason = m_conn ? m_conn->ucx_error_status() : UCS_OK;
-    std::error_code reason = make_error_code(ucx_reason != UCS_OK                           ? ucx_reason
+    const std::error_code reason = make_error_code(ucx_reason != UCS_OK                           ? ucx_reason
                                              : status == UCS_ERR_NOT_CONNECTED || discarded ? UCS_ERR_CONNECTION_RESET
                                                                                             : status);
-    if (m_conn && m_conn->peer_exited(peer_exit_grace))
-      reason = make_error_code(errc::peer_failed);
     auto keep_alive = shared_from_this();
     if (m_conn)
       m_conn->fail(reason, true);
@@ -336,6 +345,7 @@ private:
     m_closed = true;
     m_close_reason = reason;
     cancel_pending_recvs();
+    m_held.deliver(); // operations held for the verdict: this is it
     // A close() waiting for the peer's ack is released: no ack will come.
     // Except when both sides closed at once: the peer acknowledges our
     // close as we do its (peer_close_complete), and close() waits for that
@@ -486,6 +496,7 @@ private:
   bool m_close_callback_ran = false;
   intrusive_list m_pending_recvs;
   intrusive_list m_pending_sends;
+  held_operations m_held;
   std::stop_source m_control_stop;
   event m_close_ack;
 
