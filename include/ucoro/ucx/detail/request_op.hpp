@@ -248,7 +248,9 @@ private:
   [[nodiscard]] Derived& derived() noexcept { return static_cast<Derived&>(*this); }
 
   /// Posts the operation. False: it finished already (or never started).
-  bool start(const std::stop_token& token) {
+  /// Always inlined: the per-message path (bench/profile.sh) lost 20-40
+  /// instructions whenever an op's hooks grew enough for GCC to call it.
+  [[gnu::always_inline]] bool start(const std::stop_token& token) {
     if (token.stop_requested()) {
       m_status = UCS_ERR_CANCELED;
       derived().on_done(m_status);
