@@ -9,6 +9,7 @@
 #include "../support/skip.hpp"
 
 #include <cstdlib>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <thread>
@@ -64,6 +65,19 @@ long expect_after_ms(test::child_process& side, const std::string& what, std::ch
   return std::stol(line->substr(what.size() + 7));
 }
 
+/// Each side prints its failure within 10 s, naming the peer's test-host
+/// address and the missed heartbeat, and exits with status 1.
+void expect_failed_by_heartbeat(std::initializer_list<test::child_process*> sides) {
+  for (auto* side : sides) {
+    const auto line = side->read_output_line(10s);
+    REQUIRE(line);
+    CHECK_THAT(*line, Catch::StartsWith("failed "));
+    CHECK_THAT(*line, Catch::Contains("198.18.0."));
+    CHECK_THAT(*line, Catch::Contains("peer missed its heartbeat deadline"));
+    CHECK(side->wait_exit(10s) == 1);
+  }
+}
+
 } // namespace
 
 TEST_CASE("a partition with default options fails both sides' pending operations within 10 s, naming the peer and "
@@ -85,14 +99,7 @@ TEST_CASE("a partition with default options fails both sides' pending operations
     expect_line(*client, ph.ready, 30s);
     hosts.set_link(2, false);
     // The default remote heartbeat (1 s, deadline 5 s) fails them in 5-6 s.
-    for (auto* side : {server.get(), client.get()}) {
-      const auto line = side->read_output_line(10s);
-      REQUIRE(line);
-      CHECK_THAT(*line, Catch::StartsWith("failed "));
-      CHECK_THAT(*line, Catch::Contains("198.18.0."));
-      CHECK_THAT(*line, Catch::Contains("peer missed its heartbeat deadline"));
-      CHECK(side->wait_exit(10s) == 1);
-    }
+    expect_failed_by_heartbeat({server.get(), client.get()});
     hosts.set_link(2, true);
     // The old connection may linger in the kernel (TIME-WAIT, or still
     // retransmitting); the fixed port is listened on again at once.
@@ -121,14 +128,7 @@ TEST_CASE("liveness follows the transport: with error_handling peer chosen expli
   hosts.set_link(2, false);
   // Before, `peer` left the server's receive pending past 30 s, and the
   // client failed only by UCX's 20 s keepalive.
-  for (auto* side : {server.get(), client.get()}) {
-    const auto line = side->read_output_line(10s);
-    REQUIRE(line);
-    CHECK_THAT(*line, Catch::StartsWith("failed "));
-    CHECK_THAT(*line, Catch::Contains("198.18.0."));
-    CHECK_THAT(*line, Catch::Contains("peer missed its heartbeat deadline"));
-    CHECK(side->wait_exit(10s) == 1);
-  }
+  expect_failed_by_heartbeat({server.get(), client.get()});
 }
 
 TEST_CASE("a 2 s outage under a 5 s heartbeat deadline fails nothing: every message arrives, checked", "[.netns]") {

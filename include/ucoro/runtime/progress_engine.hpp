@@ -213,7 +213,7 @@ public:
     if (status == UCS_ERR_BUSY)
       return false;
     check(status, "arming the UCX worker for sleep");
-    mute_worker_fd(false); // muted while UCX could not be armed (wait_for_events)
+    set_worker_fd(worker_fd::watched); // muted while UCX could not be armed (wait_for_events)
     return true;
   }
 
@@ -232,7 +232,7 @@ public:
         continue;
       }
       if (ucp_worker_arm(m_worker) != UCS_ERR_BUSY) {
-        mute_worker_fd(false);
+        set_worker_fd(worker_fd::watched);
         return false;
       }
       ++idle_busy;
@@ -383,7 +383,7 @@ private:
       // other fds (wake-ups, watched fds), the worker's fd muted.
       if (++m_unarmable_rounds >= unarmable_rounds_before_nap) {
         ++m_stats.naps;
-        mute_worker_fd(true);
+        set_worker_fd(worker_fd::muted);
         poll_fds(timeout_ms < 0 ? 1 : std::min(timeout_ms, 1));
       }
       return;
@@ -393,7 +393,9 @@ private:
     poll_fds(timeout_ms);
   }
 
-  void mute_worker_fd(bool mute) {
+  enum class worker_fd : bool { watched, muted };
+  void set_worker_fd(worker_fd state) {
+    const bool mute = state == worker_fd::muted;
     if (mute == m_worker_fd_muted)
       return;
     epoll_event ev{};

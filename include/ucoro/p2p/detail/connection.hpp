@@ -68,6 +68,12 @@ protected:
 
 class connection_registry;
 
+/// What a connection's failure knows of its peer.
+enum class peer_state : unsigned char {
+  unknown, ///< alive, or not known to be gone (a close, an abandoned send, a stuck FIFO)
+  gone,    ///< its process exited, or the transport says it failed
+};
+
 class connection : public std::enable_shared_from_this<connection> {
 public:
   connection(connection_registry& registry, std::string key, std::string peer, bool ucx_peer)
@@ -110,7 +116,9 @@ public:
   void remove_user(connection_user* user) noexcept { std::erase(m_users, user); }
 
   /// Fails every endpoint on this connection with `reason` and closes it.
-  void fail(std::error_code reason, bool peer_gone);
+  /// `peer`: whether the peer is known to be gone (then a shared-memory
+  /// connection's FIFO is checked for a stuck peer, see check_shared_memory).
+  void fail(std::error_code reason, peer_state peer);
 
 private:
   static void on_ucx_error(void* arg, ucp_ep_h, ucs_status_t status);
@@ -140,7 +148,7 @@ public:
 
   ~connection_registry() {
     for (auto& [key, conn] : std::exchange(m_connections, {}))
-      conn->fail(make_error_code(errc::endpoint_closed), false);
+      conn->fail(make_error_code(errc::endpoint_closed), peer_state::unknown);
     // Let closes in flight finish (bounded) so UCX calls nothing freed.
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
     while (m_closing != 0 && std::chrono::steady_clock::now() < deadline)
@@ -151,7 +159,7 @@ public:
   void shutdown() {
     auto all = std::exchange(m_connections, {});
     for (auto& [key, conn] : all)
-      conn->fail(make_error_code(errc::endpoint_closed), false);
+      conn->fail(make_error_code(errc::endpoint_closed), peer_state::unknown);
   }
 
   /// The connection to the worker at `address` in this error mode, made on
@@ -211,7 +219,7 @@ public:
         if (conn->lanes().shared_memory)
           stranded.push_back(conn);
       for (auto& conn : stranded)
-        conn->fail(make_error_code(errc::shared_memory_stuck), false);
+        conn->fail(make_error_code(errc::shared_memory_stuck), peer_state::unknown);
     } catch (...) {
       // Out of memory or epoll failing: the connections stay as they were.
     }
@@ -243,7 +251,7 @@ inline std::string connection::watch(worker& w, const process_identity& peer) {
   w.engine().watch_fd(m_pidfd.get(), [weak = weak_from_this()] {
     if (auto self = weak.lock()) {
       self->stop_watch(); // level-triggered: once is enough
-      self->fail(make_error_code(errc::peer_failed), true);
+      self->fail(make_error_code(errc::peer_failed), peer_state::gone);
     }
   });
   return {};
@@ -254,7 +262,7 @@ inline void connection::stop_watch() noexcept {
     m_watching_worker->engine().unwatch_fd(m_pidfd.get());
 }
 
-inline void connection::fail(std::error_code reason, bool peer_gone) {
+inline void connection::fail(std::error_code reason, peer_state peer) {
   if (m_failed)
     return;
   m_failed = true;
@@ -268,7 +276,7 @@ inline void connection::fail(std::error_code reason, bool peer_gone) {
   m_pidfd.reset();
   if (m_ep != nullptr)
     m_registry->release(std::exchange(m_ep, nullptr));
-  if (peer_gone && reason == errc::peer_failed && m_lanes.shared_memory)
+  if (peer == peer_state::gone && reason == errc::peer_failed && m_lanes.shared_memory)
     m_registry->check_shared_memory(m_peer);
 }
 
@@ -278,7 +286,7 @@ inline void connection::on_ucx_error(void* arg, ucp_ep_h, ucs_status_t status) {
   self->m_ucx_error = status;
   self->m_registry->get_worker().post([weak = self->weak_from_this(), status] {
     if (auto s = weak.lock())
-      s->fail(make_error_code(status), true);
+      s->fail(make_error_code(status), peer_state::gone);
   });
 }
 

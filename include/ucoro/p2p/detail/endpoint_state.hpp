@@ -248,7 +248,7 @@ public:
   void abandon_connection(std::error_code reason) {
     auto keep_alive = shared_from_this();
     if (m_conn)
-      m_conn->fail(reason, false);
+      m_conn->fail(reason, peer_state::unknown);
     else
       fail(reason);
   }
@@ -296,7 +296,7 @@ public:
                                                                                             : status);
     auto keep_alive = shared_from_this();
     if (m_conn)
-      m_conn->fail(reason, true);
+      m_conn->fail(reason, peer_state::gone);
     else
       fail(reason);
     return m_closed ? m_close_reason : reason;
@@ -396,7 +396,7 @@ private:
           // every endpoint to it fails, and its connection is force-closed
           // (sends UCX would wait on forever complete with the error).
           if (self->m_conn)
-            self->m_conn->fail(make_error_code(errc::peer_unresponsive), true);
+            self->m_conn->fail(make_error_code(errc::peer_unresponsive), peer_state::gone);
           else
             self->fail(make_error_code(errc::peer_unresponsive));
           co_return;
