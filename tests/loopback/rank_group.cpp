@@ -6,9 +6,9 @@
 // tests stay with child processes (tests/loopback/all_to_all.cpp,
 // communicator.cpp). Every wait is bounded by the group's bound.
 
+#include "../support/rank_group.hpp"
 #include "../support/collective_checks.hpp"
 #include "../support/helpers.hpp"
-#include "../support/rank_group.hpp"
 
 #include <cstdint>
 #include <iterator>
@@ -83,31 +83,28 @@ TEST_CASE("all_to_all in one process: wrong sizes, part counts and pools are inv
           "[rank_group][all_to_all]") {
   const auto ranks = GENERATE(1U, 2U, 3U);
   INFO(ranks << " ranks");
-  const std::string failed = run_rank_group(ranks, [&](communicator& comm, worker& w) -> task<void> {
-    co_await check_all_to_all_errors(comm, w);
-  });
+  const std::string failed = run_rank_group(
+      ranks, [&](communicator& comm, worker& w) -> task<void> { co_await check_all_to_all_errors(comm, w); });
   CHECK(failed == "");
 }
 
 TEST_CASE("hash_join in one process: every key shape x inner, left, semi and anti x shuffle (M = 1, 3) and "
           "broadcast on 1-4 ranks gives each rank exactly its rows of the naive join",
           "[rank_group][join]") {
-  const auto [algorithm, m] = GENERATE(std::pair{join::join_algorithm::shuffle, 1U},
-                                       std::pair{join::join_algorithm::shuffle, 3U},
-                                       std::pair{join::join_algorithm::broadcast, 1U});
+  const auto [algorithm, m] =
+      GENERATE(std::pair{join::join_algorithm::shuffle, 1U}, std::pair{join::join_algorithm::shuffle, 3U},
+               std::pair{join::join_algorithm::broadcast, 1U});
   const auto ranks = GENERATE(1U, 2U, 3U, 4U);
   const auto mode = GENERATE(from_range(std::begin(key_modes), std::end(key_modes)));
   INFO(join::to_string(algorithm) << " M " << m << ", " << ranks << " ranks, " << to_string(mode) << " keys");
   const join::join_algorithm algo = algorithm; // bindings are not captured by a lambda in Clang 14
   const unsigned over = m;
-  const std::string failed = run_rank_group(ranks, [&](communicator& comm, worker&) -> task<void> {
-    co_await check_join(comm, mode, algo, over);
-  });
+  const std::string failed = run_rank_group(
+      ranks, [&](communicator& comm, worker&) -> task<void> { co_await check_join(comm, mode, algo, over); });
   CHECK(failed == "");
 }
 
-TEST_CASE("a rank group names the rank that failed and what it found, and bounds a rank left waiting",
-          "[rank_group]") {
+TEST_CASE("a rank group names the rank that failed and what it found, and bounds a rank left waiting", "[rank_group]") {
   // Rank 1 fails its check; rank 0 then waits in a barrier for it, which
   // the bound (5 s) ends: both are reported, each with its rank.
   const std::string failed = run_rank_group(

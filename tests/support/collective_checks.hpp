@@ -38,8 +38,8 @@ T element(std::uint32_t source, std::uint32_t destination, std::size_t index) {
 }
 
 inline const all_to_all_algorithm algorithms[] = {all_to_all_algorithm::direct, all_to_all_algorithm::pairwise,
-                                          all_to_all_algorithm::bruck, all_to_all_algorithm::buffered,
-                                          all_to_all_algorithm::automatic};
+                                                  all_to_all_algorithm::bruck, all_to_all_algorithm::buffered,
+                                                  all_to_all_algorithm::automatic};
 
 template <class T>
 task<void> check_all_to_all(communicator& comm, worker& w, all_to_all_algorithm algorithm, std::size_t block,
@@ -74,10 +74,13 @@ struct part_shape {
   std::size_t (*count)(std::uint32_t source, std::uint32_t destination);
 };
 inline const part_shape part_shapes[] = {
-    {"uneven parts, some empty", [](std::uint32_t s, std::uint32_t d) -> std::size_t { return (s * 3 + d * 5) % 7 * 1000; }},
+    {"uneven parts, some empty",
+     [](std::uint32_t s, std::uint32_t d) -> std::size_t { return (s * 3 + d * 5) % 7 * 1000; }},
     {"all empty", [](std::uint32_t, std::uint32_t) -> std::size_t { return 0; }},
     {"very skewed",
-     [](std::uint32_t s, std::uint32_t d) -> std::size_t { return s == 0 && d == 1 ? 100000 : s == d ? 1 : 0; }},
+     [](std::uint32_t s, std::uint32_t d) -> std::size_t { return s == 0 && d == 1 ? 100000
+                                                                  : s == d         ? 1
+                                                                                   : 0; }},
 };
 
 template <class T>
@@ -95,9 +98,8 @@ task<void> check_all_to_allv(communicator& comm, worker& w, all_to_all_algorithm
   const auto got = co_await all_to_allv(comm, parts, o);
   check(got.size() == n, std::to_string(got.size()) + " parts arrived");
   for (std::uint32_t s = 0; s < n; ++s) {
-    check(got[s].size() == shape.count(s, me), "from rank " + std::to_string(s) + ": " +
-                                                   std::to_string(got[s].size()) + " elements, expected " +
-                                                   std::to_string(shape.count(s, me)));
+    check(got[s].size() == shape.count(s, me), "from rank " + std::to_string(s) + ": " + std::to_string(got[s].size()) +
+                                                   " elements, expected " + std::to_string(shape.count(s, me)));
     for (std::size_t i = 0; i < got[s].size(); ++i)
       check(got[s][i] == element<T>(s, me, i),
             [&] { return "element " + std::to_string(i) + " from rank " + std::to_string(s) + " is wrong"; });
@@ -156,7 +158,8 @@ inline task<void> check_all_to_all_errors(communicator& comm, worker& w) {
 
 /// Every how for one key shape and algorithm: this rank's part of the join
 /// is exactly the oracle's rows that belong to it.
-inline task<void> check_join(communicator& comm, key_mode mode, join::join_algorithm algorithm, unsigned over_decomposition) {
+inline task<void> check_join(communicator& comm, key_mode mode, join::join_algorithm algorithm,
+                             unsigned over_decomposition) {
   constexpr std::size_t rows = 400;
   const std::uint32_t n = comm.size(), me = comm.rank();
   for (join::join_how how : {join::join_how::inner, join::join_how::left, join::join_how::semi, join::join_how::anti}) {

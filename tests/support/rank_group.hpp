@@ -15,8 +15,8 @@
 #include "free_port.hpp"
 
 #include <ucoro/communicator.hpp>
-#include <ucoro/runtime/timer.hpp>
 #include <ucoro/runtime/task.hpp>
+#include <ucoro/runtime/timer.hpp>
 
 #include <chrono>
 #include <cstdint>

@@ -58,8 +58,7 @@ TEST_CASE("a held operation ends when its grace runs out, while the loop keeps r
   CHECK(held.empty());
 }
 
-TEST_CASE("a delivered verdict ends every held operation once, and its grace timer no longer fires",
-          "[verdict_hold]") {
+TEST_CASE("a delivered verdict ends every held operation once, and its grace timer no longer fires", "[verdict_hold]") {
   context ctx;
   worker w{ctx};
   held_operations held;

@@ -48,7 +48,7 @@ TEST_CASE("in blocking mode an awaited sleep waits in epoll instead of spinning"
   worker w{ctx, progress_mode::blocking};
   w.run(w.sleep(1ms)); // first-use work is not idling
   const auto before = w.engine().stats();
-  w.run(w.sleep(300ms));
+  w.run(w.sleep(300ms)); // the behaviour under test: how the engine idles
   const auto after = w.engine().stats();
   INFO("rounds " << after.rounds - before.rounds << ", sleeps " << after.sleeps - before.sleeps);
   CHECK(after.sleeps - before.sleeps >= 1);
@@ -61,7 +61,7 @@ TEST_CASE("in polling mode the worker spins while waiting", "[worker][polling]")
   context ctx;
   worker w{ctx, progress_mode::polling};
   const auto before = w.engine().stats();
-  w.run(w.sleep(100ms));
+  w.run(w.sleep(100ms)); // the behaviour under test: how the engine idles
   const auto after = w.engine().stats();
   CHECK(after.sleeps == before.sleeps); // never sleeps in the kernel
   CHECK(after.rounds - before.rounds > 1000);
@@ -70,9 +70,9 @@ TEST_CASE("in polling mode the worker spins while waiting", "[worker][polling]")
 TEST_CASE("in yielding mode the worker spins but gives the core away on every idle round", "[worker][yielding]") {
   context ctx;
   worker w{ctx, progress_mode::yielding};
-  w.run(w.sleep(1ms));
+  w.run(w.sleep(1ms)); // first-use work is not idling
   const auto before = w.engine().stats();
-  w.run(w.sleep(100ms));
+  w.run(w.sleep(100ms)); // the behaviour under test: how the engine idles
   const auto after = w.engine().stats();
   CHECK(after.sleeps == before.sleeps); // never waits in epoll
   CHECK(after.rounds - before.rounds > 100);
@@ -97,7 +97,7 @@ TEST_CASE("post from another thread runs on the worker's thread and wakes it", "
     // if the post did not wake the loop, the 10 s sleep would end normally
     // (the bound) and the test fail.
     try {
-      w.run(with_stop_token(w.sleep(10s), done.get_token()));
+      w.run(with_stop_token(w.sleep(10s), done.get_token())); // a bound: the post must end it early
       FAIL("the sleep ran its 10 s: the post did not wake the worker");
     } catch (const ucx_error& e) {
       CHECK(e.code() == std::errc::operation_canceled);

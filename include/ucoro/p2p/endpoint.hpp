@@ -209,7 +209,7 @@ public:
   [[nodiscard]] ucp_worker_h ucp_worker() const { return state()->get_worker().ucp_worker(); }
   [[nodiscard]] ucp_ep_h ucp_endpoint() const { return state()->ucp_endpoint(); }
   [[nodiscard]] const std::string& peer() const { return state()->peer(); }
-  [[nodiscard]] std::uint64_t send_count() const { return state()->send_count(); }
+  [[nodiscard]] std::uint64_t send_count() const { return state()->tags().send_count(); }
   /// Whether sends use UCX's fast local completion (see send_completion).
   [[nodiscard]] bool fast_completion() const { return state()->fast_completion(); }
   /// Whether messages travel over shared memory (sysv/posix): such
@@ -357,7 +357,7 @@ inline endpoint endpoint::from_worker_address(worker& w, const std::vector<std::
   o.completion = options.completion;
   auto state = detail::make_endpoint_state(w, "worker address", o);
   // No handshake: both sides derive the data tag from the channel they agree on.
-  state->use_channel((options.channel * 0x9E3779B97F4A7C15ULL) & ~tag_layout::space_mask);
+  state->tags().use_channel((options.channel * 0x9E3779B97F4A7C15ULL) & ~tag_layout::space_mask);
   auto& registry = w.use_service<detail::connection_registry>();
   if (options.error_handling == error_handling::automatic && options.peer) {
     // Both sides hold both peer_infos, and the resolution is symmetric in
@@ -370,12 +370,12 @@ inline endpoint endpoint::from_worker_address(worker& w, const std::vector<std::
                                                                          options.peer->shared_memory,
                                                                          options.peer->identity});
     const bool ucx_peer = mode.ucx_mode == error_handling::peer;
-    state->attach(registry.get(address, ucx_peer, state->peer()), state->recv_msg_base(), 0, mode.reason);
+    state->attach(registry.get(address, ucx_peer, state->peer()), state->tags().recv_msg_base(), 0, mode.reason);
     state->watch_process(options.peer->identity);
     return endpoint{std::move(state)};
   }
   const bool none = options.error_handling == error_handling::none;
-  state->attach(registry.get(address, !none, state->peer()), state->recv_msg_base(), 0,
+  state->attach(registry.get(address, !none, state->peer()), state->tags().recv_msg_base(), 0,
                 options.error_handling == error_handling::automatic
                     ? "automatic: no handshake on an address endpoint and no peer_info, so the peer's process "
                       "is unknown"

@@ -211,9 +211,9 @@ private:
     accept.resolved_mode = static_cast<std::uint8_t>(mode.ucx_mode);
     co_await write_hello(engine, fd, std::move(accept));
     std::array<std::byte, control_message::wire_size> wire{};
-    const tag_recv_info got = co_await tag_recv_op(engine, wire.data(), wire.size(), state->recv_ctrl_tag(),
-                                                   tag_layout::full_mask, UCS_MEMORY_TYPE_HOST,
-                                                   peer_label{&state->peer()});
+    const tag_recv_info got =
+        co_await tag_recv_op(engine, wire.data(), wire.size(), state->tags().recv_ctrl_tag(), tag_layout::full_mask,
+                             UCS_MEMORY_TYPE_HOST, peer_label{&state->peer()});
     const auto attach = control_message::decode(std::span(wire).first(got.length));
     if (!attach || attach->type != control_message::attach)
       throw ucx_error(make_error_code(errc::handshake_failed), what + ": expected the client's attach over UCX");

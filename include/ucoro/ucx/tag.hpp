@@ -100,7 +100,7 @@ struct peer_label {
 /// one place ucoro calls ucp_tag_send_nbx: the worker's, the endpoint's and
 /// the communicator's operations all post through here.
 [[nodiscard]] inline ucs_status_ptr_t post_tag_send(ucp_ep_h ep, const void* data, std::size_t size, tag_t tag,
-                                                   ucs_memory_type_t memory, ucp_request_param_t& param) noexcept {
+                                                    ucs_memory_type_t memory, ucp_request_param_t& param) noexcept {
   param.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMORY_TYPE;
   param.memory_type = memory;
   return ucp_tag_send_nbx(ep, data, size, tag, &param);

@@ -6,16 +6,16 @@
 // (UCX 1.13 may never complete a rendezvous send to a dead peer). That is
 // the whole per-message cost over a bare endpoint: a list link and a flag.
 
+#include <ucoro/comm/bootstrap_method.hpp>
+#include <ucoro/comm/detail/tag_fields.hpp>
+#include <ucoro/error.hpp>
 #include <ucoro/p2p/detail/heartbeat.hpp>
 #include <ucoro/p2p/detail/hello.hpp>
 #include <ucoro/p2p/detail/verdict_hold.hpp>
-#include <ucoro/runtime/detail/intrusive_list.hpp>
-#include <ucoro/ucx/detail/request_op.hpp>
 #include <ucoro/p2p/endpoint.hpp>
-#include <ucoro/error.hpp>
+#include <ucoro/runtime/detail/intrusive_list.hpp>
 #include <ucoro/runtime/event.hpp>
-#include <ucoro/comm/bootstrap_method.hpp>
-#include <ucoro/comm/detail/tag_fields.hpp>
+#include <ucoro/ucx/detail/request_op.hpp>
 #include <ucoro/ucx/worker.hpp>
 
 #include <algorithm>
@@ -319,9 +319,7 @@ private:
   }
   /// A cancelled receive is the caller's stop token or the rank's failure
   /// (which is known by then): only transport errors wait.
-  bool awaits_verdict(ucs_status_t status) const noexcept {
-    return is_transport_failure(status);
-  }
+  bool awaits_verdict(ucs_status_t status) const noexcept { return is_transport_failure(status); }
   void on_recv_info(const ucp_tag_recv_info_t& info) noexcept { m_length = info.length; }
   [[nodiscard]] std::size_t value() const noexcept { return m_length; }
   [[nodiscard]] std::error_code error_code(ucs_status_t status) const noexcept {

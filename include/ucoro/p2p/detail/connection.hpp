@@ -28,7 +28,6 @@
 
 #include <ucp/api/ucp.h>
 
-
 #include <algorithm>
 #include <chrono>
 #include <cstddef>

@@ -82,7 +82,7 @@ private:
     prepare_send(param);
     if (m_state->fast_completion())
       param.op_attr_mask |= UCP_OP_ATTR_FLAG_FAST_CMPL;
-    m_tag = m_state->next_send_tag();
+    m_tag = m_state->tags().next_send_tag();
     m_posted = true;
     return post_tag_send(m_state->ucp_endpoint(), m_view.data, m_view.size, m_tag, to_ucs(m_view.memory), param);
   }
@@ -176,7 +176,7 @@ private:
     prepare_recv(param);
     param.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMORY_TYPE;
     param.memory_type = to_ucs(m_view.memory);
-    m_tag = m_state->next_recv_tag(m_seq);
+    m_tag = m_state->tags().next_recv_tag(m_seq);
     m_posted = true;
     ucp_worker_h worker = m_state->get_worker().ucp_worker();
     return post_tag_recv(worker, m_view.data, m_view.size, m_tag, tag_layout::full_mask, param);
@@ -194,11 +194,11 @@ private:
     if (status == UCS_OK || status == UCS_ERR_MESSAGE_TRUNCATED)
       m_state->on_recv_completed();
     else if (status == UCS_ERR_CANCELED && m_posted)
-      m_state->return_recv_seq(m_seq);
+      m_state->tags().return_recv_seq(m_seq);
   }
   [[nodiscard]] bool hold(ucs_status_t status) noexcept {
-    if (status == UCS_OK || status == UCS_ERR_NOT_CONNECTED || m_cancelled_by_close ||
-        !m_state->awaits_verdict(status, false))
+    // NOT_CONNECTED: the endpoint's own close (error_code gives its reason).
+    if (status == UCS_OK || status == UCS_ERR_NOT_CONNECTED || !m_state->awaits_verdict(status, false))
       return false;
     m_wait.hold(*this, m_state->held(), engine(), peer_exit_grace);
     return true;

@@ -1,6 +1,6 @@
 #pragma once
 // What one ucoro endpoint is, on top of a shared UCX connection
-// (detail/connection.hpp): its tags and sequence numbers, its pending
+// (detail/connection.hpp): its tags (endpoint_tags.hpp), its pending
 // operations, the control channel (close protocol, heartbeats) and how it
 // fails.
 //
@@ -12,17 +12,18 @@
 // connection holds only a raw pointer (connection_user), removed in the
 // destructor.
 
-#include <ucoro/p2p/detail/connection.hpp>
-#include <ucoro/p2p/detail/verdict_hold.hpp>
-#include <ucoro/p2p/detail/control.hpp>
-#include <ucoro/p2p/detail/heartbeat.hpp>
-#include <ucoro/runtime/event.hpp>
-#include <ucoro/runtime/detail/intrusive_list.hpp>
-#include <ucoro/ucx/detail/request_op.hpp>
 #include <ucoro/error.hpp>
-#include <ucoro/ucx/tag.hpp>
+#include <ucoro/p2p/detail/connection.hpp>
+#include <ucoro/p2p/detail/control.hpp>
+#include <ucoro/p2p/detail/endpoint_tags.hpp>
+#include <ucoro/p2p/detail/heartbeat.hpp>
+#include <ucoro/p2p/detail/verdict_hold.hpp>
+#include <ucoro/runtime/detail/intrusive_list.hpp>
+#include <ucoro/runtime/event.hpp>
 #include <ucoro/runtime/task.hpp>
 #include <ucoro/runtime/timer.hpp>
+#include <ucoro/ucx/detail/request_op.hpp>
+#include <ucoro/ucx/tag.hpp>
 #include <ucoro/ucx/worker.hpp>
 
 #include <ucp/api/ucp.h>
@@ -34,7 +35,6 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -45,26 +45,16 @@ namespace ucoro::detail {
 /// (verdict_hold.hpp) for the peer's pidfd to confirm its exit.
 inline constexpr std::chrono::milliseconds peer_exit_grace{50};
 
-[[nodiscard]] inline tag_t random_tag_base() {
-  static thread_local std::mt19937_64 rng{std::random_device{}() ^
-                                          (static_cast<std::uint64_t>(::getpid()) << 32) ^
-                                          static_cast<std::uint64_t>(
-                                              std::chrono::steady_clock::now().time_since_epoch().count())};
-  return rng() & ~tag_layout::space_mask;
-}
-
 /// Everything an endpoint is; shared by the endpoint handle, its control
 /// loop and in-flight background closes.
 class endpoint_state final : public std::enable_shared_from_this<endpoint_state>, private connection_user {
 public:
   endpoint_state(worker& w, std::string peer, const endpoint_options& options)
-      : m_worker(&w), m_peer(std::move(peer)), m_ordered(options.guarantee_msg_order),
-        m_requested_mode(options.error_handling), m_heartbeat(checked_heartbeat(options.heartbeat, "endpoint to " + m_peer)),
+      : m_worker(&w), m_peer(std::move(peer)), m_tags(options.guarantee_msg_order),
+        m_requested_mode(options.error_handling),
+        m_heartbeat(checked_heartbeat(options.heartbeat, "endpoint to " + m_peer)),
         m_remote_heartbeat(checked_heartbeat(options.remote_heartbeat, "endpoint to " + m_peer)),
-        m_close_timeout(options.close_timeout), m_completion(options.completion), m_close_ack(w.engine()) {
-    m_recv_msg_base = random_tag_base();
-    m_recv_ctrl_tag = tag_layout::in_space(tag_layout::space::endpoint_control, random_tag_base());
-  }
+        m_close_timeout(options.close_timeout), m_completion(options.completion), m_close_ack(w.engine()) {}
 
   ~endpoint_state() {
     if (m_conn)
@@ -81,18 +71,11 @@ public:
   void attach(std::shared_ptr<connection> conn, tag_t peer_msg, tag_t peer_ctrl, std::string reason) {
     m_conn = std::move(conn);
     m_conn->add_user(this);
-    m_send_msg_base = peer_msg;
-    m_send_ctrl_tag = tag_layout::in_space(tag_layout::space::endpoint_control, peer_ctrl);
+    m_tags.send_to(peer_msg, peer_ctrl);
     m_detection.ucx_mode = m_conn->ucx_peer_mode() ? error_handling::peer : error_handling::none;
     m_detection.reason = std::move(reason);
     m_fast_completion = m_completion == send_completion::fast ||
                         (m_completion == send_completion::automatic && m_conn->lanes().local);
-  }
-
-  /// Same tags on both sides (endpoints from a worker address: no handshake).
-  void use_channel(tag_t channel) noexcept {
-    m_recv_msg_base = channel;
-    m_recv_ctrl_tag = tag_layout::in_space(tag_layout::space::endpoint_control, 0);
   }
 
   /// After the handshake: watch the peer's process (UCX mode none under
@@ -141,27 +124,11 @@ public:
     m_detection.heartbeat_timeout = timeout;
     m_detection.reason += why;
   }
-  [[nodiscard]] tag_t recv_msg_base() const noexcept { return m_recv_msg_base; }
-  [[nodiscard]] tag_t recv_ctrl_raw() const noexcept { return m_recv_ctrl_tag & ~tag_layout::space_mask; }
-  [[nodiscard]] tag_t recv_ctrl_tag() const noexcept { return m_recv_ctrl_tag; }
+  /// Its tags and sequence numbers.
+  [[nodiscard]] endpoint_tags& tags() noexcept { return m_tags; }
+  [[nodiscard]] const endpoint_tags& tags() const noexcept { return m_tags; }
 
   // ---- data path -----------------------------------------------------------------
-
-  [[nodiscard]] tag_t next_send_tag() noexcept {
-    const tag_t seq = m_send_count++;
-    return tag_layout::in_space(tag_layout::space::endpoint_data, m_ordered ? m_send_msg_base + seq : m_send_msg_base);
-  }
-  [[nodiscard]] tag_t next_recv_tag(std::uint64_t& seq) noexcept {
-    seq = m_recv_posted++;
-    return tag_layout::in_space(tag_layout::space::endpoint_data, m_ordered ? m_recv_msg_base + seq : m_recv_msg_base);
-  }
-  /// A receive cancelled before it matched gives back its sequence number
-  /// when it was the last one posted, so a retry after a timeout still
-  /// matches the next message.
-  void return_recv_seq(std::uint64_t seq) noexcept {
-    if (seq + 1 == m_recv_posted)
-      --m_recv_posted;
-  }
 
   /// Pending receives (UCX's belong to the worker, so a close must cancel
   /// them itself) and pending sends (detached when the peer is gone).
@@ -224,7 +191,7 @@ public:
     m_closing = true;
     auto keep_alive = shared_from_this();
     if (m_has_control) {
-      control_message msg{control_message::close, 0, m_send_count};
+      control_message msg{control_message::close, 0, m_tags.send_count()};
       auto sent = co_await as_result(with_timeout(send_control(msg), m_close_timeout));
       if (sent)
         (void)co_await as_result(with_timeout(m_close_ack.wait(), m_close_timeout));
@@ -262,7 +229,6 @@ public:
   [[nodiscard]] bool fast_completion() const noexcept { return m_fast_completion; }
   /// Messages arrive over sysv/posix (the worker's shared-memory FIFO).
   [[nodiscard]] bool uses_shared_memory() const noexcept { return m_conn && m_conn->lanes().shared_memory; }
-  [[nodiscard]] std::uint64_t send_count() const noexcept { return m_send_count; }
   [[nodiscard]] std::uint64_t recv_count() const noexcept { return m_recv_count; }
 
   /// Why an operation on `memory` must fail before posting (UCS_OK: it may
@@ -291,9 +257,10 @@ public:
     if (!discarded && !is_transport_failure(status))
       return make_error_code(status);
     const ucs_status_t ucx_reason = m_conn ? m_conn->ucx_error_status() : UCS_OK;
-    const std::error_code reason = make_error_code(ucx_reason != UCS_OK                           ? ucx_reason
-                                             : status == UCS_ERR_NOT_CONNECTED || discarded ? UCS_ERR_CONNECTION_RESET
-                                                                                            : status);
+    const std::error_code reason =
+        make_error_code(ucx_reason != UCS_OK                           ? ucx_reason
+                        : status == UCS_ERR_NOT_CONNECTED || discarded ? UCS_ERR_CONNECTION_RESET
+                                                                       : status);
     auto keep_alive = shared_from_this();
     if (m_conn)
       m_conn->fail(reason, peer_state::gone);
@@ -433,7 +400,7 @@ public:
     if (ucp_endpoint() == nullptr)
       throw ucx_error(make_error_code(errc::endpoint_closed), "control message to " + m_peer + ": not connected");
     const auto wire = msg.encode();
-    co_await tag_send_op(m_worker->engine(), ucp_endpoint(), wire.data(), wire.size(), m_send_ctrl_tag,
+    co_await tag_send_op(m_worker->engine(), ucp_endpoint(), wire.data(), wire.size(), m_tags.send_ctrl_tag(),
                          UCS_MEMORY_TYPE_HOST, peer_label{&m_peer});
   }
 
@@ -441,7 +408,7 @@ private:
   static task<void> control_loop(std::shared_ptr<endpoint_state> self) {
     std::array<std::byte, control_message::wire_size> wire{};
     while (!self->m_control_stop.stop_requested()) {
-      auto r = co_await tag_recv_op(self->m_worker->engine(), wire.data(), wire.size(), self->m_recv_ctrl_tag,
+      auto r = co_await tag_recv_op(self->m_worker->engine(), wire.data(), wire.size(), self->m_tags.recv_ctrl_tag(),
                                     tag_layout::full_mask, UCS_MEMORY_TYPE_HOST, peer_label{&self->m_peer})
                    .nothrow();
       if (!r)
@@ -467,7 +434,7 @@ private:
   worker* m_worker;
   std::shared_ptr<connection> m_conn;
   std::string m_peer;
-  bool m_ordered;
+  endpoint_tags m_tags;
   ucoro::error_handling m_requested_mode;
   heartbeat_options m_heartbeat;
   heartbeat_options m_remote_heartbeat;
@@ -478,12 +445,6 @@ private:
   send_completion m_completion;
   bool m_fast_completion = false;
 
-  tag_t m_send_msg_base = 0;
-  tag_t m_recv_msg_base = 0;
-  tag_t m_send_ctrl_tag = 0;
-  tag_t m_recv_ctrl_tag = 0;
-  std::uint64_t m_send_count = 0;
-  std::uint64_t m_recv_posted = 0;
   std::uint64_t m_recv_count = 0;
   std::optional<std::uint64_t> m_close_after;
   bool m_close_after_from_peer = false;

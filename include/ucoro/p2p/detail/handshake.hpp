@@ -87,8 +87,8 @@ inline task<void> write_hello(progress_engine& engine, int fd, const hello::mess
   m.flags = (options.guarantee_msg_order ? hello::ordered : 0U) | (pidfd_available() ? hello::pidfd : 0U) |
             (registry.get_worker().get_context().has_shared_memory_transport() ? hello::shared_memory : 0U);
   m.requested_mode = static_cast<std::uint8_t>(options.error_handling);
-  m.msg_tag = state.recv_msg_base();
-  m.ctrl_tag = state.recv_ctrl_raw();
+  m.msg_tag = state.tags().recv_msg_base();
+  m.ctrl_tag = state.tags().recv_ctrl_raw();
   m.token = token;
   return m;
 }
