@@ -1,5 +1,5 @@
 // libFuzzer target: control-channel messages (detail/control.hpp) from a
-// peer past the front door. A decoded message has a known kind, zero
+// peer past the front door. A decoded message has a known, current kind, zero
 // reserved bits and a heartbeat interval the endpoint can honour, and
 // encodes back to the same bytes.
 
@@ -18,7 +18,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto m = control_message::decode(bytes);
   if (!m)
     return 0;
-  if (m->type < control_message::close || m->type > control_message::attach || m->reserved != 0)
+  if (m->type < control_message::close || m->type > control_message::attach ||
+      m->type == control_message::retired_heartbeat || m->reserved != 0)
     std::abort();
   if (m->type == control_message::heartbeat_request &&
       (m->count < 1 || m->count > static_cast<std::uint64_t>(control_message::max_heartbeat.count())))

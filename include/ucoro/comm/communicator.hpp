@@ -390,9 +390,6 @@ inline communicator communicator::from_table(worker& w, std::uint32_t rank,
   state->failed.assign(state->size, 0);
   state->failure_cause.resize(state->size);
   state->heartbeat = detail::checked_heartbeat(options.remote_heartbeat, "communicator bootstrap");
-  state->heartbeat_job = detail::table_hash(state->table);
-  state->watched.assign(state->size, 0);
-  state->last_heard.resize(state->size);
   state->pending_recvs = std::make_unique<detail::intrusive_list[]>(state->size);
   state->pending_sends = std::make_unique<detail::intrusive_list[]>(state->size);
   state->held = std::make_unique<detail::held_operations[]>(state->size);

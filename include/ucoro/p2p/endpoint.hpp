@@ -9,7 +9,7 @@
 // proves the UCX connection and the listener answers "ready". No byte from
 // the network reaches UCX's own connection manager, which asserts on
 // malformed input (docs/security.md). UCX connections are shared per peer
-// worker (detail/connection.hpp).
+// worker (detail/peer_link.hpp).
 //
 // Tags. Each side draws random 60-bit tags for its data and control channels
 // (tag spaces endpoint_data / endpoint_control, see tag.hpp). With
@@ -34,7 +34,7 @@
 // finish (mode none, dead peer) are detached: nothing is stranded.
 
 #include <ucoro/concepts/buffer.hpp>
-#include <ucoro/p2p/detail/connection.hpp>
+#include <ucoro/p2p/detail/peer_link_registry.hpp>
 #include <ucoro/p2p/detail/endpoint_ops.hpp>
 #include <ucoro/p2p/detail/endpoint_state.hpp>
 #include <ucoro/p2p/detail/handshake.hpp>
@@ -199,7 +199,7 @@ public:
 
   /// The transports this endpoint's UCX connection uses, as data.
   [[nodiscard]] std::vector<detail::ep_lane> lanes() const {
-    const auto& conn = state()->get_connection();
+    const auto& conn = state()->link();
     return conn ? conn->lanes().lanes : std::vector<detail::ep_lane>{};
   }
 
@@ -278,7 +278,7 @@ namespace detail {
 /// caller awaits it at once: references to its locals stay valid.
 inline task<endpoint> connect_as_client(worker& w, int fd_handle, std::shared_ptr<endpoint_state> state,
                                         const endpoint_options& options, const std::string& what) {
-  auto& registry = w.use_service<connection_registry>();
+  auto& registry = w.use_service<peer_link_registry>();
   progress_engine& engine = w.engine();
   co_await write_hello(engine, fd_handle, make_hello(hello::kind::hello, registry, *state, options, options.token.view()));
   const hello::message reply = co_await read_hello(engine, fd_handle, what);
@@ -358,7 +358,7 @@ inline endpoint endpoint::from_worker_address(worker& w, const std::vector<std::
   auto state = detail::make_endpoint_state(w, "worker address", o);
   // No handshake: both sides derive the data tag from the channel they agree on.
   state->tags().use_channel((options.channel * 0x9E3779B97F4A7C15ULL) & ~tag_layout::space_mask);
-  auto& registry = w.use_service<detail::connection_registry>();
+  auto& registry = w.use_service<detail::peer_link_registry>();
   if (options.error_handling == error_handling::automatic && options.peer) {
     // Both sides hold both peer_infos, and the resolution is symmetric in
     // its mode, so they reach the same one without talking.

@@ -20,7 +20,7 @@
 // handler set) waits for the handler's last sends and close with it instead
 // of polling a flag.
 
-#include <ucoro/p2p/detail/connection.hpp>
+#include <ucoro/p2p/detail/peer_link_registry.hpp>
 #include <ucoro/p2p/detail/handshake.hpp>
 #include <ucoro/p2p/detail/socket.hpp>
 #include <ucoro/p2p/endpoint.hpp>
@@ -177,7 +177,7 @@ private:
 
   /// The listener's half of the front door.
   task<std::shared_ptr<endpoint_state>> handshake(int fd, std::string peer, process_identity& peer_identity) {
-    auto& registry = m_worker->use_service<connection_registry>();
+    auto& registry = m_worker->use_service<peer_link_registry>();
     progress_engine& engine = m_worker->engine();
     const std::string what = "accepting " + peer;
     const hello::message greeting = co_await read_hello(engine, fd, what);

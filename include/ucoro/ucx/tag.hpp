@@ -8,10 +8,10 @@
 //                        1 endpoint data   (random 60-bit tag per endpoint)
 //                        2 endpoint control
 //                        3 communicator
-//                        4 communicator heartbeat
+//                        4 peer link heartbeat (the sender worker's name)
 //                        5..15 reserved
-//   The communicator lays out its own spaces (comm/detail/tag_fields.hpp);
-//   this layer only reserves them.
+//   The layers above lay out their own spaces (p2p/detail/link_heartbeat.hpp,
+//   comm/detail/tag_fields.hpp); this layer only reserves them.
 //
 // User tags must leave the top four bits zero; tag_send/tag_recv check that.
 
@@ -41,7 +41,7 @@ enum class space : std::uint8_t {
   endpoint_data = 1,
   endpoint_control = 2,
   communicator = 3,
-  communicator_heartbeat = 4, ///< a communicator's liveness beats: job hash, then the source rank
+  link_heartbeat = 4, ///< peer links' liveness beats, named by the sending worker
 };
 
 [[nodiscard]] constexpr tag_t in_space(space s, tag_t value) noexcept {

@@ -11,6 +11,7 @@
 #include <ucoro/error.hpp>
 #include <ucoro/p2p/detail/heartbeat.hpp>
 #include <ucoro/p2p/detail/hello.hpp>
+#include <ucoro/p2p/detail/peer_link_registry.hpp>
 #include <ucoro/p2p/detail/verdict_hold.hpp>
 #include <ucoro/p2p/endpoint.hpp>
 #include <ucoro/runtime/detail/intrusive_list.hpp>
@@ -50,20 +51,15 @@ struct communicator_state : std::enable_shared_from_this<communicator_state> {
   std::uint32_t collective_round = 0;             ///< batch field of collective tags
   std::vector<std::error_code> failure_cause;     ///< per rank: why it failed (its endpoint's close reason)
   // Heartbeats, for ranks reached over a network transport (a pidfd or UCX
-  // sees a same-host rank die; nothing sees a partitioned one): each side
-  // sends every interval and fails the rank it has not heard for `timeout`.
+  // sees a same-host rank die; nothing sees a partitioned one): the two
+  // ranks' link each beats every interval and fails on `timeout` of silence
+  // (p2p/detail/link_heartbeat.hpp).
   heartbeat_options heartbeat{};                  ///< zero interval: off
-  std::uint32_t heartbeat_job = 0;                ///< the same on every rank: hash of the table
-  std::vector<char> watched;                      ///< per rank: heartbeats watch it
-  std::vector<std::chrono::steady_clock::time_point> last_heard;
-  bool ticking = false;
-  std::stop_source heartbeat_stop;                ///< ends the heartbeat tasks with the communicator
   std::shared_ptr<void> launcher;                 ///< e.g. the PMIx session, finalized after the last use
 
   communicator_state() = default;
   communicator_state(const communicator_state&) = delete;
   communicator_state& operator=(const communicator_state&) = delete;
-  ~communicator_state() { heartbeat_stop.request_stop(); }
 
   /// The endpoint to rank r, made now if it is not yet.
   endpoint& connect(std::uint32_t r) {
@@ -79,32 +75,19 @@ struct communicator_state : std::enable_shared_from_this<communicator_state> {
   /// Force-closes the connection to rank r (alive or not, it cannot be
   /// trusted any more): pending sends complete, and the close callback
   /// fails the rank with `reason` as its cause.
-  void abandon_connection(std::uint32_t r, std::error_code reason) {
+  void abandon_link(std::uint32_t r, std::error_code reason) {
     if (peers[r] && !failed[r])
-      endpoint_access::state(*peers[r])->abandon_connection(reason);
+      endpoint_access::state(*peers[r])->abandon_link(reason);
   }
 
-  /// Listens for other ranks' heartbeats (a rank that watches this one
-  /// makes this one watch it back); from_table calls it.
+  /// A rank that watches this one makes this one watch it back: a beat
+  /// from a rank not yet connected connects it (lazy connection), and the
+  /// ranks then watch each other. from_table calls it.
   void start_heartbeats();
 
 private:
   endpoint& make_endpoint(std::uint32_t r);
-  void watch(std::uint32_t r);
-  void heard(std::uint32_t r);
-  void heartbeat_round();
-  void send_beat(std::uint32_t r) noexcept;
-  static task<void> heartbeat_listen(std::weak_ptr<communicator_state> weak, progress_engine& engine, tag_t tag);
-  static task<void> heartbeat_tick(std::weak_ptr<communicator_state> weak, worker& w, std::chrono::milliseconds period);
 };
-
-/// The same on every rank of one communicator (the heartbeat tags' job field).
-[[nodiscard]] inline std::uint32_t table_hash(const std::vector<hello::table_entry>& table) noexcept {
-  std::uint64_t h = 0;
-  for (const auto& e : table)
-    h = h * 31 + hello::fnv1a(e.worker_address);
-  return static_cast<std::uint32_t>(h ^ (h >> 32));
-}
 
 /// "communicator send of 8 bytes to rank 3: rank 3 failed (peer missed
 /// its heartbeat deadline)".
@@ -256,7 +239,7 @@ private:
     communicator_state& state = *m_state;
     const std::uint32_t rank = m_rank;
     detach(UCS_ERR_CANCELED); // may resume the awaiter, which may destroy *this
-    state.abandon_connection(rank, make_error_code(errc::send_abandoned));
+    state.abandon_link(rank, make_error_code(errc::send_abandoned));
   }
 
   ucs_status_ptr_t post(ucp_request_param_t& param) {
@@ -368,7 +351,6 @@ inline endpoint& communicator_state::make_endpoint(std::uint32_t r) {
       return;
     s->failed_ranks.push_back(r);
     s->failure_cause[r] = reason;
-    s->watched[r] = 0;
     // A rank that sent and then exited (measured: its last eager message
     // sits in our shared-memory FIFO when its pidfd fires) must not lose
     // that message: UCX matches what has arrived before the operations
@@ -381,14 +363,32 @@ inline endpoint& communicator_state::make_endpoint(std::uint32_t r) {
     }(s, r));
   });
   peers[r].emplace(std::move(ep));
-  if (r != rank && heartbeat.interval.count() > 0 && endpoint_access::state(*peers[r])->get_connection() &&
-      !endpoint_access::state(*peers[r])->get_connection()->lanes().local)
-    watch(r);
+  const auto& state = endpoint_access::state(*peers[r]);
+  if (r != rank && heartbeat.interval.count() > 0 && state->link() && !state->link()->lanes().local)
+    state->watch_each_other(heartbeat, "; over the network: the communicator's heartbeat every " +
+                                           format_duration(heartbeat.interval) + ", deadline " +
+                                           format_duration(heartbeat.timeout) +
+                                           " (bootstrap_options::remote_heartbeat)");
   return *peers[r];
+}
+
+inline void communicator_state::start_heartbeats() {
+  if (size < 2 || heartbeat.interval.count() == 0)
+    return;
+  std::vector<std::uint64_t> names(size);
+  for (std::uint32_t r = 0; r < size; ++r)
+    names[r] = heartbeat_name(table[r].worker_address);
+  w->use_service<peer_link_registry>().on_unbeaten_peer(
+      [weak = weak_from_this(), names = std::move(names)](std::uint64_t sender) {
+        auto self = weak.lock();
+        if (!self)
+          return false; // this communicator is gone
+        for (std::uint32_t r = 0; r < self->size; ++r)
+          if (names[r] == sender && r != self->rank && !self->failed[r] && !self->peers[r])
+            (void)self->connect(r);
+        return true;
+      });
 }
 
 } // namespace detail
 } // namespace ucoro
-
-// Defines watch(), heard() and the heartbeat tasks declared above.
-#include <ucoro/comm/detail/impl/communicator_heartbeat.ipp>

@@ -1,10 +1,9 @@
 #pragma once
-// The communicator's fields inside its tag spaces (ucx/tag.hpp reserves the
-// spaces; what goes inside them is the communicator's business):
+// The communicator's fields inside its tag space (ucx/tag.hpp reserves the
+// space; what goes inside it is the communicator's business):
 //
 //   communicator:  59..36 user tag (24 bits) | 35..16 source rank (20 bits)
 //                  | 15..0 batch (16 bits)
-//   heartbeat:     51..20 job hash (32 bits) | 19..0 source rank
 
 #include <ucoro/ucx/tag.hpp>
 
@@ -26,14 +25,5 @@ static_assert(comm_user_shift + comm_user_bits == space_shift);
                       (tag_t{source_rank & ((1U << comm_rank_bits) - 1)} << comm_rank_shift) |
                       tag_t{batch & ((1U << comm_batch_bits) - 1)});
 }
-
-/// A communicator's heartbeat tag from `source_rank`; `job` (a hash every
-/// rank computes alike) keeps communicators sharing a worker apart.
-[[nodiscard]] constexpr tag_t communicator_heartbeat_tag(std::uint32_t job, std::uint32_t source_rank) noexcept {
-  return in_space(space::communicator_heartbeat,
-                  (tag_t{job} << comm_rank_bits) | tag_t{source_rank & ((1U << comm_rank_bits) - 1)});
-}
-/// Matches every heartbeat of one communicator, whatever its source.
-inline constexpr tag_t communicator_heartbeat_mask = full_mask & ~((tag_t{1} << comm_rank_bits) - 1);
 
 } // namespace ucoro::tag_layout

@@ -1,7 +1,7 @@
 #pragma once
 // The control channel's wire format: fixed 16-byte messages on an
-// endpoint's control tag (close, close ack, heartbeats, the handshake's
-// attach). They come from a peer that passed the front door, but a buggy
+// endpoint's control tag (close, close ack, the request for heartbeats,
+// the handshake's attach). They come from a peer that passed the front door, but a buggy
 // or hostile one must not steer us anywhere odd, so decode() is pure and
 // strict (fuzzed: tests/fuzz/control.cpp).
 
@@ -16,7 +16,13 @@
 namespace ucoro::detail {
 
 struct control_message {
-  enum kind : std::uint32_t { close = 1, close_ack = 2, heartbeat_request = 3, heartbeat = 4, attach = 5 };
+  enum kind : std::uint32_t {
+    close = 1,
+    close_ack = 2,
+    heartbeat_request = 3, ///< beat to me every `count` ms (the beats go over the link: link_heartbeat.hpp)
+    retired_heartbeat = 4, ///< a beat on this channel, before hello version 2: refused
+    attach = 5,
+  };
   std::uint32_t type = 0;
   std::uint32_t reserved = 0;
   std::uint64_t count = 0; ///< close: messages sent; close_ack: received; heartbeat_request: interval in ms
@@ -35,14 +41,14 @@ struct control_message {
   }
 
   /// The message in `bytes`, or nothing if it is not one: wrong size, an
-  /// unknown kind, a reserved field set, or a heartbeat interval outside
-  /// [min_heartbeat, max_heartbeat].
+  /// unknown or retired kind, a reserved field set, or a heartbeat interval
+  /// outside [min_heartbeat, max_heartbeat].
   [[nodiscard]] static std::optional<control_message> decode(std::span<const std::byte> bytes) noexcept {
     if (bytes.size() != wire_size)
       return std::nullopt;
     control_message m;
     std::memcpy(&m, bytes.data(), wire_size);
-    if (m.type < close || m.type > attach || m.reserved != 0)
+    if (m.type < close || m.type > attach || m.type == retired_heartbeat || m.reserved != 0)
       return std::nullopt;
     if (m.type == heartbeat_request &&
         (m.count < static_cast<std::uint64_t>(min_heartbeat.count()) ||

@@ -110,7 +110,7 @@ private:
   void abandoned() noexcept {
     const auto state = m_state->shared_from_this(); // the resumed awaiter may drop the endpoint
     detach(UCS_ERR_CANCELED);
-    state->abandon_connection(make_error_code(errc::send_abandoned));
+    state->abandon_link(make_error_code(errc::send_abandoned));
   }
   [[nodiscard]] bool hold(ucs_status_t status) noexcept {
     if (status == UCS_OK || (status == UCS_ERR_CANCELED && m_stopped))

@@ -1,6 +1,6 @@
 #pragma once
 // What one ucoro endpoint is, on top of a shared UCX connection
-// (detail/connection.hpp): its tags (endpoint_tags.hpp), its pending
+// (detail/peer_link.hpp): its tags (endpoint_tags.hpp), its pending
 // operations, the control channel (close protocol, heartbeats) and how it
 // fails.
 //
@@ -9,11 +9,11 @@
 // state_ref, a plain count on the worker's thread, and the state is deleted
 // when both are gone (make_endpoint_state), so a receive cancelled by a
 // close can still read the close reason after the handle is dropped. The
-// connection holds only a raw pointer (connection_user), removed in the
+// connection holds only a raw pointer (peer_link_user), removed in the
 // destructor.
 
 #include <ucoro/error.hpp>
-#include <ucoro/p2p/detail/connection.hpp>
+#include <ucoro/p2p/detail/peer_link_registry.hpp>
 #include <ucoro/p2p/detail/control.hpp>
 #include <ucoro/p2p/detail/endpoint_tags.hpp>
 #include <ucoro/p2p/detail/heartbeat.hpp>
@@ -47,7 +47,7 @@ inline constexpr std::chrono::milliseconds peer_exit_grace{50};
 
 /// Everything an endpoint is; shared by the endpoint handle, its control
 /// loop and in-flight background closes.
-class endpoint_state final : public std::enable_shared_from_this<endpoint_state>, private connection_user {
+class endpoint_state final : public std::enable_shared_from_this<endpoint_state>, private peer_link_user {
 public:
   endpoint_state(worker& w, std::string peer, const endpoint_options& options)
       : m_worker(&w), m_peer(std::move(peer)), m_tags(options.guarantee_msg_order),
@@ -57,8 +57,10 @@ public:
         m_close_timeout(options.close_timeout), m_completion(options.completion), m_close_ack(w.engine()) {}
 
   ~endpoint_state() {
-    if (m_conn)
-      m_conn->remove_user(this);
+    if (m_link) {
+      m_link->forget_heartbeat(this);
+      m_link->remove_user(this);
+    }
   }
 
   endpoint_state(const endpoint_state&) = delete;
@@ -68,14 +70,14 @@ public:
 
   /// Joins `conn`, sending to the peer's tags; `reason` says how the error
   /// mode was chosen.
-  void attach(std::shared_ptr<connection> conn, tag_t peer_msg, tag_t peer_ctrl, std::string reason) {
-    m_conn = std::move(conn);
-    m_conn->add_user(this);
+  void attach(std::shared_ptr<peer_link> conn, tag_t peer_msg, tag_t peer_ctrl, std::string reason) {
+    m_link = std::move(conn);
+    m_link->add_user(this);
     m_tags.send_to(peer_msg, peer_ctrl);
-    m_detection.ucx_mode = m_conn->ucx_peer_mode() ? error_handling::peer : error_handling::none;
+    m_detection.ucx_mode = m_link->ucx_peer_mode() ? error_handling::peer : error_handling::none;
     m_detection.reason = std::move(reason);
     m_fast_completion = m_completion == send_completion::fast ||
-                        (m_completion == send_completion::automatic && m_conn->lanes().local);
+                        (m_completion == send_completion::automatic && m_link->lanes().local);
   }
 
   /// After the handshake: watch the peer's process (UCX mode none under
@@ -100,13 +102,13 @@ public:
     // pending after 30 s, and its client failed only by UCX's 20 s
     // keepalive. `none` means nothing but what the user configures.
     if (m_requested_mode != error_handling::none && m_heartbeat.interval.count() == 0 &&
-        m_remote_heartbeat.interval.count() > 0 && !m_conn->lanes().local) {
+        m_remote_heartbeat.interval.count() > 0 && !m_link->lanes().local) {
       m_heartbeat = m_remote_heartbeat;
       m_detection.reason += "; over the network: heartbeat every " + format_duration(m_heartbeat.interval) +
                             ", deadline " + format_duration(m_heartbeat.timeout) + " (remote_heartbeat)";
     }
-    if (!m_conn->ucx_peer_mode() && m_requested_mode == error_handling::automatic) {
-      std::string why_not = m_conn->process_watched() ? std::string{} : m_conn->watch(*m_worker, peer);
+    if (!m_link->ucx_peer_mode() && m_requested_mode == error_handling::automatic) {
+      std::string why_not = m_link->process_watched() ? std::string{} : m_link->watch_process(*m_worker, peer);
       if (why_not.empty()) {
         m_detection.process_watch = true;
         m_detection.peer_pid = peer.pid;
@@ -119,10 +121,17 @@ public:
   }
 
   [[nodiscard]] const failure_detection& detection() const noexcept { return m_detection; }
-  /// A layer above (the communicator) watches this peer with its own heartbeats.
-  void note_heartbeat(std::chrono::milliseconds timeout, const std::string& why) {
-    m_detection.heartbeat_timeout = timeout;
+  /// A layer above whose two sides each watch the other (the communicator's
+  /// ranks) watches this peer: both beat and watch, with no request on a
+  /// control channel (an address endpoint has none). `why` is added to the
+  /// failure detection's reason.
+  void watch_each_other(const heartbeat_options& hb, const std::string& why) {
+    if (!m_link || hb.interval.count() <= 0)
+      return;
+    m_detection.heartbeat_timeout = hb.timeout;
     m_detection.reason += why;
+    m_link->watch_heartbeat(this, hb);
+    m_link->send_heartbeats(this, hb.interval);
   }
   /// Its tags and sequence numbers.
   [[nodiscard]] endpoint_tags& tags() noexcept { return m_tags; }
@@ -140,7 +149,7 @@ public:
   /// a transport failure (or a send UCX discarded) while the peer's process
   /// is watched, whose pidfd says within peer_exit_grace whether it died.
   [[nodiscard]] bool awaits_verdict(ucs_status_t status, bool discarded) const noexcept {
-    return (discarded || is_transport_failure(status)) && !m_closed && m_conn && m_conn->process_watched();
+    return (discarded || is_transport_failure(status)) && !m_closed && m_link && m_link->process_watched();
   }
 
   void on_recv_completed() {
@@ -212,23 +221,23 @@ public:
   /// Gives up on the whole connection (a send abandoned after a stop): every
   /// endpoint on it fails with `reason` and UCX's endpoint is force-closed.
   /// The peer process is not known to be gone.
-  void abandon_connection(std::error_code reason) {
+  void abandon_link(std::error_code reason) {
     auto keep_alive = shared_from_this();
-    if (m_conn)
-      m_conn->fail(reason, peer_state::unknown);
+    if (m_link)
+      m_link->fail(reason, peer_state::unknown);
     else
       fail(reason);
   }
 
   // ---- queries ---------------------------------------------------------------------
 
-  [[nodiscard]] ucp_ep_h ucp_endpoint() const noexcept { return m_conn ? m_conn->ucp_endpoint() : nullptr; }
-  [[nodiscard]] const std::shared_ptr<connection>& get_connection() const noexcept { return m_conn; }
+  [[nodiscard]] ucp_ep_h ucp_endpoint() const noexcept { return m_link ? m_link->ucp_endpoint() : nullptr; }
+  [[nodiscard]] const std::shared_ptr<peer_link>& link() const noexcept { return m_link; }
   [[nodiscard]] worker& get_worker() const noexcept { return *m_worker; }
   [[nodiscard]] const std::string& peer() const noexcept { return m_peer; }
   [[nodiscard]] bool fast_completion() const noexcept { return m_fast_completion; }
   /// Messages arrive over sysv/posix (the worker's shared-memory FIFO).
-  [[nodiscard]] bool uses_shared_memory() const noexcept { return m_conn && m_conn->lanes().shared_memory; }
+  [[nodiscard]] bool uses_shared_memory() const noexcept { return m_link && m_link->lanes().shared_memory; }
   [[nodiscard]] std::uint64_t recv_count() const noexcept { return m_recv_count; }
 
   /// Why an operation on `memory` must fail before posting (UCS_OK: it may
@@ -256,26 +265,26 @@ public:
       return m_close_reason;
     if (!discarded && !is_transport_failure(status))
       return make_error_code(status);
-    const ucs_status_t ucx_reason = m_conn ? m_conn->ucx_error_status() : UCS_OK;
+    const ucs_status_t ucx_reason = m_link ? m_link->ucx_error_status() : UCS_OK;
     const std::error_code reason =
         make_error_code(ucx_reason != UCS_OK                           ? ucx_reason
                         : status == UCS_ERR_NOT_CONNECTED || discarded ? UCS_ERR_CONNECTION_RESET
                                                                        : status);
     auto keep_alive = shared_from_this();
-    if (m_conn)
-      m_conn->fail(reason, peer_state::gone);
+    if (m_link)
+      m_link->fail(reason, peer_state::gone);
     else
       fail(reason);
     return m_closed ? m_close_reason : reason;
   }
 
 private:
-  void connection_failed(std::error_code reason) override {
+  void link_failed(std::error_code reason) override {
     auto keep_alive = shared_from_this();
     fail(reason);
     // Sends UCX will never finish (mode none, the peer gone): complete them
     // with the error; the connection is force-closed right after.
-    if (!m_conn->ucx_peer_mode())
+    if (!m_link->ucx_peer_mode())
       detach_pending_sends();
   }
   [[nodiscard]] bool receives_over_shared_memory() const noexcept override { return uses_shared_memory(); }
@@ -311,6 +320,8 @@ private:
       return;
     m_closed = true;
     m_close_reason = reason;
+    if (m_link)
+      m_link->forget_heartbeat(this); // this endpoint no longer watches, nor beats for its peer
     cancel_pending_recvs();
     m_held.deliver(); // operations held for the verdict: this is it
     // A close() waiting for the peer's ack is released: no ack will come.
@@ -343,50 +354,16 @@ private:
   /// endpoints to the same peer.
   void release() { m_control_stop.request_stop(); }
 
-  /// Asks the peer for heartbeats and fails the endpoint when they stop.
+  /// Watches the peer's heartbeat (the link fails when it stops) and asks
+  /// the peer to beat.
   void start_heartbeat() {
     m_detection.heartbeat_timeout = m_heartbeat.timeout;
-    m_last_heard = std::chrono::steady_clock::now();
+    m_link->watch_heartbeat(this, m_heartbeat);
     spawn_controlled([](std::shared_ptr<endpoint_state> self) -> task<void> {
       control_message request{control_message::heartbeat_request, 0,
                               static_cast<std::uint64_t>(self->m_heartbeat.interval.count())};
       (void)co_await as_result(with_timeout(self->send_control(request), self->m_heartbeat.timeout));
     }(shared_from_this()));
-    spawn_controlled([](std::shared_ptr<endpoint_state> self) -> task<void> {
-      const auto period = std::min(self->m_heartbeat.interval, self->m_heartbeat.timeout / 4);
-      while (!self->m_closed) {
-        auto slept = co_await as_result(self->m_worker->sleep(period));
-        if (!slept || self->m_closed)
-          co_return; // stopped: the endpoint is closing
-        if (std::chrono::steady_clock::now() - self->m_last_heard > self->m_heartbeat.timeout) {
-          // The peer's process is unresponsive, not just this endpoint:
-          // every endpoint to it fails, and its connection is force-closed
-          // (sends UCX would wait on forever complete with the error).
-          if (self->m_conn)
-            self->m_conn->fail(make_error_code(errc::peer_unresponsive), peer_state::gone);
-          else
-            self->fail(make_error_code(errc::peer_unresponsive));
-          co_return;
-        }
-      }
-    }(shared_from_this()));
-  }
-
-  /// The peer asked for a heartbeat every `interval`.
-  void start_heartbeat_sender(std::chrono::milliseconds interval) {
-    if (m_sending_heartbeats || interval.count() <= 0)
-      return;
-    m_sending_heartbeats = true;
-    spawn_controlled([](std::shared_ptr<endpoint_state> self, std::chrono::milliseconds every) -> task<void> {
-      while (!self->m_closed) {
-        control_message beat{control_message::heartbeat, 0, 0};
-        // A heartbeat that cannot go out is the peer's to notice.
-        (void)co_await as_result(with_timeout(self->send_control(beat), every));
-        auto slept = co_await as_result(self->m_worker->sleep(every));
-        if (!slept)
-          co_return;
-      }
-    }(shared_from_this(), interval));
   }
 
   /// Spawns a task that stops with the control channel.
@@ -423,24 +400,20 @@ private:
           self->peer_close_complete();
       } else if (msg->type == control_message::close_ack) {
         self->m_close_ack.set();
-      } else if (msg->type == control_message::heartbeat) {
-        self->m_last_heard = std::chrono::steady_clock::now();
-      } else if (msg->type == control_message::heartbeat_request) {
-        self->start_heartbeat_sender(std::chrono::milliseconds(static_cast<std::int64_t>(msg->count)));
+      } else if (msg->type == control_message::heartbeat_request && !self->m_closed && self->m_link) {
+        self->m_link->send_heartbeats(self.get(), std::chrono::milliseconds(static_cast<std::int64_t>(msg->count)));
       }
     }
   }
 
   worker* m_worker;
-  std::shared_ptr<connection> m_conn;
+  std::shared_ptr<peer_link> m_link;
   std::string m_peer;
   endpoint_tags m_tags;
   ucoro::error_handling m_requested_mode;
   heartbeat_options m_heartbeat;
   heartbeat_options m_remote_heartbeat;
-  bool m_sending_heartbeats = false;
   failure_detection m_detection;
-  std::chrono::steady_clock::time_point m_last_heard{};
   std::chrono::milliseconds m_close_timeout;
   send_completion m_completion;
   bool m_fast_completion = false;

@@ -76,7 +76,7 @@ inline task<void> write_hello(progress_engine& engine, int fd, const hello::mess
 
 /// This side's hello (or accept): who it is, where its worker is, what it
 /// asks for, and the tags it receives on.
-[[nodiscard]] inline hello::message make_hello(hello::kind type, connection_registry& registry,
+[[nodiscard]] inline hello::message make_hello(hello::kind type, peer_link_registry& registry,
                                                const endpoint_state& state, const endpoint_options& options,
                                                std::string_view token) {
   hello::message m;
@@ -112,7 +112,7 @@ inline task<void> write_hello(progress_engine& engine, int fd, const hello::mess
   return side;
 }
 
-[[nodiscard]] inline error_mode_side side_of(connection_registry& registry, const endpoint_options& options) {
+[[nodiscard]] inline error_mode_side side_of(peer_link_registry& registry, const endpoint_options& options) {
   error_mode_side side;
   side.requested = options.error_handling;
   side.pidfd = pidfd_available();

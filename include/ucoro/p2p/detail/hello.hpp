@@ -16,6 +16,7 @@
 // The header layout and the reject message never change, so any version
 // can tell any other why it refused.
 
+#include <ucoro/runtime/detail/fnv1a.hpp>
 #include <ucoro/runtime/detail/peer_process.hpp>
 
 #include <algorithm>
@@ -32,7 +33,8 @@
 namespace ucoro::detail::hello {
 
 inline constexpr std::array<unsigned char, 8> magic{'U', 'C', 'O', 'R', 'O', 'F', 'D', '1'};
-inline constexpr std::uint16_t version = 1;
+/// 2: heartbeats left the control channel for the peer link (link_heartbeat.hpp).
+inline constexpr std::uint16_t version = 2;
 inline constexpr std::size_t header_size = 16;
 inline constexpr std::size_t trailer_size = 8;
 /// Worker addresses are a few hundred bytes (a few KiB with many devices).
@@ -114,13 +116,6 @@ enum class field : std::uint16_t {
 };
 inline constexpr std::uint16_t last_field = 9;
 inline constexpr std::size_t identity_size = 36 + 4 + 8 + 8;
-
-[[nodiscard]] inline std::uint64_t fnv1a(std::span<const std::byte> bytes) noexcept {
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  for (std::byte b : bytes)
-    h = (h ^ static_cast<std::uint8_t>(b)) * 0x100000001b3ULL;
-  return h;
-}
 
 class writer {
 public:
