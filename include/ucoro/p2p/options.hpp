@@ -161,7 +161,7 @@ struct failure_detection {
   /// The peer's process is watched through a pidfd (same host).
   bool process_watch = false;
   std::uint32_t peer_pid = 0;
-  /// Heartbeats on the control channel, with this timeout (zero: off).
+  /// Heartbeats over the peer link, with this timeout (zero: off).
   std::chrono::milliseconds heartbeat_timeout{0};
   /// Why: the choice automatic made, or "requested".
   std::string reason;

@@ -1,22 +1,24 @@
 #pragma once
-// What one ucoro endpoint is, on top of a shared UCX connection
-// (detail/peer_link.hpp): its tags (endpoint_tags.hpp), its pending
-// operations, the control channel (close protocol, heartbeats) and how it
-// fails.
+// What one ucoro endpoint is, on its peer link (peer_link.hpp, shared with
+// every endpoint to the same worker): its tags (endpoint_tags.hpp), its
+// pending operations, its control channel, and its parts with one job each:
+// the close count (close_count.hpp), how its peer's failure is detected
+// (failure_watch.hpp). Heartbeats and failing once are the link's.
 //
-// Lifetime (the one rule): the endpoint handle and the tasks of its control
-// channel hold the state by shared_ptr; an operation in flight holds a
-// state_ref, a plain count on the worker's thread, and the state is deleted
-// when both are gone (make_endpoint_state), so a receive cancelled by a
-// close can still read the close reason after the handle is dropped. The
-// connection holds only a raw pointer (peer_link_user), removed in the
-// destructor.
+// Lifetime: the rule in docs/design.md ("Lifetimes"). Here: the endpoint
+// handle and the tasks of its control channel own the state (shared_ptr);
+// an operation in flight holds a state_ref (endpoint_ops.hpp), and the
+// state's deleter waits for the last one (make_endpoint_state), so a
+// receive cancelled by a close can still read the close reason after the
+// handle is dropped; the link knows it as a registration (peer_link_user),
+// removed in the destructor.
 
 #include <ucoro/error.hpp>
 #include <ucoro/p2p/detail/peer_link_registry.hpp>
 #include <ucoro/p2p/detail/control.hpp>
+#include <ucoro/p2p/detail/close_count.hpp>
 #include <ucoro/p2p/detail/endpoint_tags.hpp>
-#include <ucoro/p2p/detail/heartbeat.hpp>
+#include <ucoro/p2p/detail/failure_watch.hpp>
 #include <ucoro/p2p/detail/verdict_hold.hpp>
 #include <ucoro/runtime/detail/intrusive_list.hpp>
 #include <ucoro/runtime/event.hpp>
@@ -51,10 +53,7 @@ class endpoint_state final : public std::enable_shared_from_this<endpoint_state>
 public:
   endpoint_state(worker& w, std::string peer, const endpoint_options& options)
       : m_worker(&w), m_peer(std::move(peer)), m_tags(options.guarantee_msg_order),
-        m_requested_mode(options.error_handling),
-        m_heartbeat(checked_heartbeat(options.heartbeat, "endpoint to " + m_peer)),
-        m_remote_heartbeat(checked_heartbeat(options.remote_heartbeat, "endpoint to " + m_peer)),
-        m_close_timeout(options.close_timeout), m_completion(options.completion), m_close_ack(w.engine()) {}
+        m_failure_watch(options, "endpoint to " + m_peer), m_close_timeout(options.close_timeout), m_completion(options.completion), m_close_ack(w.engine()) {}
 
   ~endpoint_state() {
     if (m_link) {
@@ -74,64 +73,31 @@ public:
     m_link = std::move(conn);
     m_link->add_user(this);
     m_tags.send_to(peer_msg, peer_ctrl);
-    m_detection.ucx_mode = m_link->ucx_peer_mode() ? error_handling::peer : error_handling::none;
-    m_detection.reason = std::move(reason);
+    m_failure_watch.attached(*m_link, std::move(reason));
     m_fast_completion = m_completion == send_completion::fast ||
                         (m_completion == send_completion::automatic && m_link->lanes().local);
   }
 
-  /// After the handshake: watch the peer's process (UCX mode none under
-  /// automatic) and start heartbeats where asked or where the process
-  /// cannot be watched; then the control channel.
+  /// After the handshake: how the peer's failure is detected
+  /// (failure_watch), then the control channel, and the heartbeat if one
+  /// was chosen.
   void start(const process_identity& peer) {
     watch_process(peer);
     m_has_control = true;
     spawn_controlled(control_loop(shared_from_this()));
-    if (m_heartbeat.interval.count() > 0)
-      start_heartbeat();
+    if (m_failure_watch.watch_heartbeat(*m_link, this))
+      request_heartbeat();
   }
 
-  /// Under automatic with UCX mode none: the peer's process is the failure
-  /// signal (its pidfd), or else heartbeats are.
-  void watch_process(const process_identity& peer) {
-    // Over a network transport (another host, or tcp on this one): UCX's peer
-    // mode sees resets and transport errors, a pidfd sees an exit, but neither
-    // sees a silent partition; the heartbeat does, on both sides. Liveness
-    // follows the transport under automatic and peer alike: with `peer`
-    // chosen explicitly, a server's receive across a cut link was still
-    // pending after 30 s, and its client failed only by UCX's 20 s
-    // keepalive. `none` means nothing but what the user configures.
-    if (m_requested_mode != error_handling::none && m_heartbeat.interval.count() == 0 &&
-        m_remote_heartbeat.interval.count() > 0 && !m_link->lanes().local) {
-      m_heartbeat = m_remote_heartbeat;
-      m_detection.reason += "; over the network: heartbeat every " + format_duration(m_heartbeat.interval) +
-                            ", deadline " + format_duration(m_heartbeat.timeout) + " (remote_heartbeat)";
-    }
-    if (!m_link->ucx_peer_mode() && m_requested_mode == error_handling::automatic) {
-      std::string why_not = m_link->process_watched() ? std::string{} : m_link->watch_process(*m_worker, peer);
-      if (why_not.empty()) {
-        m_detection.process_watch = true;
-        m_detection.peer_pid = peer.pid;
-      } else {
-        m_detection.reason = "automatic: UCX error handling none, but " + why_not + ", so heartbeats instead";
-        if (m_heartbeat.interval.count() == 0)
-          m_heartbeat = {fallback_heartbeat_interval, fallback_heartbeat_timeout};
-      }
-    }
-  }
+  /// Chooses how the peer's failure is detected (failure_watch::choose).
+  void watch_process(const process_identity& peer) { m_failure_watch.choose(*m_link, *m_worker, peer); }
 
-  [[nodiscard]] const failure_detection& detection() const noexcept { return m_detection; }
+  [[nodiscard]] const failure_detection& detection() const noexcept { return m_failure_watch.detection(); }
   /// A layer above whose two sides each watch the other (the communicator's
-  /// ranks) watches this peer: both beat and watch, with no request on a
-  /// control channel (an address endpoint has none). `why` is added to the
-  /// failure detection's reason.
+  /// ranks) watches this peer (failure_watch::watch_each_other).
   void watch_each_other(const heartbeat_options& hb, const std::string& why) {
-    if (!m_link || hb.interval.count() <= 0)
-      return;
-    m_detection.heartbeat_timeout = hb.timeout;
-    m_detection.reason += why;
-    m_link->watch_heartbeat(this, hb);
-    m_link->send_heartbeats(this, hb.interval);
+    if (m_link)
+      m_failure_watch.watch_each_other(*m_link, this, hb, why);
   }
   /// Its tags and sequence numbers.
   [[nodiscard]] endpoint_tags& tags() noexcept { return m_tags; }
@@ -152,29 +118,10 @@ public:
     return (discarded || is_transport_failure(status)) && !m_closed && m_link && m_link->process_watched();
   }
 
-  void on_recv_completed() {
-    ++m_recv_count;
-    if (m_close_after && m_recv_count >= *m_close_after && !m_close_after_fired) {
-      m_close_after_fired = true;
-      // We may be inside a UCX callback: close from the loop.
-      m_worker->post([self = shared_from_this()] { self->close_after_reached(); });
-    }
-  }
+  void on_recv_completed() { close_when(m_count.on_received()); }
 
   void close_after_n_recv(std::uint64_t n, bool count_from_ep_creation) {
-    if (m_close_after)
-      throw_invalid_argument("close_after_n_recv on endpoint to " + m_peer + ": already set (to " +
-                             std::to_string(*m_close_after) + ")");
-    const std::uint64_t target = count_from_ep_creation ? n : m_recv_count + n;
-    if (count_from_ep_creation && n < m_recv_count)
-      throw_invalid_argument("close_after_n_recv(" + std::to_string(n) + ", count_from_ep_creation) on endpoint to " +
-                             m_peer + ": " + std::to_string(m_recv_count) + " messages were already received");
-    m_close_after = target;
-    m_close_after_from_peer = false;
-    if (m_recv_count >= target) {
-      m_close_after_fired = true;
-      m_worker->post([self = shared_from_this()] { self->close_after_reached(); });
-    }
+    close_when(m_count.close_after(n, count_from_ep_creation, m_peer));
   }
 
   // ---- closing ---------------------------------------------------------------------
@@ -238,7 +185,7 @@ public:
   [[nodiscard]] bool fast_completion() const noexcept { return m_fast_completion; }
   /// Messages arrive over sysv/posix (the worker's shared-memory FIFO).
   [[nodiscard]] bool uses_shared_memory() const noexcept { return m_link && m_link->lanes().shared_memory; }
-  [[nodiscard]] std::uint64_t recv_count() const noexcept { return m_recv_count; }
+  [[nodiscard]] std::uint64_t recv_count() const noexcept { return m_count.received(); }
 
   /// Why an operation on `memory` must fail before posting (UCS_OK: it may
   /// be posted): the endpoint is closed, or this UCX cannot move that memory.
@@ -289,11 +236,13 @@ private:
   }
   [[nodiscard]] bool receives_over_shared_memory() const noexcept override { return uses_shared_memory(); }
 
-  void close_after_reached() {
-    if (m_close_after_from_peer)
-      peer_close_complete();
-    else
-      m_worker->spawn(close());
+  /// The close count was reached (close_count): acts from the loop, since
+  /// a receive's completion may run inside a UCX callback.
+  void close_when(close_count::reached what) {
+    if (what == close_count::reached::peer_closed)
+      m_worker->post([self = shared_from_this()] { self->peer_close_complete(); });
+    else if (what == close_count::reached::user_close)
+      m_worker->post([self = shared_from_this()] { self->m_worker->spawn(self->close()); });
   }
 
   /// The peer said it sent N messages and all N have arrived: acknowledge,
@@ -308,7 +257,7 @@ private:
     const bool release_after_ack = !m_closing;
     m_closing = true;
     m_worker->spawn([](std::shared_ptr<endpoint_state> self, bool release_after_ack) -> task<void> {
-      control_message ack{control_message::close_ack, 0, self->m_recv_count};
+      control_message ack{control_message::close_ack, 0, self->m_count.received()};
       (void)co_await as_result(with_timeout(self->send_control(ack), self->m_close_timeout));
       if (release_after_ack)
         self->release();
@@ -354,15 +303,12 @@ private:
   /// endpoints to the same peer.
   void release() { m_control_stop.request_stop(); }
 
-  /// Watches the peer's heartbeat (the link fails when it stops) and asks
-  /// the peer to beat.
-  void start_heartbeat() {
-    m_detection.heartbeat_timeout = m_heartbeat.timeout;
-    m_link->watch_heartbeat(this, m_heartbeat);
+  /// Asks the peer to beat to this side (failure_watch chose a heartbeat).
+  void request_heartbeat() {
     spawn_controlled([](std::shared_ptr<endpoint_state> self) -> task<void> {
-      control_message request{control_message::heartbeat_request, 0,
-                              static_cast<std::uint64_t>(self->m_heartbeat.interval.count())};
-      (void)co_await as_result(with_timeout(self->send_control(request), self->m_heartbeat.timeout));
+      const heartbeat_options& hb = self->m_failure_watch.heartbeat();
+      control_message request{control_message::heartbeat_request, 0, static_cast<std::uint64_t>(hb.interval.count())};
+      (void)co_await as_result(with_timeout(self->send_control(request), hb.timeout));
     }(shared_from_this()));
   }
 
@@ -394,10 +340,8 @@ private:
       if (!msg)
         continue; // not a control message of ours: ignored, as UDP-style noise
       if (msg->type == control_message::close) {
-        self->m_close_after_from_peer = true;
-        self->m_close_after = msg->count;
-        if (self->m_recv_count >= msg->count)
-          self->peer_close_complete();
+        if (self->m_count.peer_closed(msg->count) == close_count::reached::peer_closed)
+          self->peer_close_complete(); // on the loop already
       } else if (msg->type == control_message::close_ack) {
         self->m_close_ack.set();
       } else if (msg->type == control_message::heartbeat_request && !self->m_closed && self->m_link) {
@@ -410,18 +354,12 @@ private:
   std::shared_ptr<peer_link> m_link;
   std::string m_peer;
   endpoint_tags m_tags;
-  ucoro::error_handling m_requested_mode;
-  heartbeat_options m_heartbeat;
-  heartbeat_options m_remote_heartbeat;
-  failure_detection m_detection;
+  failure_watch m_failure_watch;
   std::chrono::milliseconds m_close_timeout;
   send_completion m_completion;
   bool m_fast_completion = false;
 
-  std::uint64_t m_recv_count = 0;
-  std::optional<std::uint64_t> m_close_after;
-  bool m_close_after_from_peer = false;
-  bool m_close_after_fired = false;
+  close_count m_count;
   bool m_has_control = false;
   bool m_closing = false;
   bool m_closed = false;
