@@ -8,23 +8,20 @@
 //  - work posted from other threads, and cancellations requested from other
 //    threads, both executed here because a worker is single-threaded;
 //  - an epoll set holding the worker's event fd, an eventfd for wake-ups and
-//    any fds the user adds (e.g. pidfds). The epoll fd itself is pollable, so
-//    an external loop can watch just `event_fd()`.
+//    any fds the user adds (e.g. pidfds): detail/epoll_set.hpp. The epoll fd
+//    itself is pollable, so an external loop can watch just `event_fd()`.
 
+#include <ucoro/runtime/detail/epoll_set.hpp>
 #include <ucoro/runtime/detail/intrusive_list.hpp>
-#include <ucoro/runtime/detail/unique_fd.hpp>
 #include <ucoro/error.hpp>
 #include <ucoro/runtime/progress_mode.hpp>
 
 #include <ucp/api/ucp.h>
 
-#include <sys/epoll.h>
 #include <sched.h>
-#include <sys/eventfd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <chrono>
 #include <coroutine>
 #include <cstdint>
@@ -32,7 +29,6 @@
 #include <map>
 #include <mutex>
 #include <optional>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -59,26 +55,15 @@ struct cancel_node : basic_list_node<cancel_node> {
   bool queued = false;
 };
 
-[[nodiscard]] inline std::system_error errno_error(const char* what) {
-  return std::system_error(errno, std::generic_category(), what);
-}
-
 } // namespace detail
 
 class progress_engine {
 public:
   progress_engine(ucp_worker_h worker, progress_mode mode) : m_worker(worker), m_mode(mode) {
-    m_epoll.reset(::epoll_create1(EPOLL_CLOEXEC));
-    if (!m_epoll)
-      throw detail::errno_error("epoll_create1 for the progress engine");
-    m_wake.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-    if (!m_wake)
-      throw detail::errno_error("eventfd for the progress engine");
-    add_to_epoll(m_wake.get());
     int worker_fd = -1;
     check(ucp_worker_get_efd(m_worker, &worker_fd), "getting the UCX worker event fd");
     m_worker_fd = worker_fd;
-    add_to_epoll(m_worker_fd);
+    m_events.add(m_worker_fd);
   }
 
   progress_engine(const progress_engine&) = delete;
@@ -138,14 +123,9 @@ public:
   /// `events` (level-triggered epoll events; errors and hang-ups always
   /// count). One watch per fd.
   void watch_fd(int fd, std::function<void()> on_ready, std::uint32_t events = EPOLLIN) {
-    add_to_epoll(fd, events);
-    m_watched[fd] = std::move(on_ready);
+    m_events.watch(fd, std::move(on_ready), events);
   }
-
-  void unwatch_fd(int fd) noexcept {
-    if (m_watched.erase(fd) != 0)
-      ::epoll_ctl(m_epoll.get(), EPOLL_CTL_DEL, fd, nullptr);
-  }
+  void unwatch_fd(int fd) noexcept { m_events.unwatch(fd); }
 
   /// One non-blocking round: UCX progress, resumptions, posted work,
   /// cancellations, expired timers and watched fds. True if anything happened.
@@ -170,11 +150,11 @@ public:
     // fd_poll_interval. Blocking mode needs this too: it only sleeps on
     // them when UCX lets it arm, and a peer killed mid-write into a
     // shared-memory FIFO leaves UCX busy (never armable) for good.
-    if ((round & 63U) == 0 && !m_watched.empty()) {
+    if ((round & 63U) == 0 && m_events.has_watched()) {
       const auto now = detail::clock::now();
       if (now - m_last_fd_poll >= fd_poll_interval) {
         m_last_fd_poll = now;
-        active |= poll_fds(0);
+        active |= m_events.wait(0);
       }
     }
     return active;
@@ -200,7 +180,7 @@ public:
   /// epoll fd that becomes readable when the worker, a wake-up or a watched
   /// fd has something; then call progress() until it returns false and
   /// arm() before sleeping again.
-  [[nodiscard]] int event_fd() const noexcept { return m_epoll.get(); }
+  [[nodiscard]] int event_fd() const noexcept { return m_events.fd(); }
 
   /// True if it is safe to sleep on event_fd(); false means call progress()
   /// again first (UCX had events pending: ucp_worker_arm returned BUSY).
@@ -296,23 +276,10 @@ public:
     node.queued = false;
   }
 
-  /// Wakes a loop sleeping in epoll. An eventfd rather than
-  /// ucp_worker_signal: its thread safety is a property of the syscall, not of
-  /// how UCX was built.
-  void wake() noexcept {
-    const std::uint64_t one = 1;
-    [[maybe_unused]] auto n = ::write(m_wake.get(), &one, sizeof one);
-  }
+  /// Wakes a loop sleeping in epoll (epoll_set::wake).
+  void wake() noexcept { m_events.wake(); }
 
 private:
-  void add_to_epoll(int fd, std::uint32_t events = EPOLLIN) {
-    epoll_event ev{};
-    ev.events = events;
-    ev.data.fd = fd;
-    if (::epoll_ctl(m_epoll.get(), EPOLL_CTL_ADD, fd, &ev) != 0)
-      throw detail::errno_error("adding an fd to the progress engine's epoll set");
-  }
-
   bool drain_ready() {
     if (m_ready.empty())
       return false;
@@ -384,13 +351,13 @@ private:
       if (++m_unarmable_rounds >= unarmable_rounds_before_nap) {
         ++m_stats.naps;
         set_worker_fd(worker_fd::muted);
-        poll_fds(timeout_ms < 0 ? 1 : std::min(timeout_ms, 1));
+        (void)m_events.wait(timeout_ms < 0 ? 1 : std::min(timeout_ms, 1));
       }
       return;
     }
     m_unarmable_rounds = 0;
     ++m_stats.sleeps;
-    poll_fds(timeout_ms);
+    (void)m_events.wait(timeout_ms);
   }
 
   enum class worker_fd : bool { watched, muted };
@@ -398,43 +365,13 @@ private:
     const bool mute = state == worker_fd::muted;
     if (mute == m_worker_fd_muted)
       return;
-    epoll_event ev{};
-    ev.events = mute ? 0U : static_cast<std::uint32_t>(EPOLLIN);
-    ev.data.fd = m_worker_fd;
-    if (::epoll_ctl(m_epoll.get(), EPOLL_CTL_MOD, m_worker_fd, &ev) != 0)
-      throw detail::errno_error("muting or unmuting the UCX worker fd in the progress engine's epoll set");
+    m_events.set_muted(m_worker_fd, mute);
     m_worker_fd_muted = mute;
-  }
-
-  bool poll_fds(int timeout_ms) {
-    epoll_event events[16];
-    const int n = ::epoll_wait(m_epoll.get(), events, 16, timeout_ms);
-    if (n < 0) {
-      if (errno == EINTR)
-        return false;
-      throw detail::errno_error("epoll_wait in the progress engine");
-    }
-    bool active = false;
-    for (int i = 0; i < n; ++i) {
-      const int fd = events[i].data.fd;
-      if (fd == m_wake.get()) {
-        std::uint64_t count = 0;
-        [[maybe_unused]] auto r = ::read(fd, &count, sizeof count);
-      } else if (fd != m_worker_fd) {
-        if (auto it = m_watched.find(fd); it != m_watched.end()) {
-          auto callback = it->second; // it may unwatch itself
-          callback();
-          active = true;
-        }
-      }
-    }
-    return active;
   }
 
   ucp_worker_h m_worker;
   progress_mode m_mode;
-  detail::unique_fd m_epoll;
-  detail::unique_fd m_wake;
+  detail::epoll_set m_events;
   int m_worker_fd = -1;
   unsigned m_poll_round = 0;
   static constexpr unsigned unarmable_rounds_before_nap = 1000;
@@ -451,7 +388,6 @@ private:
   std::vector<std::coroutine_handle<>> m_ready;
   std::vector<std::coroutine_handle<>> m_spare;
   std::multimap<detail::clock::time_point, detail::timer_node*> m_timers;
-  std::unordered_map<int, std::function<void()>> m_watched;
 
   std::mutex m_foreign_mutex;
   std::atomic<bool> m_has_foreign_work{false};
