@@ -361,9 +361,7 @@ inline communicator communicator::from_table(worker& w, std::uint32_t rank,
   state->failed.assign(state->size, 0);
   state->failure_cause.resize(state->size);
   state->heartbeat = detail::checked_heartbeat(options.remote_heartbeat, "communicator bootstrap");
-  state->pending_recvs = std::make_unique<detail::intrusive_list[]>(state->size);
-  state->pending_sends = std::make_unique<detail::intrusive_list[]>(state->size);
-  state->held = std::make_unique<detail::held_operations[]>(state->size);
+  state->pending = std::make_unique<detail::pending_operations<detail::comm_recv_op, detail::comm_send_op>[]>(state->size);
   for (std::uint32_t r = 0; r < state->size; ++r)
     state->failure_known.push_back(std::make_unique<event>(w));
   state->start_heartbeats();

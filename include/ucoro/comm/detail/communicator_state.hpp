@@ -12,6 +12,7 @@
 #include <ucoro/p2p/detail/heartbeat.hpp>
 #include <ucoro/p2p/detail/hello.hpp>
 #include <ucoro/p2p/detail/peer_link_registry.hpp>
+#include <ucoro/p2p/detail/pending_operations.hpp>
 #include <ucoro/p2p/detail/verdict_hold.hpp>
 #include <ucoro/p2p/endpoint.hpp>
 #include <ucoro/runtime/detail/intrusive_list.hpp>
@@ -44,9 +45,8 @@ struct communicator_state : std::enable_shared_from_this<communicator_state> {
   std::vector<std::optional<endpoint>> peers;     ///< indexed by rank (self included); made by connect()
   std::vector<char> failed;                       ///< per rank: it failed (not vector<bool>: read per message)
   std::vector<std::unique_ptr<event>> failure_known; ///< set when `failed` is, to await
-  std::unique_ptr<intrusive_list[]> pending_recvs; ///< per rank: receives UCX holds
-  std::unique_ptr<intrusive_list[]> pending_sends; ///< per rank: sends UCX holds
-  std::unique_ptr<held_operations[]> held;         ///< per rank: failed operations waiting to learn whether it died
+  /// Per rank: operations UCX holds, and failed ones waiting to learn whether it died.
+  std::unique_ptr<pending_operations<comm_recv_op, comm_send_op>[]> pending;
   std::vector<std::uint32_t> failed_ranks;        ///< in the order they failed
   std::uint32_t collective_round = 0;             ///< batch field of collective tags
   std::vector<std::error_code> failure_cause;     ///< per rank: why it failed (its endpoint's close reason)
@@ -135,7 +135,7 @@ public:
         m_memory(other.m_memory), m_size(other.m_size) {}
   ~comm_op() {
     if (m_linked)
-      list().erase(*this);
+      pending().untrack(static_cast<Derived&>(*this));
     this->engine().remove_timer(m_grace); // a stopped send's grace
   }
 
@@ -176,16 +176,16 @@ protected:
   std::size_t m_size;
 
 private:
-  [[nodiscard]] intrusive_list& list() const noexcept {
-    return Derived::is_send ? m_state->pending_sends[m_rank] : m_state->pending_recvs[m_rank];
+  [[nodiscard]] pending_operations<comm_recv_op, comm_send_op>& pending() const noexcept {
+    return m_state->pending[m_rank];
   }
   void on_pending() noexcept {
-    list().push_front(*this);
+    pending().track(static_cast<Derived&>(*this));
     m_linked = true;
   }
   void on_done(ucs_status_t) noexcept {
     if (m_linked) {
-      list().erase(*this);
+      pending().untrack(static_cast<Derived&>(*this));
       m_linked = false;
     }
   }
@@ -193,7 +193,7 @@ private:
     if (status == UCS_OK || rank_failed() || !static_cast<const Derived*>(this)->awaits_verdict(status))
       return false;
     this->engine().remove_timer(m_grace); // a stopped send's grace, if UCX ended it meanwhile
-    m_wait.hold(static_cast<Derived&>(*this), m_state->held[m_rank], this->engine(), failure_grace);
+    m_wait.hold(static_cast<Derived&>(*this), pending().held(), this->engine(), failure_grace);
     return true;
   }
   /// The verdict came (the rank failed: error_code says peer_failed), or
@@ -216,6 +216,7 @@ private:
 class comm_send_op : public comm_op<comm_send_op, void> {
   friend class request_op<comm_send_op, void>;
   friend class comm_op<comm_send_op, void>;
+  friend class pending_operations<comm_recv_op, comm_send_op>;
   friend struct communicator_state;
 
 public:
@@ -279,7 +280,7 @@ private:
 class comm_recv_op : public comm_op<comm_recv_op, std::size_t> {
   friend class request_op<comm_recv_op, std::size_t>;
   friend class comm_op<comm_recv_op, std::size_t>;
-  friend struct communicator_state;
+  friend class pending_operations<comm_recv_op, comm_send_op>;
 
 public:
   static constexpr bool is_send = false;
@@ -304,6 +305,9 @@ private:
   /// (which is known by then): only transport errors wait.
   bool awaits_verdict(ucs_status_t status) const noexcept { return is_transport_failure(status); }
   void on_recv_info(const ucp_tag_recv_info_t& info) noexcept { m_length = info.length; }
+  /// Its rank failed (pending_operations::cancel_receives): error_code
+  /// reports peer_failed.
+  void cancel_pending() noexcept { cancel_request(); }
   [[nodiscard]] std::size_t value() const noexcept { return m_length; }
   [[nodiscard]] std::error_code error_code(ucs_status_t status) const noexcept {
     if (status == UCS_ERR_MESSAGE_TRUNCATED || status == UCS_ERR_UNSUPPORTED)
@@ -326,13 +330,8 @@ private:
 };
 
 inline void communicator_state::fail_rank(std::uint32_t r) noexcept {
-  failed[r] = 1;
-  // Cancelling completes each receive through the usual path, which unlinks it.
-  for (comm_recv_op* op : pending_recvs[r].snapshot<comm_recv_op>())
-    op->cancel_request();
-  for (comm_send_op* op : pending_sends[r].snapshot<comm_send_op>())
-    op->detach(UCS_ERR_CANCELED);
-  held[r].deliver();
+  failed[r] = 1; // before the operations end: they report peer_failed
+  pending[r].fail_all();
   failure_known[r]->set();
 }
 

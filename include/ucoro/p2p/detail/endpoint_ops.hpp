@@ -62,7 +62,7 @@ template <class... Args>
 class ep_send_op : public request_op<ep_send_op, void>, public list_node {
   friend class request_op<ep_send_op, void>;
   friend class verdict_wait<ep_send_op>;
-  friend class endpoint_state;
+  friend class pending_operations<ep_recv_op, ep_send_op>;
 
 public:
   ep_send_op(endpoint_state& state, buffer_view<const void> view)
@@ -72,7 +72,7 @@ public:
   ~ep_send_op() {
     disarm_grace();
     if (m_linked)
-      m_state->pending_sends().erase(*this);
+      m_state->pending().untrack(*this);
   }
 
 private:
@@ -87,13 +87,13 @@ private:
     return post_tag_send(m_state->ucp_endpoint(), m_view.data, m_view.size, m_tag, to_ucs(m_view.memory), param);
   }
   void on_pending() noexcept {
-    m_state->pending_sends().push_front(*this);
+    m_state->pending().track(*this);
     m_linked = true;
   }
   void on_done(ucs_status_t) noexcept {
     disarm_grace();
     if (m_linked) {
-      m_state->pending_sends().erase(*this);
+      m_state->pending().untrack(*this);
       m_linked = false;
     }
   }
@@ -118,7 +118,7 @@ private:
     if (!m_state->awaits_verdict(status, status == UCS_ERR_CANCELED && m_posted))
       return false;
     disarm_grace();
-    m_wait.hold(*this, m_state->held(), engine(), peer_exit_grace);
+    m_wait.hold(*this, m_state->pending().held(), engine(), peer_exit_grace);
     return true;
   }
   void end_hold(verdict) noexcept { release(); }
@@ -157,7 +157,7 @@ private:
 class ep_recv_op : public request_op<ep_recv_op, std::size_t>, public list_node {
   friend class request_op<ep_recv_op, std::size_t>;
   friend class verdict_wait<ep_recv_op>;
-  friend class endpoint_state;
+  friend class pending_operations<ep_recv_op, ep_send_op>;
 
 public:
   ep_recv_op(endpoint_state& state, buffer_view<void> view)
@@ -166,7 +166,7 @@ public:
       : request_op(std::move(other)), list_node{}, m_state(other.m_state), m_view(other.m_view) {}
   ~ep_recv_op() {
     if (m_linked)
-      m_state->pending_recvs().erase(*this);
+      m_state->pending().untrack(*this);
   }
 
 private:
@@ -182,13 +182,13 @@ private:
     return post_tag_recv(worker, m_view.data, m_view.size, m_tag, tag_layout::full_mask, param);
   }
   void on_pending() noexcept {
-    m_state->pending_recvs().push_front(*this);
+    m_state->pending().track(*this);
     m_linked = true;
   }
   void on_recv_info(const ucp_tag_recv_info_t& info) noexcept { m_info = info; }
   void on_done(ucs_status_t status) noexcept {
     if (m_linked) {
-      m_state->pending_recvs().erase(*this);
+      m_state->pending().untrack(*this);
       m_linked = false;
     }
     if (status == UCS_OK || status == UCS_ERR_MESSAGE_TRUNCATED)
@@ -200,10 +200,16 @@ private:
     // NOT_CONNECTED: the endpoint's own close (error_code gives its reason).
     if (status == UCS_OK || status == UCS_ERR_NOT_CONNECTED || !m_state->awaits_verdict(status, false))
       return false;
-    m_wait.hold(*this, m_state->held(), engine(), peer_exit_grace);
+    m_wait.hold(*this, m_state->pending().held(), engine(), peer_exit_grace);
     return true;
   }
   void end_hold(verdict) noexcept { release(); }
+  /// Its endpoint closed or failed (pending_operations::cancel_receives):
+  /// the receive reports the close reason.
+  void cancel_pending() noexcept {
+    m_cancelled_by_close = true;
+    cancel_request();
+  }
   [[nodiscard]] std::size_t value() const noexcept { return m_info.length; }
   [[nodiscard]] std::error_code error_code(ucs_status_t status) const noexcept {
     if (status == UCS_ERR_NOT_CONNECTED || m_cancelled_by_close)
@@ -233,18 +239,5 @@ private:
   bool m_cancelled_by_close = false;
   verdict_wait<ep_recv_op> m_wait;
 };
-
-inline void endpoint_state::cancel_pending_recvs() noexcept {
-  // Cancelling completes each through the usual path (which unlinks it).
-  for (ep_recv_op* op : m_pending_recvs.snapshot<ep_recv_op>()) {
-    op->m_cancelled_by_close = true;
-    op->cancel_request();
-  }
-}
-
-inline void endpoint_state::detach_pending_sends() noexcept {
-  for (ep_send_op* op : m_pending_sends.snapshot<ep_send_op>())
-    op->detach(UCS_ERR_CANCELED);
-}
 
 } // namespace ucoro::detail

@@ -19,6 +19,7 @@
 #include <ucoro/p2p/detail/close_count.hpp>
 #include <ucoro/p2p/detail/endpoint_tags.hpp>
 #include <ucoro/p2p/detail/failure_watch.hpp>
+#include <ucoro/p2p/detail/pending_operations.hpp>
 #include <ucoro/p2p/detail/verdict_hold.hpp>
 #include <ucoro/runtime/detail/intrusive_list.hpp>
 #include <ucoro/runtime/event.hpp>
@@ -46,6 +47,9 @@ namespace ucoro::detail {
 /// How long an operation that failed with a transport error is held
 /// (verdict_hold.hpp) for the peer's pidfd to confirm its exit.
 inline constexpr std::chrono::milliseconds peer_exit_grace{50};
+
+class ep_recv_op;
+class ep_send_op;
 
 /// Everything an endpoint is; shared by the endpoint handle, its control
 /// loop and in-flight background closes.
@@ -105,12 +109,8 @@ public:
 
   // ---- data path -----------------------------------------------------------------
 
-  /// Pending receives (UCX's belong to the worker, so a close must cancel
-  /// them itself) and pending sends (detached when the peer is gone).
-  intrusive_list& pending_recvs() noexcept { return m_pending_recvs; }
-  intrusive_list& pending_sends() noexcept { return m_pending_sends; }
-  /// Operations that failed in the transport, waiting for the verdict.
-  held_operations& held() noexcept { return m_held; }
+  /// Its operations in flight (pending_operations.hpp).
+  [[nodiscard]] pending_operations<ep_recv_op, ep_send_op>& pending() noexcept { return m_pending; }
   /// Whether an operation that failed with `status` waits for the verdict:
   /// a transport failure (or a send UCX discarded) while the peer's process
   /// is watched, whose pidfd says within peer_exit_grace whether it died.
@@ -232,7 +232,7 @@ private:
     // Sends UCX will never finish (mode none, the peer gone): complete them
     // with the error; the connection is force-closed right after.
     if (!m_link->ucx_peer_mode())
-      detach_pending_sends();
+      m_pending.detach_sends();
   }
   [[nodiscard]] bool receives_over_shared_memory() const noexcept override { return uses_shared_memory(); }
 
@@ -271,8 +271,8 @@ private:
     m_close_reason = reason;
     if (m_link)
       m_link->forget_heartbeat(this); // this endpoint no longer watches, nor beats for its peer
-    cancel_pending_recvs();
-    m_held.deliver(); // operations held for the verdict: this is it
+    m_pending.cancel_receives();
+    m_pending.deliver_verdict(); // operations held for the verdict: this is it
     // A close() waiting for the peer's ack is released: no ack will come.
     // Except when both sides closed at once: the peer acknowledges our
     // close as we do its (peer_close_complete), and close() waits for that
@@ -283,8 +283,6 @@ private:
     run_close_callback();
   }
 
-  void cancel_pending_recvs() noexcept;
-  void detach_pending_sends() noexcept;
 
   void run_close_callback() {
     if (m_close_callback_ran || !m_close_callback)
@@ -366,9 +364,7 @@ private:
   std::error_code m_close_reason;
   std::function<void(std::error_code)> m_close_callback;
   bool m_close_callback_ran = false;
-  intrusive_list m_pending_recvs;
-  intrusive_list m_pending_sends;
-  held_operations m_held;
+  pending_operations<ep_recv_op, ep_send_op> m_pending;
   std::stop_source m_control_stop;
   event m_close_ack;
 
