@@ -1,10 +1,11 @@
 #pragma once
 // A communicator's shared state and its two operations. A send or receive
 // between ranks is one UCX tag request awaited in place (request_op: no
-// allocation), linked into its rank's pending list while UCX holds it, so
-// that the rank's failure fails it: receives are cancelled, sends detached
-// (UCX 1.13 may never complete a rendezvous send to a dead peer). That is
-// the whole per-message cost over a bare endpoint: a list link and a flag.
+// allocation), tracked by its rank's pending_operations while UCX holds it,
+// so that the rank's failure fails it: receives are cancelled, sends
+// detached (UCX 1.13 may never complete a rendezvous send to a dead peer).
+// That is the whole per-message cost over a bare endpoint: a list link and
+// a flag.
 
 #include <ucoro/comm/bootstrap_method.hpp>
 #include <ucoro/comm/detail/tag_fields.hpp>
