@@ -112,9 +112,15 @@ private:
     detach(UCS_ERR_CANCELED);
     state->abandon_link(make_error_code(errc::send_abandoned));
   }
-  [[nodiscard]] bool hold(ucs_status_t status) noexcept {
-    if (status == UCS_OK || (status == UCS_ERR_CANCELED && m_stopped))
-      return false; // done, or the caller's stop
+  /// Asked at every completion: the common case (success) stays inline,
+  /// the failure's checks do not (GCC inlined a whole hold() into every
+  /// await_suspend or none of it: +8 instructions a message out of line).
+  [[nodiscard, gnu::always_inline]] bool hold(ucs_status_t status) noexcept {
+    return status != UCS_OK && hold_failed(status);
+  }
+  [[nodiscard, gnu::noinline]] bool hold_failed(ucs_status_t status) noexcept {
+    if (status == UCS_ERR_CANCELED && m_stopped)
+      return false; // the caller's stop
     if (!m_state->awaits_verdict(status, status == UCS_ERR_CANCELED && m_posted))
       return false;
     disarm_grace();
@@ -196,9 +202,13 @@ private:
     else if (status == UCS_ERR_CANCELED && m_posted)
       m_state->tags().return_recv_seq(m_seq);
   }
-  [[nodiscard]] bool hold(ucs_status_t status) noexcept {
+  /// As the send's: the success check inline, the rest not.
+  [[nodiscard, gnu::always_inline]] bool hold(ucs_status_t status) noexcept {
+    return status != UCS_OK && hold_failed(status);
+  }
+  [[nodiscard, gnu::noinline]] bool hold_failed(ucs_status_t status) noexcept {
     // NOT_CONNECTED: the endpoint's own close (error_code gives its reason).
-    if (status == UCS_OK || status == UCS_ERR_NOT_CONNECTED || !m_state->awaits_verdict(status, false))
+    if (status == UCS_ERR_NOT_CONNECTED || !m_state->awaits_verdict(status, false))
       return false;
     m_wait.hold(*this, m_state->pending().held(), engine(), peer_exit_grace);
     return true;

@@ -118,7 +118,11 @@ public:
     return (discarded || is_transport_failure(status)) && !m_closed && m_link && m_link->process_watched();
   }
 
-  void on_recv_completed() { close_when(m_count.on_received()); }
+  /// Every received message: a count and a compare, the close out of line.
+  void on_recv_completed() {
+    if (const close_count::reached what = m_count.on_received(); what != close_count::reached::not_yet) [[unlikely]]
+      close_when(what);
+  }
 
   void close_after_n_recv(std::uint64_t n, bool count_from_ep_creation) {
     close_when(m_count.close_after(n, count_from_ep_creation, m_peer));
@@ -238,7 +242,7 @@ private:
 
   /// The close count was reached (close_count): acts from the loop, since
   /// a receive's completion may run inside a UCX callback.
-  void close_when(close_count::reached what) {
+  [[gnu::noinline]] void close_when(close_count::reached what) {
     if (what == close_count::reached::peer_closed)
       m_worker->post([self = shared_from_this()] { self->peer_close_complete(); });
     else if (what == close_count::reached::user_close)
