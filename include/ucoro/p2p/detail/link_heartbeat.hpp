@@ -76,30 +76,18 @@ public:
   /// How long the tick sleeps: the shortest beat interval, and a quarter
   /// of the shortest deadline (or the watch's interval, if shorter).
   [[nodiscard]] std::chrono::milliseconds period() const noexcept {
-    auto p = std::chrono::milliseconds::max();
-    for (const request& r : m_beats)
-      p = std::min(p, r.interval);
-    for (const request& r : m_watches)
-      p = std::min({p, r.interval, r.timeout / 4});
+    const auto p = std::min({shortest(m_beats, &request::interval), shortest(m_watches, &request::interval),
+                             shortest(m_watches, &request::timeout) / 4});
     return std::max(p, std::chrono::milliseconds{1});
   }
   /// The peer has been silent past the shortest deadline.
   [[nodiscard]] bool overdue(clock::time_point now) const noexcept {
-    if (!watching())
-      return false;
-    auto deadline = std::chrono::milliseconds::max();
-    for (const request& r : m_watches)
-      deadline = std::min(deadline, r.timeout);
-    return now - m_last_heard > deadline;
+    return watching() && now - m_last_heard > shortest(m_watches, &request::timeout);
   }
   /// A beat is due: never sent, or the shortest interval has passed.
   [[nodiscard]] bool beat_due(clock::time_point now) const noexcept {
-    if (!beating())
-      return false;
-    auto interval = std::chrono::milliseconds::max();
-    for (const request& r : m_beats)
-      interval = std::min(interval, r.interval);
-    return m_last_sent == clock::time_point{} || now - m_last_sent >= interval;
+    return beating() &&
+           (m_last_sent == clock::time_point{} || now - m_last_sent >= shortest(m_beats, &request::interval));
   }
 
 private:
@@ -108,6 +96,14 @@ private:
     std::chrono::milliseconds interval;
     std::chrono::milliseconds timeout;
   };
+  /// The least of `field` over `requests` (max() when there are none).
+  [[nodiscard]] static std::chrono::milliseconds shortest(const std::vector<request>& requests,
+                                                          std::chrono::milliseconds request::*field) noexcept {
+    auto least = std::chrono::milliseconds::max();
+    for (const request& r : requests)
+      least = std::min(least, r.*field);
+    return least;
+  }
   static void set(std::vector<request>& requests, request r) {
     for (request& existing : requests)
       if (existing.owner == r.owner) {
