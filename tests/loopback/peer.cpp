@@ -7,6 +7,8 @@
 //           "streaming" after the first)
 //   sink:   receive --size byte messages without end (print "sinking"
 //           after the first)
+//   send_exit: after 50 ms (the client's receive is pending), send the 8-byte
+//           value 42 and exit at once (status 0), no close
 //   address: no listener; given --peer-address HEX and --peer-info HEX (the
 //           test's worker), print "address HEX info HEX" (this worker's),
 //           connect by worker address under automatic, echo one message
@@ -21,9 +23,11 @@
 
 #include <signal.h>
 #include <sys/prctl.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -101,6 +105,11 @@ int main(int argc, char** argv) {
           (void)co_await ep.recv(buf);
           say("received");
           co_await worker.sleep(3600s); // not a wait for anything: this peer idles until the test kills it (its death is the behaviour under test)
+        } else if (mode == "send_exit") {
+          const std::uint64_t value = 42;
+          co_await worker.sleep(50ms); // not a wait for anything: the client's receive is pending by then (the case under test)
+          co_await ep.send(std::span(&value, 1));
+          ::_exit(0); // the behaviour under test: gone right after its last message, no close
         } else if (mode == "idle") {
           say("connected");
           co_await worker.sleep(3600s); // not a wait for anything: this peer idles until the test kills it (its death is the behaviour under test)

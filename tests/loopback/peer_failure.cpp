@@ -135,6 +135,33 @@ test::kill_outcome kill_during(worker& w, test::child_process& peer, const kill_
 
 } // namespace
 
+TEST_CASE("a message a same-host peer sent just before it exited is received, not lost to its failure",
+          "[failure][two_process]") {
+  // The peer's last eager message can still sit in this worker's
+  // shared-memory FIFO when its pidfd fires; in blocking mode both fds wake
+  // the same epoll_wait. The receive pending meanwhile must get the message.
+  // Repeated: the order of the two is up to the kernel.
+  context ctx;
+  for (const auto progress : {progress_mode::blocking, progress_mode::polling}) {
+    worker w{ctx, progress};
+    for (int round = 0; round < 10; ++round) {
+      test::child_process peer{{peer_binary(), "--mode", "send_exit"}};
+      const std::uint16_t port = listening_port(peer);
+      const auto got = w.run(test::bounded([&]() -> task<result<std::size_t>> {
+        endpoint ep = co_await w.create_endpoint("127.0.0.1", port); // automatic: the pidfd watches the peer
+        std::uint64_t value = 0;
+        auto r = co_await as_result(with_timeout(ep.recv(std::span(&value, 1)), 10s));
+        if (r && value != 42)
+          r.error = make_error_code(std::errc::bad_message);
+        co_return r;
+      }()));
+      INFO(test::mode_name(progress) << ", round " << round);
+      CHECK(got.error == std::error_code{});
+      CHECK(peer.wait_exit(10s) == 0);
+    }
+  }
+}
+
 TEST_CASE("a peer killed with SIGKILL fails the survivor's pending operation in every mode and phase",
           "[failure][two_process]") {
   for (const auto& m : modes) {

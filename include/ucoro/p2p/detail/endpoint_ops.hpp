@@ -250,4 +250,7 @@ private:
   verdict_wait<ep_recv_op> m_wait;
 };
 
+inline void endpoint_state::cancel_pending_receives() noexcept { m_pending.cancel_receives(); }
+inline void endpoint_state::detach_pending_sends() noexcept { m_pending.detach_sends(); }
+
 } // namespace ucoro::detail

@@ -236,7 +236,7 @@ private:
     // Sends UCX will never finish (mode none, the peer gone): complete them
     // with the error; the connection is force-closed right after.
     if (!m_link->ucx_peer_mode())
-      m_pending.detach_sends();
+      detach_pending_sends();
   }
   [[nodiscard]] bool receives_over_shared_memory() const noexcept override { return uses_shared_memory(); }
 
@@ -275,7 +275,7 @@ private:
     m_close_reason = reason;
     if (m_link)
       m_link->forget_heartbeat(this); // this endpoint no longer watches, nor beats for its peer
-    m_pending.cancel_receives();
+    cancel_pending_receives();
     m_pending.deliver_verdict(); // operations held for the verdict: this is it
     // A close() waiting for the peer's ack is released: no ack will come.
     // Except when both sides closed at once: the peer acknowledges our
@@ -287,6 +287,10 @@ private:
     run_close_callback();
   }
 
+
+  // Defined in endpoint_ops.hpp, where the operation types are complete.
+  void cancel_pending_receives() noexcept;
+  void detach_pending_sends() noexcept;
 
   void run_close_callback() {
     if (m_close_callback_ran || !m_close_callback)
