@@ -22,10 +22,12 @@ namespace ucoro {
 
 /// When a send completes (UCX's UCP_OP_ATTR_FLAG_FAST_CMPL).
 enum class send_completion {
-  /// fast where the endpoint's active-message lane is shared memory
-  /// (sysv/posix/self), standard otherwise (tcp, RDMA): measured here, fast
-  /// halves 16-64 KiB latency over shared memory and doubles it over tcp.
-  /// Decided once per endpoint, from its lanes, when it connects.
+  /// fast for sends below 64 KiB where the endpoint's active-message lane
+  /// is shared memory (sysv/posix/self), standard otherwise (tcp, RDMA, and
+  /// 64 KiB and up): measured here, fast cuts 16-32 KiB latency over shared
+  /// memory to 0.6-0.9x ucx_perftest's, doubles it over tcp, and at 64 KiB
+  /// made 2 launches in 3 four times slower than the rendezvous. Decided
+  /// once per endpoint, from its lanes, when it connects.
   automatic,
   /// As soon as the buffer may be reused: UCX may copy messages up to its
   /// "nbr" threshold (256 KiB on shared memory here) eagerly instead of

@@ -80,7 +80,7 @@ private:
     if (const ucs_status_t refused = m_state->refusal(m_view.memory); refused != UCS_OK)
       return UCS_STATUS_PTR(refused);
     prepare_send(param);
-    if (m_state->fast_completion())
+    if (m_view.size < m_state->fast_completion_below())
       param.op_attr_mask |= UCP_OP_ATTR_FLAG_FAST_CMPL;
     m_tag = m_state->tags().next_send_tag();
     m_posted = true;

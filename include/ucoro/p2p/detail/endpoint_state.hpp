@@ -36,6 +36,8 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <cstddef>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -43,6 +45,14 @@
 #include <vector>
 
 namespace ucoro::detail {
+
+/// send_completion::automatic on shared-memory lanes: fast completion for
+/// sends below 64 KiB only. Fast completion keeps UCX eager up to its "nbr"
+/// threshold (256 KiB here): at 16 KiB that was 0.60-0.68x ucx_perftest's
+/// latency, at 32 KiB 0.86-0.91x, but at 64 KiB 2 launches in 3 ran at
+/// 25-32 us one-way against 7 us for the rendezvous (`bench/send_recv
+/// --sizes 64K --completion fast|standard`, docs/performance.md).
+inline constexpr std::size_t automatic_fast_completion_below = 64 * 1024;
 
 /// How long an operation that failed with a transport error is held
 /// (verdict_hold.hpp) for the peer's pidfd to confirm its exit.
@@ -78,8 +88,10 @@ public:
     m_link->add_user(this);
     m_tags.send_to(peer_msg, peer_ctrl);
     m_failure_watch.attached(*m_link, std::move(reason));
-    m_fast_completion = m_completion == send_completion::fast ||
-                        (m_completion == send_completion::automatic && m_link->lanes().local);
+    m_fast_completion_below = m_completion == send_completion::fast ? std::numeric_limits<std::size_t>::max()
+                              : m_completion == send_completion::automatic && m_link->lanes().local
+                                  ? automatic_fast_completion_below
+                                  : 0;
   }
 
   /// After the handshake: how the peer's failure is detected
@@ -186,7 +198,9 @@ public:
   [[nodiscard]] const std::shared_ptr<peer_link>& link() const noexcept { return m_link; }
   [[nodiscard]] worker& get_worker() const noexcept { return *m_worker; }
   [[nodiscard]] const std::string& peer() const noexcept { return m_peer; }
-  [[nodiscard]] bool fast_completion() const noexcept { return m_fast_completion; }
+  [[nodiscard]] bool fast_completion() const noexcept { return m_fast_completion_below != 0; }
+  /// Sends shorter than this complete fast (UCP_OP_ATTR_FLAG_FAST_CMPL).
+  [[nodiscard]] std::size_t fast_completion_below() const noexcept { return m_fast_completion_below; }
   /// Messages arrive over sysv/posix (the worker's shared-memory FIFO).
   [[nodiscard]] bool uses_shared_memory() const noexcept { return m_link && m_link->lanes().shared_memory; }
   [[nodiscard]] std::uint64_t recv_count() const noexcept { return m_count.received(); }
@@ -363,7 +377,7 @@ private:
   failure_watch m_failure_watch;
   std::chrono::milliseconds m_close_timeout;
   send_completion m_completion;
-  bool m_fast_completion = false;
+  std::size_t m_fast_completion_below = 0;
 
   close_count m_count;
   bool m_has_control = false;
