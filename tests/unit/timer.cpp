@@ -11,7 +11,7 @@ using namespace std::chrono_literals;
 namespace {
 
 task<void> sleep_then_record(worker& w, std::chrono::milliseconds d, int id, std::vector<int>& order) {
-  co_await w.sleep(d);
+  co_await w.sleep(d); // the timer is the behaviour under test: sleepers wake in deadline order
   order.push_back(id);
 }
 
@@ -25,7 +25,7 @@ task<void> sleepers(worker& w, std::vector<int>& order) {
 }
 
 task<int> slow_value(worker& w) {
-  co_await w.sleep(5ms);
+  co_await w.sleep(5ms); // the timer is the behaviour under test: a value that takes 5 ms, against a timeout
   co_return 5;
 }
 
@@ -46,7 +46,7 @@ TEST_CASE("a sleep lasts at least its duration", "[timer]") {
   context ctx;
   worker w{ctx};
   const auto start = std::chrono::steady_clock::now();
-  w.run(w.sleep(20ms));
+  w.run(w.sleep(20ms)); // the sleep is the behaviour under test: it lasts at least its duration
   CHECK(std::chrono::steady_clock::now() - start >= 20ms);
 }
 

@@ -10,13 +10,13 @@ using namespace std::chrono_literals;
 namespace {
 
 task<int> after(worker& w, std::chrono::milliseconds d, int value, std::vector<int>& order) {
-  co_await w.sleep(d);
+  co_await w.sleep(d); // the behaviour under test: children that finish in a known order, by timer
   order.push_back(value);
   co_return value;
 }
 
 task<void> fail_after(worker& w, std::chrono::milliseconds d) {
-  co_await w.sleep(d);
+  co_await w.sleep(d); // the behaviour under test: a child that fails after its siblings started
   throw std::runtime_error("first failure");
 }
 
