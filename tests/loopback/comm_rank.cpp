@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <numeric>
 #include <string>
@@ -207,6 +208,28 @@ task<void> victim(worker& w, communicator& comm) {
   }
   std::printf("survived\n");
   std::fflush(stdout);
+}
+
+/// Rank 1 sends rank 0 one message and exits at once, without closing:
+/// rank 0's receive, pending meanwhile, gets the message (the link matches
+/// what a dead peer sent before it fails its operations, peer_link::fail),
+/// and only the next receive fails with peer_failed.
+task<void> send_exit(worker& w, communicator& comm) {
+  co_await comm.barrier();
+  std::uint64_t value = 0;
+  if (comm.rank() == 1) {
+    co_await w.sleep(50ms); // rank 0's receive is posted by then: it is pending when the message comes
+    std::printf("rank 1 of %u ok (%s)\n", comm.size(), to_string(comm.bootstrap_info()));
+    std::fflush(stdout); // before the send: nothing between the send and the exit
+    value = 42;
+    co_await comm.send(0, std::span(&value, 1), 7);
+    std::_Exit(0); // no close: the message and the exit race, as a crash after a send would
+  }
+  auto got = co_await as_result(with_timeout(comm.recv(1, std::span(&value, 1), 7), 10s));
+  require(got.error == std::error_code{}, "the message rank 1 sent before it exited: " + got.error.message());
+  require(value == 42, "the message rank 1 sent before it exited is " + std::to_string(value) + ", not 42");
+  auto next = co_await as_result(with_timeout(comm.recv(1, std::span(&value, 1), 8), 10s));
+  require(next.error == errc::peer_failed, "a receive after rank 1 exited: " + next.error.message());
 }
 
 /// Rank 1 dies while the others are in a barrier with it (barrier), or
@@ -470,6 +493,8 @@ int ucoro::test::run_rank(int argc, char** argv, bootstrap_function bootstrap) {
             co_await victim_all_to_all(w, comm, a);
           } else if (scenario == "victim")
             co_await victim(w, comm);
+          else if (scenario == "send_exit")
+            co_await send_exit(w, comm);
           else if (scenario == "victim_in_barrier")
             co_await victim_in(w, comm, "barrier");
           else if (scenario == "victim_streaming")

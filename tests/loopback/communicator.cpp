@@ -41,6 +41,18 @@ TEST_CASE("a rank killed while idle fails receives from it and sends to it with 
   }
 }
 
+TEST_CASE("a message a rank sent just before it exited is received; the next receive from it fails with peer_failed",
+          "[communicator][failure]") {
+  // The message and the exit race (the rank's pidfd and the shared-memory
+  // FIFO wake the same loop): repeated, in both progress modes.
+  for (const bool polling : {false, true})
+    for (int round = 0; round < 5; ++round) {
+      INFO((polling ? "polling" : "blocking") << ", round " << round);
+      auto ranks = start_job(2, "send_exit", polling ? std::vector<std::string>{"--polling"} : std::vector<std::string>{});
+      CHECK(ranks_ok(ranks, 30s) == 2);
+    }
+}
+
 TEST_CASE("a rank killed inside a barrier or mid-way through 64 MiB transfers fails the survivors' operations",
           "[communicator][failure]") {
   for (const char* scenario : {"victim_in_barrier", "victim_streaming"}) {

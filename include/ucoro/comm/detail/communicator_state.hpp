@@ -351,19 +351,14 @@ inline endpoint& communicator_state::make_endpoint(std::uint32_t r) {
       return;
     s->failed_ranks.push_back(r);
     s->failure_cause[r] = reason;
-    // A rank that sent and then exited (measured: its last eager message
-    // sits in our shared-memory FIFO when its pidfd fires) must not lose
-    // that message: UCX matches what has arrived before the operations
-    // with r are failed.
-    s->w->spawn([](std::shared_ptr<communicator_state> state, std::uint32_t rank) -> task<void> {
-      for (int round = 0; round < 1000 && ucp_worker_progress(state->w->ucp_worker()) != 0; ++round) {
-      }
-      co_await state->w->sleep(std::chrono::milliseconds(0)); // matched receives resume first
-      state->fail_rank(rank);
-    }(s, r));
+    // On the link's failure this runs after the link matched what the rank
+    // sent before it died (peer_link::fail), so its last message is not lost.
+    s->fail_rank(r);
   });
   peers[r].emplace(std::move(ep));
   const auto& state = endpoint_access::state(*peers[r]);
+  if (state->link())
+    pending[r].register_with(*state->link()); // the link's failure ends them too
   if (r != rank && heartbeat.interval.count() > 0 && state->link() && !state->link()->lanes().local)
     state->watch_each_other(heartbeat, "; over the network: the communicator's heartbeat every " +
                                            format_duration(heartbeat.interval) + ", deadline " +

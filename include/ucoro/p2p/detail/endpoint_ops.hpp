@@ -251,6 +251,6 @@ private:
 };
 
 inline void endpoint_state::cancel_pending_receives() noexcept { m_pending.cancel_receives(); }
-inline void endpoint_state::detach_pending_sends() noexcept { m_pending.detach_sends(); }
+inline void endpoint_state::register_operations() noexcept { m_pending.register_with(*m_link); }
 
 } // namespace ucoro::detail

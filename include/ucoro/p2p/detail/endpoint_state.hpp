@@ -86,6 +86,7 @@ public:
   void attach(std::shared_ptr<peer_link> conn, tag_t peer_msg, tag_t peer_ctrl, std::string reason) {
     m_link = std::move(conn);
     m_link->add_user(this);
+    register_operations();
     m_tags.send_to(peer_msg, peer_ctrl);
     m_failure_watch.attached(*m_link, std::move(reason));
     m_fast_completion_below = m_completion == send_completion::fast ? std::numeric_limits<std::size_t>::max()
@@ -244,13 +245,11 @@ public:
   }
 
 private:
+  /// The link failed: the endpoint closes with its reason. Its operations
+  /// are the link's to end next (peer_link::fail).
   void link_failed(std::error_code reason) override {
     auto keep_alive = shared_from_this();
     fail(reason);
-    // Sends UCX will never finish (mode none, the peer gone): complete them
-    // with the error; the connection is force-closed right after.
-    if (!m_link->ucx_peer_mode())
-      detach_pending_sends();
   }
   [[nodiscard]] bool receives_over_shared_memory() const noexcept override { return uses_shared_memory(); }
 
@@ -304,7 +303,7 @@ private:
 
   // Defined in endpoint_ops.hpp, where the operation types are complete.
   void cancel_pending_receives() noexcept;
-  void detach_pending_sends() noexcept;
+  void register_operations() noexcept;
 
   void run_close_callback() {
     if (m_close_callback_ran || !m_close_callback)

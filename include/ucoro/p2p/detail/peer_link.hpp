@@ -26,6 +26,7 @@
 
 #include <ucoro/p2p/detail/cma_guard.hpp>
 #include <ucoro/p2p/detail/link_heartbeat.hpp>
+#include <ucoro/runtime/detail/intrusive_list.hpp>
 #include <ucoro/runtime/detail/peer_process.hpp>
 #include <ucoro/ucx/detail/ucx_info.hpp>
 #include <ucoro/runtime/detail/unique_fd.hpp>
@@ -76,6 +77,37 @@ protected:
 };
 
 class peer_link_registry;
+class peer_link;
+
+struct link_operations_tag;
+
+/// The operations in flight over a link of one owner (an endpoint's, or a
+/// communicator's with one rank: pending_operations.hpp), registered with
+/// the link, which ends them when it fails, whoever their owner. Failure
+/// path only: a message pays nothing for it. A function pointer, not a
+/// virtual: the owner's operation types are incomplete where the set is a
+/// member (endpoint_state.hpp), and a vtable would need them there.
+class link_operations : public basic_list_node<link_operations_tag> {
+public:
+  link_operations(const link_operations&) = delete;
+  link_operations& operator=(const link_operations&) = delete;
+
+  /// The link failed: every operation of this owner ends.
+  void fail_all() noexcept { m_fail(*this); }
+  void unregister() noexcept;
+
+protected:
+  using fail_function = void (*)(link_operations&) noexcept;
+  link_operations() noexcept = default;
+  ~link_operations();
+  /// Registered with `link` (a later link replaces it); `fail` ends them.
+  void register_with(peer_link& link, fail_function fail) noexcept;
+
+private:
+  friend class peer_link;
+  peer_link* m_link = nullptr;
+  fail_function m_fail = nullptr;
+};
 
 /// What a link's failure knows of its peer.
 enum class peer_state : unsigned char {
@@ -125,9 +157,22 @@ public:
   void add_user(peer_link_user* user) { m_users.push_back(user); }
   void remove_user(peer_link_user* user) noexcept { std::erase(m_users, user); }
 
-  /// Fails every endpoint on this link with `reason` and closes it.
+  /// Operations of an owner, ended by this link's failure
+  /// (link_operations::register_with adds them).
+  void remove_operations(link_operations& ops) noexcept {
+    m_operations.erase(ops);
+    ops.m_link = nullptr;
+  }
+
+  /// Fails this link with `reason`, in one order for every owner: UCX is
+  /// progressed until idle when the peer is gone (what it sent before it
+  /// died is matched first), then every user learns why (an endpoint
+  /// closes, a communicator marks its rank failed), then every registered
+  /// owner's operations end (receives cancelled, sends detached, held ones
+  /// given the verdict), then the UCX endpoint is force-closed.
   /// `peer`: whether the peer is known to be gone (then a shared-memory
   /// link's FIFO is checked for a stuck peer, see check_shared_memory).
+  /// Called from the loop, never inside UCX's progress.
   void fail(std::error_code reason, peer_state peer);
 
   // ---- heartbeat (link_heartbeat.hpp) ------------------------------------------
@@ -145,6 +190,7 @@ public:
   [[nodiscard]] std::uint64_t peer_name() const noexcept { return m_peer_name; }
 
 private:
+  friend class link_operations;
   static void on_ucx_error(void* arg, ucp_ep_h, ucs_status_t status);
   void stop_watch() noexcept;
   void start_ticking();
@@ -163,6 +209,7 @@ private:
   unique_fd m_pidfd;
   worker* m_watching_worker = nullptr;
   std::vector<peer_link_user*> m_users;
+  basic_intrusive_list<link_operations_tag> m_operations;
   std::uint64_t m_peer_name = 0;
   link_liveness m_liveness;
   bool m_ticking = false;
@@ -171,5 +218,17 @@ private:
   std::error_code m_failure;
   ucs_status_t m_ucx_error = UCS_OK;
 };
+
+inline void link_operations::register_with(peer_link& link, fail_function fail) noexcept {
+  unregister();
+  m_fail = fail;
+  m_link = &link;
+  link.m_operations.push_front(*this);
+}
+inline void link_operations::unregister() noexcept {
+  if (m_link != nullptr)
+    m_link->remove_operations(*this);
+}
+inline link_operations::~link_operations() { unregister(); }
 
 } // namespace ucoro::detail

@@ -165,6 +165,8 @@ private:
 };
 
 inline peer_link::~peer_link() {
+  while (!m_operations.empty()) // owners that outlive their link
+    m_operations.pop_front<link_operations>().m_link = nullptr;
   m_heartbeat_stop.request_stop();
   stop_watch();
   if (m_ep != nullptr)
@@ -177,17 +179,9 @@ inline std::string peer_link::watch_process(worker& w, const process_identity& p
   if (!m_pidfd)
     return why_not;
   m_watching_worker = &w;
-  w.engine().watch_fd(m_pidfd.get(), [weak = weak_from_this(), &w] {
+  w.engine().watch_fd(m_pidfd.get(), [weak = weak_from_this()] {
     if (auto self = weak.lock()) {
       self->stop_watch(); // level-triggered: once is enough
-      // What the peer sent just before it exited can still sit in this
-      // worker's shared-memory FIFO when its pidfd fires (in blocking mode
-      // both wake the same epoll_wait): UCX matches it with the receives
-      // pending before they are failed. Without this, 1 in 10 of a peer's
-      // last messages was lost (tests/loopback/peer_failure.cpp "a message
-      // a same-host peer sent just before it exited").
-      for (int round = 0; round < 1000 && ucp_worker_progress(w.ucp_worker()) != 0; ++round) {
-      }
       self->fail(make_error_code(errc::peer_failed), peer_state::gone);
     }
   });
@@ -207,9 +201,25 @@ inline void peer_link::fail(std::error_code reason, peer_state peer) {
   m_heartbeat_stop.request_stop();
   auto keep_alive = shared_from_this();
   m_registry->forget(m_key, this);
+  if (peer == peer_state::gone) {
+    // What the peer sent just before it died can still sit in this worker's
+    // shared-memory FIFO when its pidfd fires (in blocking mode both wake
+    // the same epoll_wait): UCX matches it with the receives pending before
+    // they are failed. Without this, 1 in 10 of a peer's last messages was
+    // lost (tests/loopback/peer_failure.cpp "a message a same-host peer sent
+    // just before it exited"). Completions only schedule their awaiters.
+    for (int round = 0; round < 1000 && ucp_worker_progress(m_registry->get_worker().ucp_worker()) != 0; ++round) {
+    }
+  }
   // Users remove themselves as they fail: walk a copy.
   for (peer_link_user* user : std::vector<peer_link_user*>(m_users))
     user->link_failed(reason);
+  // Then the operations, every owner's: a user's state says why by now
+  // (a closed endpoint's reason, a failed rank's peer_failed). In UCX's
+  // mode none a force close would leave a rendezvous send to a dead peer
+  // pending forever, so sends are detached in both modes.
+  for (link_operations* ops : m_operations.snapshot<link_operations>())
+    ops->fail_all();
   stop_watch();
   m_pidfd.reset();
   if (m_ep != nullptr)

@@ -9,7 +9,11 @@
 //  - operations held for the failure verdict (verdict_hold.hpp) get it.
 // An operation is tracked while UCX holds its request. Each receive type
 // says what a cancel by its peer's end means to it (cancel_pending()).
+// The set is registered with its peer link (link_operations), whose failure
+// ends it in the one order of peer_link::fail; its owner ends it too when
+// the owner closes or learns of the failure another way.
 
+#include <ucoro/p2p/detail/peer_link.hpp>
 #include <ucoro/p2p/detail/verdict_hold.hpp>
 #include <ucoro/runtime/detail/intrusive_list.hpp>
 
@@ -18,9 +22,10 @@
 namespace ucoro::detail {
 
 template <class RecvOp, class SendOp>
-class pending_operations {
+class pending_operations final : public link_operations {
 public:
   pending_operations() noexcept = default;
+  ~pending_operations() = default;
   pending_operations(const pending_operations&) = delete;
   pending_operations& operator=(const pending_operations&) = delete;
 
@@ -28,6 +33,14 @@ public:
   void untrack(RecvOp& op) noexcept { m_recvs.erase(op); }
   void track(SendOp& op) noexcept { m_sends.push_front(op); }
   void untrack(SendOp& op) noexcept { m_sends.erase(op); }
+
+  /// Registers the set with `link` (link_operations), whose failure calls
+  /// fail_all. Called where RecvOp and SendOp are complete.
+  void register_with(peer_link& link) noexcept {
+    link_operations::register_with(link, [](link_operations& self) noexcept {
+      static_cast<pending_operations&>(self).fail_all();
+    });
+  }
 
   /// Operations that failed in the transport, waiting for the verdict.
   [[nodiscard]] held_operations& held() noexcept { return m_held; }
