@@ -4,6 +4,9 @@
 The JSON must parse; every ucoro row must have positive latency, bandwidth and
 message-rate figures; every ucoro / ucx_perftest ratio must be a positive
 number; tcp rows must be present; the terminal table must list every size.
+The buffers are std::vector unless --buffer host_memory says otherwise, and
+the cold first-100 and first-400 figures are there for ucoro and
+ucx_perftest, with their ratios.
 """
 import json
 import math
@@ -46,11 +49,43 @@ with tempfile.TemporaryDirectory() as tmp:
                 failures.append(f"{where}: {key} range [{lo}, {hi}] does not hold {v}")
         if r["runs"] != 2:
             failures.append(f"{where}: runs = {r['runs']}, expected 2")
+    if data.get("buffer") != "vector":
+        failures.append(f"default buffer is {data.get('buffer')}, not vector")
+    for r in rows:
+        if r["system"] not in ("ucoro", "ucx_perftest"):
+            continue
+        where = f"{r['system']} {r['size']} B errh={r['error_handling']}"
+        for n in ("100", "400"):
+            first = r["first"].get(n)
+            if first is None or not (isinstance(first["gbps"], (int, float)) and first["gbps"] > 0):
+                failures.append(f"{where}: first {n} = {first}")
+                continue
+            if r["system"] == "ucoro":
+                v, (lo, hi) = first.get("ratio"), first.get("ratio_range", (None, None))
+                if not (isinstance(v, (int, float)) and isinstance(lo, (int, float)) and isinstance(hi, (int, float))
+                        and 0 < lo <= v <= hi):
+                    failures.append(f"{where}: first {n} ratio {v} [{lo}, {hi}]")
+    if "first 100" not in run.stdout or "first 400" not in run.stdout:
+        failures.append("the cold-start table lacks first 100 / first 400")
     if not any(r["system"] == "tcp" for r in rows):
         failures.append("no tcp baseline rows")
     for size in ("8 B", "4 KiB", "256 KiB"):
         if size not in run.stdout:
             failures.append(f"table lacks size {size}")
+    # --buffer host_memory is said in the table and the JSON; --first none leaves the cold table out.
+    hm = subprocess.run([binary, "--sizes", "4K", "--iters", "200", "--warmup", "20", "--buffer", "host_memory",
+                         "--first", "none", "--repeat", "1", "--no-tcp", "--json", out, "--no-progress"],
+                        capture_output=True, text=True, timeout=120)
+    print(hm.stdout)
+    if hm.returncode != 0:
+        failures.append(f"--buffer host_memory: exit status {hm.returncode}")
+    elif json.load(open(out)).get("buffer") != "host_memory" or "host_memory buffers" not in hm.stdout:
+        failures.append("--buffer host_memory is not what the run reports")
+    if "cold start" in hm.stdout:
+        failures.append("--first none still prints the cold-start table")
+    bad = subprocess.run([binary, "--buffer", "huge"], capture_output=True, text=True, timeout=30)
+    if bad.returncode == 0 or "--buffer is vector or host_memory, not 'huge'" not in bad.stderr:
+        failures.append(f"--buffer huge: exit {bad.returncode}, stderr {bad.stderr!r}")
     # --heartbeat arms the endpoint heartbeat on both sides, and says so.
     beat = subprocess.run([binary, "--sizes", "8", "--iters", "200", "--warmup", "20", "--error-handling", "peer",
                            "--heartbeat", "1000", "--repeat", "1", "--no-perftest", "--no-tcp", "--no-progress"],

@@ -43,8 +43,11 @@ struct perftest_options {
 /// Runs one ucx_perftest pair on 127.0.0.1 (the environment's UCX_* apply,
 /// UCX_NET_DEVICES=lo included); parses its result line (with -f: eight
 /// numbers, no "Final:" label). Nothing if it failed.
+/// `window`: at most this many sends outstanding (-O), as the bench's own
+/// bandwidth test keeps; 0: ucx_perftest's default.
 inline std::optional<perftest_result> run_perftest(const perftest_options& o, const std::string& test,
-                                                   std::size_t size, std::size_t iters, std::size_t warmup) {
+                                                   std::size_t size, std::size_t iters, std::size_t warmup,
+                                                   std::size_t window = 0) {
   using namespace std::chrono_literals;
   const std::string port = std::to_string(free_port());
   std::vector<std::string> server{"/usr/bin/ucx_perftest", "-p", port};
@@ -58,6 +61,10 @@ inline std::optional<perftest_result> run_perftest(const perftest_options& o, co
   for (const auto& a : {std::string("-t"), test, std::string("-s"), std::to_string(size), std::string("-n"),
                         std::to_string(iters), std::string("-w"), std::to_string(warmup), std::string("-f")})
     client.push_back(a);
+  if (window > 0) {
+    client.emplace_back("-O");
+    client.push_back(std::to_string(window));
+  }
   if (o.peer)
     client.emplace_back("-e");
   if (o.blocking) {

@@ -4,10 +4,21 @@
 // Two processes on loopback (this program starts its own server unless
 // --server / --client are given): ping-pong latency and unidirectional
 // bandwidth per message size, for ucoro, for ucx_perftest (tag_lat / tag_bw
-// with the same UCX_TLS, sizes and iterations) and for plain TCP sockets.
-// Reports p25/p50/p75 and averages, message rate, and ucoro / ucx_perftest.
+// with the same UCX_TLS, sizes, iterations, warm-up and window: -O) and for
+// plain TCP sockets. Reports p25/p50/p75 and averages, message rate, and
+// ucoro / ucx_perftest.
+//
+// Like for like (what a user gets, as ucx_perftest gets it): every run
+// starts cold, as each ucx_perftest run is a fresh process: a fresh client
+// context, worker, endpoint and buffers (the server's buffers are fresh per
+// test too), and the bandwidth test runs before the latency test. Buffers
+// are a user's std::vector by default (--buffer host_memory: ucoro's
+// page-aligned, huge-page-advised memory). The "first N" figures are cold
+// bandwidth over a run of just N messages with no warm-up (--first 100,400),
+// against ucx_perftest -n N -w 0.
 //
 //   send_recv [--sizes 8,4K,1M | --sizes 8:16M] [--iters N] [--warmup N]
+//             [--buffer vector|host_memory] [--first 100,400 | --first none]
 //             [--polling] [--tls LIST] [--error-handling automatic,peer,none]
 //             [--no-reuse] [--heartbeat MS] [--memory host] [--completion automatic|fast|standard] [--cpu-client N] [--cpu-server N]
 //             [--repeat N] [--json FILE] [--plot FILE.png] [--no-perftest] [--no-tcp] [--quick]
@@ -33,6 +44,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -44,6 +56,7 @@
 #include <map>
 #include <numeric>
 #include <optional>
+#include <span>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -65,6 +78,9 @@ using bench::write_all;
 
 // ---- options -----------------------------------------------------------------------
 
+/// What the benchmark sends from and receives into.
+enum class buffer_kind { vector, host_memory };
+
 struct options {
   enum { launcher, server, client } role = launcher;
   std::string host = "127.0.0.1";
@@ -73,6 +89,8 @@ struct options {
   std::vector<std::size_t> sizes{8, 4096, 65536, 1 << 20, 16 << 20};
   std::size_t iters = 0;  // 0: by size
   std::size_t warmup = 0; // 0: a tenth of iters
+  buffer_kind buffer = buffer_kind::vector;
+  std::vector<std::size_t> first{100, 400}; // cold runs of N messages, no warm-up
   ucoro::progress_mode mode = ucoro::progress_mode::polling;
   std::string tls; // empty: UCX's default
   std::vector<std::string> error_modes{"automatic"};
@@ -183,6 +201,10 @@ struct row {
   double lat_ratio = NAN, bw_ratio = NAN;                             // ucoro / ucx_perftest, median of runs
   double lat_ratio_min = NAN, lat_ratio_max = NAN, bw_ratio_min = NAN, bw_ratio_max = NAN;
   std::size_t runs = 1;
+  /// Cold bandwidth over the first N messages (GB/s, median of runs), and
+  /// ucoro / ucx_perftest: median, min, max over runs.
+  std::map<std::size_t, double> first_gbps{};
+  std::map<std::size_t, std::array<double, 3>> first_ratio{};
 };
 
 void fill_latency(row& r, const std::vector<double>& one_way_us) {
@@ -192,18 +214,38 @@ void fill_latency(row& r, const std::vector<double>& one_way_us) {
   r.lat_avg = std::accumulate(one_way_us.begin(), one_way_us.end(), 0.0) / static_cast<double>(one_way_us.size());
 }
 
-/// `batch_seconds`: time to receive each batch of `window` messages.
-void fill_bandwidth(row& r, const std::vector<double>& batch_seconds, std::size_t window) {
+/// The batches of `count` messages with at most `window` in flight: full
+/// windows, the last one shorter if need be. Client and server walk the
+/// same schedule (warm-up first, then the measured messages).
+std::vector<std::size_t> batch_schedule(std::size_t count, std::size_t window) {
+  std::vector<std::size_t> out;
+  for (std::size_t left = count; left > 0; left -= std::min(left, window))
+    out.push_back(std::min(left, window));
+  return out;
+}
+
+/// One bandwidth run as the server timed it: each measured batch's seconds
+/// and message count, and the whole run from the server's "ready" to its
+/// last receive (warm-up included: what a cold run of N messages is).
+struct bandwidth_run {
+  std::vector<double> batch_seconds;
+  std::vector<std::size_t> batch_messages;
+  double total_seconds = 0;
+  std::size_t total_messages = 0;
+};
+
+void fill_bandwidth(row& r, const std::vector<double>& batch_seconds, const std::vector<std::size_t>& batch_messages) {
   std::vector<double> gbps;
-  double total = 0;
-  for (double s : batch_seconds) {
-    gbps.push_back(static_cast<double>(window * r.size) / s / 1e9);
-    total += s;
+  double total = 0, messages = 0;
+  for (std::size_t i = 0; i < batch_seconds.size(); ++i) {
+    const double n = static_cast<double>(batch_messages[i % batch_messages.size()]);
+    gbps.push_back(n * static_cast<double>(r.size) / batch_seconds[i] / 1e9);
+    total += batch_seconds[i];
+    messages += n;
   }
   r.bw_p25 = quantile(gbps, 0.25);
   r.bw_p50 = quantile(gbps, 0.50);
   r.bw_p75 = quantile(gbps, 0.75);
-  const double messages = static_cast<double>(batch_seconds.size() * window);
   r.bw_overall = messages * static_cast<double>(r.size) / total / 1e9;
   r.msg_rate = messages / total / 1e6;
 }
@@ -220,30 +262,67 @@ struct command {
   std::uint64_t window = 0;
 };
 
-/// Pre-faulted, page-aligned (huge-page-advised when large) like the memory
-/// ucx_perftest gets from UCX's allocator: first touch is not the benchmark.
-ucoro::host_memory touched(std::size_t size) { return ucoro::host_memory(size, std::byte{0x5A}); }
+/// A test's buffer, fresh per test and filled when made (first touch is not
+/// the benchmark; ucx_perftest fills its buffers too): a user's
+/// std::vector, or ucoro's host_memory (page-aligned, huge-page-advised
+/// when large).
+class test_buffer {
+public:
+  test_buffer() = default;
+  test_buffer(buffer_kind kind, std::size_t size) {
+    if (kind == buffer_kind::vector)
+      m_vector.assign(size, std::byte{0x5A});
+    else
+      m_memory = ucoro::host_memory(size, std::byte{0x5A});
+  }
+  [[nodiscard]] std::span<std::byte> bytes() noexcept {
+    return m_vector.empty() ? std::span<std::byte>(m_memory.data(), m_memory.size()) : std::span<std::byte>(m_vector);
+  }
+  [[nodiscard]] std::byte* data() noexcept { return bytes().data(); }
 
-ucoro::task<void> serve(ucoro::worker& w, ucoro::endpoint ep, bool& quit) {
+private:
+  std::vector<std::byte> m_vector;
+  ucoro::host_memory m_memory;
+};
+
+const char* to_string(buffer_kind k) { return k == buffer_kind::vector ? "vector" : "host_memory"; }
+
+/// Receives one batch of `n` messages of `size` into `into` (or, without
+/// reuse, each into a fresh vector).
+ucoro::task<void> receive_batch(ucoro::endpoint& ep, test_buffer& into, std::size_t size, std::size_t n, bool reuse) {
+  std::vector<ucoro::task<std::size_t>> recvs;
+  recvs.reserve(n);
+  for (std::size_t i = 0; i < n; ++i)
+    recvs.push_back([](ucoro::endpoint& e, test_buffer& buf, std::size_t bytes, bool reuse) -> ucoro::task<std::size_t> {
+      if (!reuse) {
+        std::vector<std::byte> fresh(bytes);
+        co_return co_await e.recv(fresh, bytes);
+      }
+      co_return co_await e.recv(buf.bytes(), bytes);
+    }(ep, into, size, reuse));
+  (void)co_await ucoro::when_all(std::move(recvs));
+}
+
+/// Serves one client endpoint until it closes (each run of the client is a
+/// fresh worker and endpoint) or says quit (then `quit` is set).
+ucoro::task<void> serve(ucoro::worker& w, ucoro::endpoint ep, buffer_kind kind, bool& quit) {
   const ucoro::progress_mode test_mode = w.mode();
-  // Separate receive and send buffers, as ucx_perftest has: reusing one for
-  // both directions makes every CMA read pull lines the other core has just
-  // dirtied (measured: 1 MiB one-way 83 us instead of 32 us).
-  ucoro::host_memory buf, out;
   for (;;) {
     command cmd;
     // Sleep between tests: a spinning server would steal a core from the
     // ucx_perftest and tcp references running meanwhile.
     w.set_mode(ucoro::progress_mode::blocking);
-    (void)co_await ep.recv(ucoro::as_writable_bytes(&cmd, sizeof cmd));
+    auto got = co_await ucoro::as_result(ep.recv(ucoro::as_writable_bytes(&cmd, sizeof cmd)));
     w.set_mode(test_mode);
+    if (!got)
+      co_return; // the client's run is over: it closed this endpoint
     if (cmd.kind == command::quit)
       break;
-    if (buf.size() < cmd.size) {
-      buf = touched(cmd.size);
-      out = touched(cmd.size);
-    }
     if (cmd.kind == command::latency) {
+      // Separate receive and send buffers, as ucx_perftest has: reusing one
+      // for both directions makes every CMA read pull lines the other core
+      // has just dirtied (measured: 1 MiB one-way 83 us instead of 32 us).
+      test_buffer buf(kind, cmd.size), out(kind, cmd.size);
       for (std::uint64_t i = 0; i < cmd.warmup + cmd.iters; ++i) {
         if (!cmd.reuse) {
           std::vector<std::byte> fresh(cmd.size);
@@ -251,31 +330,26 @@ ucoro::task<void> serve(ucoro::worker& w, ucoro::endpoint ep, bool& quit) {
           co_await ep.send(fresh, cmd.size);
           continue;
         }
-        (void)co_await ep.recv(buf, cmd.size);
-        co_await ep.send(out, cmd.size);
+        (void)co_await ep.recv(buf.bytes(), cmd.size);
+        co_await ep.send(out.bytes(), cmd.size);
       }
     } else {
-      const std::uint64_t batches = cmd.iters / cmd.window, warm_batches = std::max<std::uint64_t>(1, cmd.warmup / cmd.window);
+      test_buffer buf(kind, cmd.size); // before "ready": its allocation is not timed
+      const auto warm = batch_schedule(cmd.warmup, cmd.window), measured = batch_schedule(cmd.iters, cmd.window);
       std::vector<double> seconds;
-      seconds.reserve(batches);
-      auto last = clock_type::now();
-      for (std::uint64_t b = 0; b < warm_batches + batches; ++b) {
-        std::vector<ucoro::task<std::size_t>> recvs;
-        for (std::uint64_t i = 0; i < cmd.window; ++i)
-          recvs.push_back([](ucoro::endpoint& e, ucoro::host_memory& into, std::size_t n,
-                             bool reuse) -> ucoro::task<std::size_t> {
-            if (!reuse) {
-              std::vector<std::byte> fresh(n);
-              co_return co_await e.recv(fresh, n);
-            }
-            co_return co_await e.recv(into, n);
-          }(ep, buf, cmd.size, cmd.reuse != 0));
-        (void)co_await ucoro::when_all(std::move(recvs));
+      seconds.reserve(measured.size() + 1);
+      const std::uint64_t ready = 1;
+      co_await ep.send(ucoro::as_bytes(&ready, sizeof ready));
+      const auto start = clock_type::now();
+      auto last = start;
+      for (std::size_t b = 0; b < warm.size() + measured.size(); ++b) {
+        co_await receive_batch(ep, buf, cmd.size, b < warm.size() ? warm[b] : measured[b - warm.size()], cmd.reuse != 0);
         const auto now = clock_type::now();
-        if (b >= warm_batches)
+        if (b >= warm.size())
           seconds.push_back(std::chrono::duration<double>(now - last).count());
         last = now;
       }
+      seconds.push_back(std::chrono::duration<double>(last - start).count()); // the whole run, last
       co_await ep.send_obj(seconds);
     }
   }
@@ -283,11 +357,11 @@ ucoro::task<void> serve(ucoro::worker& w, ucoro::endpoint ep, bool& quit) {
   co_await ep.close();
 }
 
-ucoro::task<std::vector<double>> client_latency(ucoro::endpoint& ep, std::size_t size, std::size_t iters,
-                                                std::size_t warmup, bool reuse) {
+ucoro::task<std::vector<double>> client_latency(ucoro::endpoint& ep, buffer_kind kind, std::size_t size,
+                                                std::size_t iters, std::size_t warmup, bool reuse) {
   command cmd{command::latency, reuse ? 1U : 0U, size, iters, warmup, 0};
   co_await ep.send(ucoro::as_bytes(&cmd, sizeof cmd));
-  auto buf = touched(size), in = touched(size); // separate, as in serve()
+  test_buffer buf(kind, size), in(kind, size); // separate, as in serve()
   std::vector<double> one_way;
   one_way.reserve(iters);
   // One clock read per round trip (the previous iteration's end is this
@@ -300,8 +374,8 @@ ucoro::task<std::vector<double>> client_latency(ucoro::endpoint& ep, std::size_t
       co_await ep.send(fresh, size);
       (void)co_await ep.recv(fresh, size);
     } else {
-      co_await ep.send(buf, size);
-      (void)co_await ep.recv(in, size);
+      co_await ep.send(buf.bytes(), size);
+      (void)co_await ep.recv(in.bytes(), size);
     }
     const auto t1 = clock_type::now();
     if (i >= warmup)
@@ -311,30 +385,40 @@ ucoro::task<std::vector<double>> client_latency(ucoro::endpoint& ep, std::size_t
   co_return one_way;
 }
 
-ucoro::task<std::vector<double>> client_bandwidth(ucoro::endpoint& ep, std::size_t size, std::size_t iters,
-                                                  std::size_t warmup, std::size_t window, bool reuse) {
+ucoro::task<bandwidth_run> client_bandwidth(ucoro::endpoint& ep, buffer_kind kind, std::size_t size,
+                                            std::size_t iters, std::size_t warmup, std::size_t window, bool reuse) {
   command cmd{command::bandwidth, reuse ? 1U : 0U, size, iters, warmup, window};
+  test_buffer buf(kind, size); // fresh, and made before the run starts
   co_await ep.send(ucoro::as_bytes(&cmd, sizeof cmd));
-  auto buf = touched(size);
-  const std::size_t batches = iters / window + std::max<std::size_t>(1, warmup / window);
-  for (std::size_t b = 0; b < batches; ++b) {
+  std::uint64_t ready = 0;
+  (void)co_await ep.recv(ucoro::as_writable_bytes(&ready, sizeof ready));
+  const auto warm = batch_schedule(warmup, window);
+  auto schedule = batch_schedule(iters, window);
+  bandwidth_run run;
+  run.batch_messages = schedule;
+  run.total_messages = warmup + iters;
+  schedule.insert(schedule.begin(), warm.begin(), warm.end());
+  for (const std::size_t n : schedule) {
     std::vector<ucoro::task<void>> sends;
-    for (std::size_t i = 0; i < window; ++i)
-      sends.push_back([](ucoro::endpoint& e, const ucoro::host_memory& from, std::size_t n,
-                         bool reuse_buffer) -> ucoro::task<void> {
+    sends.reserve(n);
+    for (std::size_t i = 0; i < n; ++i)
+      sends.push_back([](ucoro::endpoint& e, test_buffer& from, std::size_t bytes, bool reuse_buffer) -> ucoro::task<void> {
         if (!reuse_buffer) {
-          const std::vector<std::byte> fresh(n);
-          co_await e.send(fresh, n);
+          const std::vector<std::byte> fresh(bytes);
+          co_await e.send(fresh, bytes);
           co_return;
         }
-        co_await e.send(from, n);
+        co_await e.send(from.bytes(), bytes);
       }(ep, buf, size, reuse));
     co_await ucoro::when_all(std::move(sends));
   }
   auto reply = co_await ep.recv_obj();
   std::vector<double> seconds(reply.size() / sizeof(double));
   std::memcpy(seconds.data(), reply.data(), seconds.size() * sizeof(double));
-  co_return seconds;
+  run.total_seconds = seconds.back();
+  seconds.pop_back();
+  run.batch_seconds = std::move(seconds);
+  co_return run;
 }
 
 // ---- plain TCP baseline -------------------------------------------------------------------
@@ -343,29 +427,28 @@ ucoro::task<std::vector<double>> client_bandwidth(ucoro::endpoint& ep, std::size
 
 
 
-void tcp_serve(int listen_fd) {
+void tcp_serve(int listen_fd, buffer_kind kind) {
   const int fd = ::accept(listen_fd, nullptr, nullptr);
   ::close(listen_fd);
   if (fd < 0)
     return;
   bench::no_delay(fd);
-  ucoro::host_memory buf, out;
   command cmd;
   while (read_all(fd, &cmd, sizeof cmd) && cmd.kind != command::quit) {
-    if (buf.size() < cmd.size) {
-      buf = touched(cmd.size);
-      out = touched(cmd.size);
-    }
+    test_buffer buf(kind, cmd.size), out(kind, cmd.size); // as ucoro's: fresh per test
     if (cmd.kind == command::latency) {
       for (std::uint64_t i = 0; i < cmd.warmup + cmd.iters; ++i)
         if (!read_all(fd, buf.data(), cmd.size) || !write_all(fd, out.data(), cmd.size))
           break;
     } else {
-      const std::uint64_t batches = cmd.iters / cmd.window, warm_batches = std::max<std::uint64_t>(1, cmd.warmup / cmd.window);
+      auto schedule = batch_schedule(cmd.warmup, cmd.window);
+      const std::size_t warm_batches = schedule.size();
+      const auto measured = batch_schedule(cmd.iters, cmd.window);
+      schedule.insert(schedule.end(), measured.begin(), measured.end());
       std::vector<double> seconds;
       auto last = clock_type::now();
-      for (std::uint64_t b = 0; b < warm_batches + batches; ++b) {
-        for (std::uint64_t i = 0; i < cmd.window; ++i)
+      for (std::size_t b = 0; b < schedule.size(); ++b) {
+        for (std::size_t i = 0; i < schedule[b]; ++i)
           (void)read_all(fd, buf.data(), cmd.size);
         const auto now = clock_type::now();
         if (b >= warm_batches)
@@ -392,10 +475,10 @@ int tcp_connect(const std::string& host, std::uint16_t port) {
   return fd;
 }
 
-std::vector<double> tcp_latency(int fd, std::size_t size, std::size_t iters, std::size_t warmup) {
+std::vector<double> tcp_latency(int fd, buffer_kind kind, std::size_t size, std::size_t iters, std::size_t warmup) {
   command cmd{command::latency, 1, size, iters, warmup, 0};
   write_all(fd, &cmd, sizeof cmd);
-  auto buf = touched(size), in = touched(size);
+  test_buffer buf(kind, size), in(kind, size);
   std::vector<double> one_way;
   for (std::size_t i = 0; i < warmup + iters; ++i) {
     const auto t0 = clock_type::now();
@@ -407,12 +490,12 @@ std::vector<double> tcp_latency(int fd, std::size_t size, std::size_t iters, std
   return one_way;
 }
 
-std::vector<double> tcp_bandwidth(int fd, std::size_t size, std::size_t iters, std::size_t warmup, std::size_t window) {
+std::vector<double> tcp_bandwidth(int fd, buffer_kind kind, std::size_t size, std::size_t iters, std::size_t warmup,
+                                  std::size_t window) {
   command cmd{command::bandwidth, 1, size, iters, warmup, window};
   write_all(fd, &cmd, sizeof cmd);
-  auto buf = touched(size);
-  const std::size_t batches = iters / window + std::max<std::size_t>(1, warmup / window);
-  for (std::size_t i = 0; i < batches * window; ++i)
+  test_buffer buf(kind, size);
+  for (std::size_t i = 0; i < warmup + iters; ++i)
     write_all(fd, buf.data(), size);
   std::uint64_t n = 0;
   read_all(fd, &n, sizeof n);
@@ -425,9 +508,9 @@ std::vector<double> tcp_bandwidth(int fd, std::size_t size, std::size_t iters, s
 
 
 std::optional<perftest_result> run_perftest(const options& o, const std::string& test, std::size_t size,
-                                            std::size_t iters, std::size_t warmup, bool peer) {
+                                            std::size_t iters, std::size_t warmup, bool peer, std::size_t window = 0) {
   return bench::run_perftest({o.mode == ucoro::progress_mode::blocking, peer, o.cpu_server, o.cpu_client}, test, size,
-                             iters, warmup);
+                             iters, warmup, window);
 }
 
 /// Runs a reference (ucx_perftest, plain tcp) while this worker keeps
@@ -435,7 +518,10 @@ std::optional<perftest_result> run_perftest(const options& o, const std::string&
 /// reference run left the endpoint silent past its deadline. The worker
 /// sleeps meanwhile (blocking mode), so the reference has the core.
 template <class Reference>
-auto while_worker_answers(ucoro::worker& w, Reference reference) {
+auto while_worker_answers(ucoro::worker* worker, Reference reference) {
+  if (worker == nullptr) // no endpoint open: nothing to answer
+    return reference();
+  ucoro::worker& w = *worker;
   auto outcome = std::async(std::launch::async, std::move(reference));
   const ucoro::progress_mode mode = w.mode();
   w.set_mode(ucoro::progress_mode::blocking);
@@ -458,10 +544,11 @@ std::string num(double v, int precision = 2) {
 }
 
 void print_table(const std::vector<row>& rows, const options& o) {
-  std::printf("\nsend_recv: two processes on 127.0.0.1, UCX_TLS=%s, %s progress, %s buffers, %s send completion\n",
+  std::printf("\nsend_recv: two processes on 127.0.0.1, UCX_TLS=%s, %s progress, %s %s buffers, %s send completion; "
+              "every run on a fresh client worker, bandwidth before latency\n",
               o.tls.empty() ? "(default)" : o.tls.c_str(),
               o.mode == ucoro::progress_mode::polling ? "polling" : "blocking", o.reuse ? "reused" : "fresh",
-              completion_name(o.completion));
+              to_string(o.buffer), completion_name(o.completion));
   std::printf("latency: one-way (round trip / 2), us; bandwidth: unidirectional, GB/s = 1e9 B/s; %zu alternating runs per "
               "size: percentiles pooled, 'bw all' and ucx_perftest figures the median run; ratio: ucoro / ucx_perftest "
               "(same error handling), median [min-max] over runs\n\n",
@@ -484,17 +571,54 @@ void print_table(const std::vector<row>& rows, const options& o) {
                 ratio(r.lat_ratio, r.lat_ratio_min, r.lat_ratio_max).c_str(),
                 ratio(r.bw_ratio, r.bw_ratio_min, r.bw_ratio_max).c_str());
   }
+  if (!o.first.empty()) {
+    std::printf("\ncold start: GB/s over a run of just the first N messages, no warm-up: ucoro on a fresh client "
+                "worker, endpoint and buffers (timed by the server from its ready message to its last receive), "
+                "ucx_perftest a fresh process (-n N -w 0, same -O window); median of %zu runs; ratio: ucoro / "
+                "ucx_perftest, median [min-max]\n\n",
+                o.repeat);
+    std::printf("%-9s %-13s %-5s", "size", "system", "errh");
+    for (std::size_t n : o.first)
+      std::printf(" | %9s %-19s", ("first " + std::to_string(n)).c_str(), "ratio [min-max]");
+    std::printf("\n");
+    for (const auto& r : rows) {
+      if (r.first_gbps.empty())
+        continue;
+      std::printf("%-9s %-13s %-5s", format_size(r.size).c_str(), r.system.c_str(), r.errors.c_str());
+      for (std::size_t n : o.first) {
+        const auto g = r.first_gbps.find(n);
+        const auto q = r.first_ratio.find(n);
+        std::printf(" | %9s %-19s", num(g == r.first_gbps.end() ? NAN : g->second, 3).c_str(),
+                    q == r.first_ratio.end() ? "" : (num(q->second[0]) + " [" + num(q->second[1]) + "-" +
+                                                     num(q->second[2]) + "]").c_str());
+      }
+      std::printf("\n");
+    }
+  }
   std::fflush(stdout);
 }
 
 std::string json_number(double v) { return std::isnan(v) ? "null" : num(v, 6); }
+
+/// {"100": x, "400": y} for the first-N figures.
+std::string json_first(const row& r) {
+  std::string out = "{";
+  for (const auto& [n, g] : r.first_gbps) {
+    out += (out.size() > 1 ? ", \"" : "\"") + std::to_string(n) + "\": {\"gbps\": " + json_number(g);
+    if (const auto q = r.first_ratio.find(n); q != r.first_ratio.end())
+      out += ", \"ratio\": " + json_number(q->second[0]) + ", \"ratio_range\": [" + json_number(q->second[1]) + ", " +
+             json_number(q->second[2]) + "]";
+    out += "}";
+  }
+  return out + "}";
+}
 
 void write_json(const std::vector<row>& rows, const options& o) {
   std::ofstream out(o.json);
   out << "{\n  \"benchmark\": \"send_recv\",\n  \"ucx_version\": \"" << UCP_API_MAJOR << "." << UCP_API_MINOR
       << "\",\n  \"tls\": \"" << (o.tls.empty() ? "default" : o.tls) << "\",\n  \"progress\": \""
       << (o.mode == ucoro::progress_mode::polling ? "polling" : "blocking") << "\",\n  \"reuse\": "
-      << (o.reuse ? "true" : "false") << ",\n  \"rows\": [\n";
+      << (o.reuse ? "true" : "false") << ",\n  \"buffer\": \"" << to_string(o.buffer) << "\",\n  \"rows\": [\n";
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const auto& r = rows[i];
     out << "    {\"system\": \"" << r.system << "\", \"error_handling\": \"" << r.errors << "\", \"size\": " << r.size
@@ -507,7 +631,7 @@ void write_json(const std::vector<row>& rows, const options& o) {
         << json_number(r.lat_ratio) << ", \"bandwidth_ratio\": " << json_number(r.bw_ratio)
         << ", \"latency_ratio_range\": [" << json_number(r.lat_ratio_min) << ", " << json_number(r.lat_ratio_max)
         << "], \"bandwidth_ratio_range\": [" << json_number(r.bw_ratio_min) << ", " << json_number(r.bw_ratio_max)
-        << "], \"runs\": " << r.runs << "}"
+        << "], \"first\": " << json_first(r) << ", \"runs\": " << r.runs << "}"
         << (i + 1 < rows.size() ? ",\n" : "\n");
   }
   out << "  ]\n}\n";
@@ -561,7 +685,7 @@ int run_server(const options& o) {
   std::thread tcp_thread;
   if (o.tcp) {
     const int tcp_fd = bench::listen_loopback(tcp_port);
-    tcp_thread = std::thread{[tcp_fd] { tcp_serve(tcp_fd); }};
+    tcp_thread = std::thread{[tcp_fd, kind = o.buffer] { tcp_serve(tcp_fd, kind); }};
   }
   ucoro::event finished{w};
   ucoro::listener_options lo;
@@ -572,8 +696,9 @@ int run_server(const options& o) {
   auto lf = w.create_listener(
       [&](ucoro::endpoint ep) -> ucoro::task<void> {
         bool quit = false;
-        co_await serve(w, std::move(ep), quit);
-        finished.set();
+        co_await serve(w, std::move(ep), o.buffer, quit);
+        if (quit)
+          finished.set();
       },
       o.port, lo);
   std::printf("ports %u tcp %u\n", lf.port(), tcp_port);
@@ -584,27 +709,57 @@ int run_server(const options& o) {
   return 0;
 }
 
-/// Runs every size against one server: the error-handling mode in
-/// o.error_modes[0] (one mode per server and worker: a worker that also has a
-/// tcp endpoint polls its tcp interface on every spin, which would slow the
-/// shared-memory endpoint down), plus the tcp baseline if o.tcp.
-std::vector<row> run_client(const options& o, std::uint16_t port, std::uint16_t tcp_port, std::size_t& step,
-                            std::size_t steps) {
-  pin(o.cpu_client);
-  ucoro::context ctx{ucx_config(o)};
-  ucoro::worker w{ctx, o.mode};
-  std::vector<row> rows;
+/// A client run's own context, worker and endpoint to the server, made
+/// fresh for every run as each ucx_perftest run is a fresh process, and
+/// closed after it (the server's serve() then ends for that endpoint).
+struct client_session {
+  std::unique_ptr<ucoro::context> ctx;
+  std::unique_ptr<ucoro::worker> w;
+  std::optional<ucoro::endpoint> ep;
 
-  std::vector<ucoro::endpoint> eps;
-  {
+  client_session(const options& o, std::uint16_t port) {
+    ctx = std::make_unique<ucoro::context>(ucx_config(o));
+    w = std::make_unique<ucoro::worker>(*ctx, o.mode);
     ucoro::endpoint_options eo;
     eo.error_handling = ucoro::parse_error_handling(o.error_modes[0]);
     eo.completion = o.completion;
     eo.heartbeat.interval = std::chrono::milliseconds(o.heartbeat_ms);
-    eps.push_back(w.run(ucoro::with_timeout(w.create_endpoint(o.host, port, eo), 30s)));
+    ep = w->run(ucoro::with_timeout(w->create_endpoint(o.host, port, eo), 30s));
   }
+  client_session(const client_session&) = delete;
+  client_session& operator=(const client_session&) = delete;
+  ~client_session() {
+    try {
+      w->run(ucoro::with_timeout(ep->close(), 30s));
+    } catch (...) {
+      // The server went away: nothing to close gracefully.
+    }
+  }
+  template <class T>
+  T run(ucoro::task<T> t) {
+    return w->run(std::move(t));
+  }
+};
+
+/// Median, min and max of ratios.
+std::array<double, 3> spread(const std::vector<double>& v) {
+  return {v.empty() ? NAN : median(v), min_of(v), max_of(v)};
+}
+
+/// Runs every size against one server: the error-handling mode in
+/// o.error_modes[0] (one mode per server and worker: a worker that also has a
+/// tcp endpoint polls its tcp interface on every spin, which would slow the
+/// shared-memory endpoint down), plus the tcp baseline if o.tcp. Per size
+/// and run, ucoro then ucx_perftest (alternated, so that slow phases of this
+/// noisy machine hit both; ratios per pair): the cold first-N runs, then
+/// bandwidth, then latency.
+std::vector<row> run_client(const options& o, std::uint16_t port, std::uint16_t tcp_port, std::size_t& step,
+                            std::size_t steps) {
+  pin(o.cpu_client);
+  std::vector<row> rows;
   if (o.heartbeat_ms > 0) { // what is armed, as the endpoint says it (the heartbeat's cost is what --heartbeat measures)
-    const std::string info = eps.front().ucx_info();
+    client_session probe(o, port);
+    const std::string info = probe.ep->ucx_info();
     std::printf("%s\n", info.substr(0, info.find('\n')).c_str());
   }
   const int tcp_fd = o.tcp ? tcp_connect(o.host, tcp_port) : -1;
@@ -615,83 +770,109 @@ std::vector<row> run_client(const options& o, std::uint16_t port, std::uint16_t 
     const std::size_t window = window_for(size);
     const std::size_t lat_warm = o.warmup ? o.warmup : std::max<std::size_t>(lat_iters / 10, 10);
     const std::size_t bw_warm = o.warmup ? o.warmup : std::max<std::size_t>(bw_iters / 10, window);
-    {
-      const bool peer = o.error_modes[0] == "peer";
-      row r{"ucoro", o.error_modes[0], size, lat_iters, bw_iters};
-      row p{"ucx_perftest", o.error_modes[0], size, lat_iters, bw_iters};
-      std::vector<double> lat_pool, batch_pool, bw_runs, lat_ratios, bw_ratios;
-      std::vector<double> p_lat, p_avg, p_bw, p_rate;
-      // Alternate the two systems so that slow phases of this noisy
-      // machine hit both; the ratio is taken per pair of runs.
-      for (std::size_t rep = 0; rep < o.repeat; ++rep) {
-        status(o, "[" + std::to_string(++step) + "/" + std::to_string(steps) + "] ucoro " + format_size(size) +
-                      " (error handling " + o.error_modes[0] + ", run " + std::to_string(rep + 1) + ")");
-        row one{"ucoro", o.error_modes[0], size};
-        const auto lat = w.run(client_latency(eps[0], size, lat_iters, lat_warm, o.reuse));
-        const auto bw = w.run(client_bandwidth(eps[0], size, bw_iters, bw_warm, window, o.reuse));
-        fill_latency(one, lat);
-        fill_bandwidth(one, bw, window);
-        lat_pool.insert(lat_pool.end(), lat.begin(), lat.end());
-        batch_pool.insert(batch_pool.end(), bw.begin(), bw.end());
-        bw_runs.push_back(one.bw_overall);
-        if (!o.perftest)
-          continue;
-        status(o, "[" + std::to_string(++step) + "/" + std::to_string(steps) + "] ucx_perftest " + format_size(size) +
-                      (peer ? " -e" : "") + " (run " + std::to_string(rep + 1) + ")");
-        const auto plat =
-            while_worker_answers(w, [&] { return run_perftest(o, "tag_lat", size, lat_iters, lat_warm, peer); });
-        const auto pbw =
-            while_worker_answers(w, [&] { return run_perftest(o, "tag_bw", size, bw_iters, bw_warm, peer); });
-        if (plat) {
-          p_lat.push_back(plat->p50_us);
-          p_avg.push_back(plat->avg_us);
-          lat_ratios.push_back(one.lat_p50 / plat->p50_us);
-        }
-        if (pbw) {
-          p_bw.push_back(pbw->mib_s * 1048576.0 / 1e9);
-          p_rate.push_back(pbw->msg_rate / 1e6);
-          bw_ratios.push_back(one.bw_overall / p_bw.back());
+    const bool peer = o.error_modes[0] == "peer";
+    row r{"ucoro", o.error_modes[0], size, lat_iters, bw_iters};
+    row p{"ucx_perftest", o.error_modes[0], size, lat_iters, bw_iters};
+    std::vector<double> lat_pool, batch_pool, bw_runs, lat_ratios, bw_ratios;
+    std::vector<std::size_t> batch_messages;
+    std::vector<double> p_lat, p_avg, p_bw, p_rate;
+    std::map<std::size_t, std::vector<double>> first_ucoro, first_perftest, first_ratios;
+    auto say = [&](const std::string& what, std::size_t rep) {
+      status(o, "[" + std::to_string(++step) + "/" + std::to_string(steps) + "] " + what + " " + format_size(size) +
+                    " (error handling " + o.error_modes[0] + ", run " + std::to_string(rep + 1) + ")");
+    };
+    for (std::size_t rep = 0; rep < o.repeat; ++rep) {
+      say("ucoro", rep);
+      std::map<std::size_t, double> cold;
+      for (const std::size_t n : o.first) {
+        client_session s(o, port);
+        const auto run = s.run(client_bandwidth(*s.ep, o.buffer, size, n, 0, window, o.reuse));
+        cold[n] = static_cast<double>(n * size) / run.total_seconds / 1e9;
+        first_ucoro[n].push_back(cold[n]);
+      }
+      client_session s(o, port);
+      const auto bw = s.run(client_bandwidth(*s.ep, o.buffer, size, bw_iters, bw_warm, window, o.reuse));
+      const auto lat = s.run(client_latency(*s.ep, o.buffer, size, lat_iters, lat_warm, o.reuse));
+      row one{"ucoro", o.error_modes[0], size};
+      fill_latency(one, lat);
+      fill_bandwidth(one, bw.batch_seconds, bw.batch_messages);
+      lat_pool.insert(lat_pool.end(), lat.begin(), lat.end());
+      batch_pool.insert(batch_pool.end(), bw.batch_seconds.begin(), bw.batch_seconds.end());
+      batch_messages.insert(batch_messages.end(), bw.batch_messages.begin(), bw.batch_messages.end());
+      bw_runs.push_back(one.bw_overall);
+      if (!o.perftest)
+        continue;
+      say("ucx_perftest" + std::string(peer ? " -e" : ""), rep);
+      for (const std::size_t n : o.first) {
+        const auto pc = while_worker_answers(s.w.get(), [&] { return run_perftest(o, "tag_bw", size, n, 0, peer, window); });
+        if (pc) {
+          const double gbps = pc->mib_s * 1048576.0 / 1e9;
+          first_perftest[n].push_back(gbps);
+          first_ratios[n].push_back(cold[n] / gbps);
         }
       }
-      fill_latency(r, lat_pool);
-      fill_bandwidth(r, batch_pool, window);
-      r.bw_overall = median(bw_runs);
-      r.runs = o.repeat;
-      if (o.perftest) {
-        p.lat_p50 = p_lat.empty() ? NAN : median(p_lat);
-        p.lat_avg = p_avg.empty() ? NAN : median(p_avg);
-        p.bw_overall = p_bw.empty() ? NAN : median(p_bw);
-        p.msg_rate = p_rate.empty() ? NAN : median(p_rate);
-        p.runs = o.repeat;
-        r.lat_ratio = lat_ratios.empty() ? NAN : median(lat_ratios);
-        r.lat_ratio_min = min_of(lat_ratios);
-        r.lat_ratio_max = max_of(lat_ratios);
-        r.bw_ratio = bw_ratios.empty() ? NAN : median(bw_ratios);
-        r.bw_ratio_min = min_of(bw_ratios);
-        r.bw_ratio_max = max_of(bw_ratios);
-        rows.push_back(r);
-        rows.push_back(p);
-      } else {
-        rows.push_back(r);
+      const auto pbw =
+          while_worker_answers(s.w.get(), [&] { return run_perftest(o, "tag_bw", size, bw_iters, bw_warm, peer, window); });
+      const auto plat =
+          while_worker_answers(s.w.get(), [&] { return run_perftest(o, "tag_lat", size, lat_iters, lat_warm, peer); });
+      if (plat) {
+        p_lat.push_back(plat->p50_us);
+        p_avg.push_back(plat->avg_us);
+        lat_ratios.push_back(one.lat_p50 / plat->p50_us);
       }
+      if (pbw) {
+        p_bw.push_back(pbw->mib_s * 1048576.0 / 1e9);
+        p_rate.push_back(pbw->msg_rate / 1e6);
+        bw_ratios.push_back(one.bw_overall / p_bw.back());
+      }
+    }
+    fill_latency(r, lat_pool);
+    fill_bandwidth(r, batch_pool, batch_messages);
+    r.bw_overall = median(bw_runs);
+    r.runs = o.repeat;
+    for (const auto& [n, v] : first_ucoro)
+      r.first_gbps[n] = median(v);
+    if (o.perftest) {
+      p.lat_p50 = p_lat.empty() ? NAN : median(p_lat);
+      p.lat_avg = p_avg.empty() ? NAN : median(p_avg);
+      p.bw_overall = p_bw.empty() ? NAN : median(p_bw);
+      p.msg_rate = p_rate.empty() ? NAN : median(p_rate);
+      p.runs = o.repeat;
+      const auto l = spread(lat_ratios);
+      r.lat_ratio = l[0];
+      r.lat_ratio_min = l[1];
+      r.lat_ratio_max = l[2];
+      const auto b = spread(bw_ratios);
+      r.bw_ratio = b[0];
+      r.bw_ratio_min = b[1];
+      r.bw_ratio_max = b[2];
+      for (const auto& [n, v] : first_perftest)
+        p.first_gbps[n] = median(v);
+      for (const auto& [n, v] : first_ratios)
+        r.first_ratio[n] = spread(v);
+      rows.push_back(r);
+      rows.push_back(p);
+    } else {
+      rows.push_back(r);
     }
     if (o.tcp) {
       status(o, "[" + std::to_string(++step) + "/" + std::to_string(steps) + "] tcp " + format_size(size));
       row t{"tcp", "-", size, lat_iters, bw_iters};
-      fill_latency(t, while_worker_answers(w, [&] { return tcp_latency(tcp_fd, size, lat_iters, lat_warm); }));
-      fill_bandwidth(t, while_worker_answers(w, [&] { return tcp_bandwidth(tcp_fd, size, bw_iters, bw_warm, window); }),
-                     window);
+      fill_latency(t, tcp_latency(tcp_fd, o.buffer, size, lat_iters, lat_warm));
+      fill_bandwidth(t, tcp_bandwidth(tcp_fd, o.buffer, size, bw_iters, bw_warm, window),
+                     batch_schedule(bw_iters, window));
       rows.push_back(t);
     }
   }
-  for (auto& ep : eps)
-    w.run(ucoro::with_timeout(
+  {
+    client_session s(o, port);
+    s.run(ucoro::with_timeout(
         [](ucoro::endpoint& e) -> ucoro::task<void> {
           command quit{command::quit};
           co_await e.send(ucoro::as_bytes(&quit, sizeof quit));
-          co_await e.close();
-        }(ep),
+        }(*s.ep),
         30s));
+  }
   if (tcp_fd >= 0) {
     command quit{command::quit};
     write_all(tcp_fd, &quit, sizeof quit);
@@ -746,7 +927,26 @@ options parse(int argc, char** argv) {
       o.error_modes = bench::split(next());
     else if (a == "--heartbeat")
       o.heartbeat_ms = std::stol(next());
-    else if (a == "--no-reuse")
+    else if (a == "--buffer") {
+      const std::string b = next();
+      if (b == "vector")
+        o.buffer = buffer_kind::vector;
+      else if (b == "host_memory")
+        o.buffer = buffer_kind::host_memory;
+      else
+        throw std::invalid_argument("--buffer is vector or host_memory, not '" + b + "'");
+    } else if (a == "--first") {
+      const std::string f = next();
+      o.first.clear();
+      if (f != "none") {
+        for (const auto& item : bench::split(f)) {
+          const std::size_t n = std::stoull(item);
+          if (n == 0)
+            throw std::invalid_argument("--first takes message counts above 0 or 'none', not '" + f + "'");
+          o.first.push_back(n);
+        }
+      }
+    } else if (a == "--no-reuse")
       o.reuse = false;
     else if (a == "--memory") {
       // Device memory joins with CUDA-enabled UCX (the device-memory issue);
@@ -816,6 +1016,8 @@ std::vector<std::string> forwarded(const options& o) {
     out.emplace_back("--no-tcp");
   out.emplace_back("--completion");
   out.emplace_back(completion_name(o.completion));
+  out.emplace_back("--buffer");
+  out.emplace_back(to_string(o.buffer));
   out.emplace_back("--heartbeat");
   out.push_back(std::to_string(o.heartbeat_ms));
   return out;
