@@ -3,7 +3,8 @@
 // counted exactly with `valgrind --tool=callgrind` (instructions do not
 // depend on machine noise).
 //
-//   overhead --variant raw|tag|endpoint [--pattern unexpected|expected] [--iters N] [--size BYTES]
+//   overhead --variant raw|tag|endpoint [--pattern unexpected|expected|window] [--iters N] [--size BYTES]
+//            [--window N] [--token none|stop]
 //
 //   raw       ucp_tag_recv_nbx + ucp_tag_send_nbx with C callbacks and a
 //             plain progress loop: UCX itself
@@ -16,14 +17,20 @@
 // (completes at once: no suspension, no coroutine frames: the awaiter's own
 // cost); `expected` posts the receive first, then sends (the receive
 // suspends and is resumed through the engine; ucoro variants use when_all
-// for the concurrency, as a user would). bench/profile.sh runs it under
-// callgrind with two iteration counts and prints instructions per message.
+// for the concurrency, as a user would); `window` posts --window receives,
+// then as many sends, and waits for all (when_all of 2N tasks: a windowed
+// stream, as a bandwidth loop writes it). --token stop runs the ucoro
+// variants under a stop-capable token, as a listener's handler or a
+// task_scope child runs (each operation then registers a stop callback).
+// bench/profile.sh runs it under callgrind with two iteration counts and
+// prints instructions per message.
 
 #include <ucoro/ucoro.hpp>
 
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -62,6 +69,35 @@ void raw_recv_and_wait(ucoro::worker& w, std::vector<std::byte>& in, bool send_f
     ucp_worker_progress(w.ucp_worker());
 }
 
+struct raw_window {
+  std::size_t done = 0;
+};
+
+void raw_window_recv_done(void* request, ucs_status_t, const ucp_tag_recv_info_t*, void* user) {
+  ++static_cast<raw_window*>(user)->done;
+  ucp_request_free(request);
+}
+
+/// `window` receives posted, then as many sends, progressed until every
+/// receive is done (the receives share one buffer: the count is the point).
+void run_raw_window(ucoro::worker& w, ucp_ep_h ep, std::vector<std::byte>& out, std::vector<std::byte>& in, long iters,
+                    std::size_t window) {
+  for (long i = 0; i < iters; ++i) {
+    raw_window state;
+    ucp_request_param_t rp{};
+    rp.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
+    rp.cb.recv = &raw_window_recv_done;
+    rp.user_data = &state;
+    for (std::size_t k = 0; k < window; ++k)
+      if (ucp_tag_recv_nbx(w.ucp_worker(), in.data(), in.size(), 1, ~ucp_tag_t{0}, &rp) == nullptr)
+        ++state.done;
+    for (std::size_t k = 0; k < window; ++k)
+      raw_post_send(ep, out);
+    while (state.done < window)
+      ucp_worker_progress(w.ucp_worker());
+  }
+}
+
 void run_raw(ucoro::worker& w, ucp_ep_h ep, std::vector<std::byte>& out, std::vector<std::byte>& in, long iters,
              bool expected) {
   for (long i = 0; i < iters; ++i) {
@@ -92,6 +128,32 @@ ucoro::task<void> run_tag(ucoro::worker& w, ucp_ep_h ep, std::vector<std::byte>&
   }
 }
 
+/// The windowed stream through ucoro: `window` receives and `window` sends
+/// as one when_all, through tag awaiters (`ep` null: tag variant) or the
+/// endpoint.
+ucoro::task<void> run_window(ucoro::worker& w, ucp_ep_h raw_ep, ucoro::endpoint* ep, std::vector<std::byte>& out,
+                             std::vector<std::byte>& in, long iters, std::size_t window) {
+  for (long i = 0; i < iters; ++i) {
+    std::vector<ucoro::task<void>> ops;
+    ops.reserve(2 * window);
+    for (std::size_t k = 0; k < window; ++k)
+      ops.push_back([](ucoro::worker& wk, ucoro::endpoint* e, std::vector<std::byte>& into) -> ucoro::task<void> {
+        if (e != nullptr)
+          (void)co_await e->recv(into);
+        else
+          (void)co_await ucoro::tag_recv(wk.engine(), into.data(), into.size(), 1);
+      }(w, ep, in));
+    for (std::size_t k = 0; k < window; ++k)
+      ops.push_back([](ucoro::worker& wk, ucp_ep_h r, ucoro::endpoint* e, std::vector<std::byte>& from) -> ucoro::task<void> {
+        if (e != nullptr)
+          co_await e->send(from);
+        else
+          co_await ucoro::tag_send(wk.engine(), r, from.data(), from.size(), 1);
+      }(w, raw_ep, ep, out));
+    co_await ucoro::when_all(std::move(ops));
+  }
+}
+
 ucoro::task<void> run_endpoint(ucoro::worker& w, ucoro::endpoint& ep, std::vector<std::byte>& out,
                                std::vector<std::byte>& in, long iters, bool expected) {
   for (long i = 0; i < iters; ++i) {
@@ -115,7 +177,9 @@ ucoro::task<void> run_endpoint(ucoro::worker& w, ucoro::endpoint& ep, std::vecto
 
 int main(int argc, char** argv) {
   std::string variant = "raw";
-  bool expected = false;
+  std::string pattern = "unexpected";
+  std::size_t window = 16;
+  bool stop_token = false;
   long iters = 100000;
   std::size_t size = 8;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -127,27 +191,49 @@ int main(int argc, char** argv) {
     else if (a == "--size")
       size = std::stoul(argv[i + 1]);
     else if (a == "--pattern")
-      expected = std::string(argv[i + 1]) == "expected";
+      pattern = argv[i + 1];
+    else if (a == "--window")
+      window = std::stoul(argv[i + 1]);
+    else if (a == "--token")
+      stop_token = std::string(argv[i + 1]) == "stop";
   }
+  if (pattern != "unexpected" && pattern != "expected" && pattern != "window") {
+    std::fprintf(stderr, "overhead: unknown pattern %s\n", pattern.c_str());
+    return 2;
+  }
+  const bool expected = pattern == "expected";
+  std::stop_source stop; // never requested: only its token's presence costs
   ucoro::context ctx;
   ucoro::worker w{ctx, ucoro::progress_mode::polling};
   std::vector<std::byte> out(size, std::byte{1}), in(size);
   ucoro::endpoint ep = w.create_endpoint_from_worker_address(w.address(), {.error_handling = ucoro::error_handling::none});
   const auto start = std::chrono::steady_clock::now();
-  if (variant == "raw")
+  auto under_token = [&](ucoro::task<void> t) {
+    if (stop_token)
+      t.set_stop_token(stop.get_token());
+    return t;
+  };
+  if (variant == "raw" && pattern == "window")
+    run_raw_window(w, ep.ucp_endpoint(), out, in, iters, window);
+  else if (variant == "raw")
     run_raw(w, ep.ucp_endpoint(), out, in, iters, expected);
+  else if (variant == "tag" && pattern == "window")
+    w.run(under_token(run_window(w, ep.ucp_endpoint(), nullptr, out, in, iters, window)));
   else if (variant == "tag")
-    w.run(run_tag(w, ep.ucp_endpoint(), out, in, iters, expected));
+    w.run(under_token(run_tag(w, ep.ucp_endpoint(), out, in, iters, expected)));
+  else if (variant == "endpoint" && pattern == "window")
+    w.run(under_token(run_window(w, ep.ucp_endpoint(), &ep, out, in, iters, window)));
   else if (variant == "endpoint")
-    w.run(run_endpoint(w, ep, out, in, iters, expected));
+    w.run(under_token(run_endpoint(w, ep, out, in, iters, expected)));
   else {
     std::fprintf(stderr, "overhead: unknown variant %s\n", variant.c_str());
     return 2;
   }
   const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
-  std::printf("%s/%s: %ld messages of %zu bytes, %.1f ns per message\n", variant.c_str(),
-              expected ? "expected" : "unexpected", iters, size,
-              iters > 0 ? ns / static_cast<double>(iters) : 0.0);
+  const long messages = pattern == "window" ? iters * static_cast<long>(window) : iters;
+  std::printf("%s/%s%s: %ld messages of %zu bytes, %.1f ns per message\n", variant.c_str(), pattern.c_str(),
+              stop_token ? " (stop token)" : "", messages, size,
+              messages > 0 ? ns / static_cast<double>(messages) : 0.0);
   ep.abort();
   return 0;
 }
