@@ -3,16 +3,26 @@
 // its default, and pml ucx) run in the same invocation, and memcpy.
 //
 //   all_to_all [--ranks 2,4] [--sizes 64,4K,64K,1M,16M] [--repeat 3] [--quick]
-//              [--json FILE] [--plot FILE.png] [--no-mpi]
+//              [--tls default|tcp] [--json FILE] [--plot FILE.png] [--no-mpi]
 //
 // GB/s per rank is counted as ../shared/anchors/alltoall_mpi.c counts it:
 // bytes sent plus received across process boundaries, 2*(P-1)*block, over
 // the slowest rank's time of the repetition (a barrier before each). ucoro
 // runs as P ranks launched through UCORO_* on loopback; each algorithm runs
 // with std::vector buffers and with pre-touched host_memory ("pool"
-// buffers), interleaved, `repeat` rounds; a round's figure is the median
-// over its iterations. Open MPI runs `repeat` launches per configuration.
-// Ratios: ucoro automatic / the best Open MPI configuration, per size.
+// buffers), interleaved; a round's figure is the median over its
+// iterations. Beside them, "raw UCX": every receive and send of the
+// exchange posted at once with ucp_tag_*_nbx on the same UCX endpoints,
+// then progress: the floor over UCX, with no ucoro on the path.
+//
+// Like for like: Open MPI gets the same buffers as each ucoro row (its
+// reference takes --buffers vector|pool), and the two alternate: each of
+// `repeat` rounds is one ucoro job, then one launch per Open MPI
+// configuration and buffer kind. Ratios: ucoro / the best Open MPI
+// configuration with the same buffers in the same round, median [min-max]
+// over the rounds. --tls tcp: ucoro and Open MPI's pml ucx with
+// UCX_TLS=tcp on loopback, and Open MPI's ob1 with its tcp btl (the
+// multi-host transport of these machines).
 
 #include <ucoro/all_to_all.hpp>
 #include <ucoro/host_memory.hpp>
@@ -50,6 +60,8 @@ struct options {
   std::size_t repeat = 3;
   bool quick = false;
   bool mpi = true;
+  std::string tls = "default"; // or tcp
+  std::size_t first_round = 0; // --as-rank: the round this job is (rotates the algorithms)
   std::string json;
   std::string plot;
   bool as_rank = false;
@@ -83,6 +95,73 @@ ucoro::task<double> time_exchange(ucoro::communicator& comm, const Buffer& send,
   co_return bench::median(std::move(times));
 }
 
+/// Completions of one raw exchange, counted by UCX's callbacks.
+struct raw_count {
+  std::size_t done = 0;
+};
+
+void raw_recv_done(void* request, ucs_status_t, const ucp_tag_recv_info_t*, void* user) {
+  ++static_cast<raw_count*>(user)->done;
+  ucp_request_free(request);
+}
+void raw_send_done(void* request, ucs_status_t, void* user) {
+  ++static_cast<raw_count*>(user)->done;
+  ucp_request_free(request);
+}
+
+/// The floor over UCX: the exchange with every receive and send posted at
+/// once on the communicator's own UCX endpoints (user tag space: no ucoro
+/// traffic there), then ucp_worker_progress until all are done; the own
+/// block copied. Median over `iterations` of the slowest rank's time, us.
+ucoro::task<double> time_raw_exchange(ucoro::communicator& comm, const std::byte* send, std::byte* recv,
+                                      std::size_t block, int iterations) {
+  const std::uint32_t n = comm.size(), me = comm.rank();
+  ucp_worker_h worker = comm.get_worker().ucp_worker();
+  std::vector<ucp_ep_h> eps(n, nullptr);
+  for (std::uint32_t r = 0; r < n; ++r)
+    if (r != me)
+      eps[r] = comm.peer(r).ucp_endpoint();
+  std::vector<double> times;
+  for (int i = -1; i < iterations; ++i) { // one warm-up
+    const ucp_tag_t round = static_cast<ucp_tag_t>(i + 2) << 20; // this exchange's messages only
+    co_await comm.barrier();
+    const auto t0 = clock_type::now();
+    raw_count count;
+    std::size_t posted = 0;
+    ucp_request_param_t rp{};
+    rp.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
+    rp.cb.recv = &raw_recv_done;
+    rp.user_data = &count;
+    for (std::uint32_t r = 0; r < n; ++r) {
+      if (r == me)
+        continue;
+      ++posted;
+      const ucs_status_ptr_t req = ucp_tag_recv_nbx(worker, recv + block * r, block, round | r, ~ucp_tag_t{0}, &rp);
+      if (!UCS_PTR_IS_PTR(req))
+        ++count.done;
+    }
+    ucp_request_param_t sp{};
+    sp.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
+    sp.cb.send = &raw_send_done;
+    sp.user_data = &count;
+    for (std::uint32_t k = 1; k < n; ++k) { // to me+1, me+2, ...: not every rank to rank 0 first
+      const std::uint32_t r = (me + k) % n;
+      ++posted;
+      const ucs_status_ptr_t req = ucp_tag_send_nbx(eps[r], send + block * r, block, round | me, &sp);
+      if (!UCS_PTR_IS_PTR(req))
+        ++count.done;
+    }
+    std::memcpy(recv + block * me, send + block * me, block);
+    while (count.done < posted)
+      ucp_worker_progress(worker);
+    const double mine = std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
+    const double slowest = co_await comm.all_reduce(mine, [](double a, double b) { return std::max(a, b); });
+    if (i >= 0)
+      times.push_back(slowest);
+  }
+  co_return bench::median(std::move(times));
+}
+
 ucoro::task<void> run_rank(ucoro::worker& w, const options& o) {
   ucoro::bootstrap_options bo;
   bo.connect = ucoro::connect_policy::eager;
@@ -95,7 +174,17 @@ ucoro::task<void> run_rank(ucoro::worker& w, const options& o) {
     std::vector<std::byte> vsend(total, std::byte{1}), vrecv(total, std::byte{0});
     ucoro::host_memory hsend(total, std::byte{1}), hrecv(total, std::byte{0});
     constexpr std::size_t kinds = std::size(algorithms);
-    for (std::size_t round = 0; round < o.repeat; ++round)
+    for (std::size_t round = o.first_round; round < o.first_round + o.repeat; ++round) {
+      for (const bool vector : {true, false}) {
+        const double us = vector ? co_await time_raw_exchange(comm, vsend.data(), vrecv.data(), block,
+                                                              iterations_for(block, o.quick))
+                                 : co_await time_raw_exchange(comm, hsend.data(), hrecv.data(), block,
+                                                              iterations_for(block, o.quick));
+        if (comm.rank() == 0) {
+          std::printf("ucoro raw-UCX %s %zu %u %zu %.3f -\n", vector ? "vector" : "pool", block, n, round, us);
+          std::fflush(stdout);
+        }
+      }
       // Each round starts at another algorithm: what ran just before (bruck's
       // fresh scratch, the pool's slabs) measurably slowed the next run of
       // std::vector buffers (1 MiB, 2 ranks: 15.8 GB/s for automatic, which
@@ -116,6 +205,7 @@ ucoro::task<void> run_rank(ucoro::worker& w, const options& o) {
             std::fflush(stdout);
           }
         }
+    }
   }
   co_await comm.barrier();
   if (comm.rank() == 0) {
@@ -182,123 +272,180 @@ void write_plot(const options& o, const std::map<key, std::vector<double>>& us) 
     std::printf("plot: %s\n", o.plot.c_str());
 }
 
-int launch(const options& o) {
-  const std::string self = std::filesystem::canonical("/proc/self/exe").string();
-  const std::string mpi_reference = std::filesystem::path(self).parent_path() / "all_to_all_mpi";
-  std::map<key, std::vector<double>> us; // per round / launch
-  std::map<key, std::string> picked;
+/// One round's ucoro job: every algorithm and the raw-UCX exchange, both
+/// buffer kinds, `ranks` ranks; fills `us` and `picked`. False if it failed.
+bool run_ucoro_round(const options& o, const std::string& self, std::uint32_t ranks, std::size_t round,
+                     std::map<key, std::vector<double>>& us, std::map<key, std::string>& picked) {
   std::string sizes;
   for (std::size_t s : o.sizes)
     sizes += (sizes.empty() ? "" : ",") + std::to_string(s);
-  for (std::uint32_t ranks : o.ranks) {
-    // ucoro
-    const std::string root = "127.0.0.1:" + std::to_string(bench::free_port());
-    std::vector<std::unique_ptr<ucoro::test::child_process>> procs;
-    for (std::uint32_t r = 0; r < ranks; ++r) {
-      std::vector<std::string> command{"/usr/bin/env", "UCORO_RANK=" + std::to_string(r),
-                                       "UCORO_SIZE=" + std::to_string(ranks), "UCORO_ROOT=" + root,
-                                       "UCORO_JOB=bench-a2a-" + std::to_string(::getpid()), self, "--as-rank",
-                                       "--sizes", sizes, "--repeat", std::to_string(o.repeat)};
-      if (o.quick)
-        command.emplace_back("--quick");
-      procs.push_back(std::make_unique<ucoro::test::child_process>(command));
+  const std::string root = "127.0.0.1:" + std::to_string(bench::free_port());
+  std::vector<std::unique_ptr<ucoro::test::child_process>> procs;
+  for (std::uint32_t r = 0; r < ranks; ++r) {
+    std::vector<std::string> command{"/usr/bin/env", "UCORO_RANK=" + std::to_string(r),
+                                     "UCORO_SIZE=" + std::to_string(ranks), "UCORO_ROOT=" + root,
+                                     "UCORO_JOB=bench-a2a-" + std::to_string(::getpid()) + "-" + std::to_string(round)};
+    if (o.tls == "tcp") {
+      command.emplace_back("UCX_TLS=tcp");
+      command.emplace_back("UCX_NET_DEVICES=lo");
     }
-    bool done = false;
-    while (auto line = procs[0]->read_output_line(1200s)) {
-      std::istringstream in(*line);
-      std::string word, algorithm, buffers, ran;
-      std::size_t block = 0, round = 0;
-      std::uint32_t n = 0;
-      double t = 0;
-      in >> word;
-      if (word == "done") {
-        done = true;
-        break;
-      }
-      if (word == "error:")
-        std::fprintf(stderr, "all_to_all: rank 0: %s\n", line->c_str());
-      if (word != "ucoro" || !(in >> algorithm >> buffers >> block >> n >> round >> t >> ran))
-        continue;
-      us[{"ucoro " + algorithm, buffers, block, n}].push_back(t);
-      picked[{"ucoro " + algorithm, buffers, block, n}] = ran;
-    }
-    for (auto& p : procs)
-      if (p->wait_exit(60s) != 0)
-        done = false;
-    if (!done) {
-      std::fprintf(stderr, "all_to_all: the %u ucoro ranks did not finish\n", ranks);
-      return 1;
-    }
-    // Open MPI, both configurations, `repeat` launches each.
-    if (o.mpi && std::filesystem::exists(mpi_reference) && std::filesystem::exists("/usr/bin/mpirun")) {
-      const std::vector<std::pair<std::string, std::vector<std::string>>> configs{
-          {"Open MPI ob1", {"--mca", "pml", "ob1", "--mca", "btl", "self,vader"}},
-          {"Open MPI pml ucx", {"--mca", "pml", "ucx", "--mca", "pml_ucx_tls", "any", "--mca", "pml_ucx_devices", "any"}}};
-      for (const auto& [name, mca] : configs)
-        for (std::size_t launch = 0; launch < o.repeat; ++launch) {
-          std::vector<std::string> command{"/usr/bin/mpirun", "--allow-run-as-root", "--oversubscribe", "-n",
-                                           std::to_string(ranks), "--mca", "oob_tcp_if_include", "lo", "-x",
-                                           "UCX_NET_DEVICES"};
-          command.insert(command.end(), mca.begin(), mca.end());
-          command.push_back(mpi_reference);
-          if (o.quick) {
-            command.emplace_back("--iterations");
-            command.emplace_back("5");
-          }
-          for (std::size_t s : o.sizes)
-            command.push_back(std::to_string(s));
-          ucoro::test::child_process job{command};
-          while (auto line = job.read_output_line(1200s)) {
-            std::istringstream in(*line);
-            std::string word, op;
-            std::size_t block = 0;
-            std::uint32_t n = 0;
-            double median = 0;
-            if (in >> word >> op >> block >> n >> median && word == "mpi")
-              us[{name + " " + op, "vector", block, n}].push_back(median);
-          }
-          if (job.wait_exit(60s) != 0)
-            std::fprintf(stderr, "all_to_all: %s on %u ranks failed\n", name.c_str(), ranks);
-        }
-    }
+    for (const auto& a : {self, std::string("--as-rank"), std::string("--sizes"), sizes, std::string("--repeat"),
+                          std::string("1"), std::string("--round"), std::to_string(round)})
+      command.push_back(a);
+    if (o.quick)
+      command.emplace_back("--quick");
+    procs.push_back(std::make_unique<ucoro::test::child_process>(command));
   }
+  bool done = false;
+  while (auto line = procs[0]->read_output_line(1200s)) {
+    std::istringstream in(*line);
+    std::string word, algorithm, buffers, ran;
+    std::size_t block = 0, r = 0;
+    std::uint32_t n = 0;
+    double t = 0;
+    in >> word;
+    if (word == "done") {
+      done = true;
+      break;
+    }
+    if (word == "error:")
+      std::fprintf(stderr, "all_to_all: rank 0: %s\n", line->c_str());
+    if (word != "ucoro" || !(in >> algorithm >> buffers >> block >> n >> r >> t >> ran))
+      continue;
+    const std::string system = algorithm == "raw-UCX" ? "raw UCX" : "ucoro " + algorithm;
+    us[{system, buffers, block, n}].push_back(t);
+    picked[{system, buffers, block, n}] = ran;
+  }
+  for (auto& p : procs)
+    if (p->wait_exit(60s) != 0)
+      done = false;
+  if (!done)
+    std::fprintf(stderr, "all_to_all: the %u ucoro ranks did not finish round %zu\n", ranks, round);
+  return done;
+}
+
+/// One round of Open MPI: each configuration once per buffer kind.
+void run_mpi_round(const options& o, const std::string& mpi_reference, std::uint32_t ranks,
+                   std::map<key, std::vector<double>>& us) {
+  const bool tcp = o.tls == "tcp";
+  const std::vector<std::pair<std::string, std::vector<std::string>>> configs{
+      {tcp ? "Open MPI ob1 tcp" : "Open MPI ob1",
+       tcp ? std::vector<std::string>{"--mca", "pml", "ob1", "--mca", "btl", "self,tcp", "--mca", "btl_tcp_if_include",
+                                      "lo"}
+           : std::vector<std::string>{"--mca", "pml", "ob1", "--mca", "btl", "self,vader"}},
+      {"Open MPI pml ucx", {"--mca", "pml", "ucx", "--mca", "pml_ucx_tls", "any", "--mca", "pml_ucx_devices", "any"}}};
+  for (const auto& [name, mca] : configs)
+    for (const char* buffers : {"vector", "pool"}) {
+      std::vector<std::string> command{"/usr/bin/env"};
+      if (tcp) {
+        command.emplace_back("UCX_TLS=tcp");
+        command.emplace_back("UCX_NET_DEVICES=lo");
+      }
+      for (const auto& a : {"/usr/bin/mpirun", "--allow-run-as-root", "--oversubscribe", "-n"})
+        command.emplace_back(a);
+      command.push_back(std::to_string(ranks));
+      for (const auto& a : {"--mca", "oob_tcp_if_include", "lo", "-x", "UCX_NET_DEVICES"})
+        command.emplace_back(a);
+      if (tcp) { // pml ucx over UCX's tcp transport, as ucoro runs
+        command.emplace_back("-x");
+        command.emplace_back("UCX_TLS");
+      }
+      command.insert(command.end(), mca.begin(), mca.end());
+      command.push_back(mpi_reference);
+      command.emplace_back("--buffers");
+      command.emplace_back(buffers);
+      if (o.quick) {
+        command.emplace_back("--iterations");
+        command.emplace_back("5");
+      }
+      for (std::size_t s : o.sizes)
+        command.push_back(std::to_string(s));
+      ucoro::test::child_process job{command};
+      while (auto line = job.read_output_line(1200s)) {
+        std::istringstream in(*line);
+        std::string word, op;
+        std::size_t block = 0;
+        std::uint32_t n = 0;
+        double median = 0;
+        if (in >> word >> op >> block >> n >> median && word == "mpi")
+          us[{name + " " + op, buffers, block, n}].push_back(median);
+      }
+      if (job.wait_exit(60s) != 0)
+        std::fprintf(stderr, "all_to_all: %s (%s) on %u ranks failed\n", name.c_str(), buffers, ranks);
+    }
+}
+
+int launch(const options& o) {
+  const std::string self = std::filesystem::canonical("/proc/self/exe").string();
+  const std::string mpi_reference = std::filesystem::path(self).parent_path() / "all_to_all_mpi";
+  const bool with_mpi =
+      o.mpi && std::filesystem::exists(mpi_reference) && std::filesystem::exists("/usr/bin/mpirun");
+  std::map<key, std::vector<double>> us; // per round, in round order
+  std::map<key, std::string> picked;
+  for (std::uint32_t ranks : o.ranks)
+    for (std::size_t round = 0; round < o.repeat; ++round) { // ucoro and Open MPI alternate
+      if (!run_ucoro_round(o, self, ranks, round, us, picked))
+        return 1;
+      if (with_mpi)
+        run_mpi_round(o, mpi_reference, ranks, us);
+    }
 
   const double memcpy_rate = memcpy_gbps();
-  std::printf("all_to_all: per-rank GB/s = 2(P-1)*block / slowest rank's time; median [min-max] over %zu rounds; "
-              "memcpy 16 MiB: %.1f GB/s\n",
-              o.repeat, memcpy_rate);
+  std::printf("all_to_all: UCX_TLS=%s; per-rank GB/s = 2(P-1)*block / slowest rank's time; median [min-max] over %zu "
+              "rounds, ucoro and Open MPI alternating; ratio: to the best Open MPI configuration with the same buffers "
+              "in the same round, median [min-max]; memcpy 16 MiB: %.1f GB/s\n",
+              o.tls == "tcp" ? "tcp (Open MPI ob1: tcp btl)" : "default", o.repeat, memcpy_rate);
   std::ostringstream json;
-  json << "{\n  \"memcpy_gbps\": " << num(memcpy_rate, 3) << ",\n  \"repeat\": " << o.repeat << ",\n  \"rows\": [";
+  json << "{\n  \"memcpy_gbps\": " << num(memcpy_rate, 3) << ",\n  \"tls\": \"" << o.tls << "\",\n  \"repeat\": "
+       << o.repeat << ",\n  \"rows\": [";
   bool first_row = true;
   for (std::uint32_t ranks : o.ranks)
     for (std::size_t block : o.sizes) {
-      double best_mpi = 0;
-      std::string best_mpi_name = "-";
-      for (auto& [k, v] : us)
-        if (k.ranks == ranks && k.block == block && k.system.rfind("Open MPI", 0) == 0) {
-          const double rate = gbps(block, ranks, bench::median(v));
-          if (rate > best_mpi) {
-            best_mpi = rate;
-            best_mpi_name = k.system;
-          }
+      // Per buffer kind and round: the best Open MPI rate.
+      std::map<std::string, std::vector<double>> best; // buffers -> per round
+      std::map<std::string, std::string> best_name;
+      std::map<std::string, double> best_median;
+      for (auto& [k, v] : us) {
+        if (k.ranks != ranks || k.block != block || k.system.rfind("Open MPI", 0) != 0)
+          continue;
+        auto& b = best[k.buffers];
+        b.resize(std::max(b.size(), v.size()), 0.0);
+        for (std::size_t i = 0; i < v.size(); ++i)
+          b[i] = std::max(b[i], gbps(block, ranks, v[i]));
+        const double rate = gbps(block, ranks, bench::median(v));
+        if (rate > best_median[k.buffers]) {
+          best_median[k.buffers] = rate;
+          best_name[k.buffers] = k.system;
         }
-      std::printf("\n%u ranks, %s blocks (best Open MPI: %s, %.3f GB/s)\n", ranks, format_size(block).c_str(),
-                  best_mpi_name.c_str(), best_mpi);
+      }
+      std::string bests;
+      for (const auto& [buffers, name] : best_name)
+        bests += (bests.empty() ? " (best Open MPI on " : "; on ") + buffers + ": " + name + ", " +
+                 num(best_median[buffers], 3) + " GB/s";
+      std::printf("\n%u ranks, %s blocks%s%s\n", ranks, format_size(block).c_str(), bests.c_str(),
+                  bests.empty() ? "" : ")");
       for (auto& [k, v] : us) {
         if (k.ranks != ranks || k.block != block)
           continue;
-        std::vector<double> rates;
+        std::vector<double> rates, ratios;
         for (double t : v)
           rates.push_back(gbps(block, ranks, t));
+        const auto b = best.find(k.buffers);
+        const bool mpi_row = k.system.rfind("Open MPI", 0) == 0;
+        if (b != best.end() && !mpi_row)
+          for (std::size_t i = 0; i < rates.size() && i < b->second.size(); ++i)
+            if (b->second[i] > 0)
+              ratios.push_back(rates[i] / b->second[i]);
         const bench::stats s = summarize(rates);
-        const double ratio = best_mpi > 0 ? s.median / best_mpi : NAN;
+        const std::string ratio_text = ratios.empty() ? "-" : spread(summarize(ratios), 2);
         const std::string ran = picked.count(k) ? picked[k] : "";
-        std::printf("  %-26s %-7s %-26s ratio %-6s %s\n", k.system.c_str(), k.buffers.c_str(), spread(s, 3).c_str(),
-                    num(ratio, 2).c_str(), k.system == "ucoro automatic" ? ("(ran " + ran + ")").c_str() : "");
+        std::printf("  %-26s %-7s %-26s ratio %-20s %s\n", k.system.c_str(), k.buffers.c_str(), spread(s, 3).c_str(),
+                    ratio_text.c_str(), k.system == "ucoro automatic" ? ("(ran " + ran + ")").c_str() : "");
         json << (first_row ? "" : ",") << "\n    {\"ranks\": " << ranks << ", \"block\": " << block
              << ", \"system\": \"" << k.system << "\", \"buffers\": \"" << k.buffers << "\", \"gbps\": "
-             << bench::json_stats(s) << ", \"ratio_to_best_mpi\": " << (std::isnan(ratio) ? "null" : num(ratio, 6))
-             << ", \"ran\": \"" << ran << "\"}";
+             << bench::json_stats(s) << ", \"ratio_to_best_mpi\": "
+             << (ratios.empty() ? std::string("null") : bench::json_stats(summarize(ratios))) << ", \"ran\": \"" << ran
+             << "\"}";
         first_row = false;
       }
     }
@@ -326,6 +473,12 @@ options parse(int argc, char** argv) {
       o.repeat = std::stoull(args.value());
     } else if (a == "--quick") {
       o.quick = true;
+    } else if (a == "--tls") {
+      o.tls = args.value();
+      if (o.tls != "default" && o.tls != "tcp")
+        throw std::invalid_argument("--tls is default or tcp, not '" + o.tls + "'");
+    } else if (a == "--round") {
+      o.first_round = std::stoull(args.value());
     } else if (a == "--no-mpi") {
       o.mpi = false;
     } else if (a == "--json") {

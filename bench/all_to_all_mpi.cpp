@@ -4,9 +4,15 @@
 // the collective, and the slowest rank's time. Prints, from rank 0, one
 // line per (op, block): "mpi OP BLOCK P MEDIAN_US MIN_US MAX_US".
 //
-//   mpirun -n P all_to_all_mpi [--iterations N] BLOCK...
+// --buffers gives it the memory each ucoro row has, like for like:
+// `vector` (std::vector, what a user passes) or `pool` (page-aligned,
+// huge-page-advised, pre-touched, as ucoro::host_memory is).
+//
+//   mpirun -n P all_to_all_mpi [--iterations N] [--buffers vector|pool] BLOCK...
 
 #include <mpi.h>
+
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -15,6 +21,41 @@
 #include <string>
 #include <vector>
 
+namespace {
+
+/// A byte buffer of either kind; filled (touched) when made.
+class buffer {
+public:
+  buffer(std::size_t size, bool huge) {
+    if (!huge) {
+      m_vector.assign(size, 0);
+      m_data = m_vector.data();
+      return;
+    }
+    constexpr std::size_t huge_page = std::size_t{2} << 20;
+    const std::size_t alignment = size >= huge_page ? huge_page : 4096;
+    m_huge = std::aligned_alloc(alignment, (size + alignment - 1) / alignment * alignment);
+    if (m_huge == nullptr)
+      std::abort();
+    if (size >= huge_page)
+      (void)::madvise(m_huge, size, MADV_HUGEPAGE);
+    std::memset(m_huge, 0, size);
+    m_data = static_cast<unsigned char*>(m_huge);
+  }
+  buffer(const buffer&) = delete;
+  buffer& operator=(const buffer&) = delete;
+  ~buffer() { std::free(m_huge); }
+  unsigned char* data() const { return m_data; }
+  unsigned char& operator[](std::size_t i) const { return m_data[i]; }
+
+private:
+  std::vector<unsigned char> m_vector;
+  void* m_huge = nullptr;
+  unsigned char* m_data = nullptr;
+};
+
+} // namespace
+
 int main(int argc, char** argv) {
   MPI_Init(&argc, &argv);
   int rank = 0, ranks = 0;
@@ -22,9 +63,12 @@ int main(int argc, char** argv) {
   MPI_Comm_size(MPI_COMM_WORLD, &ranks);
   int iterations = 0;
   std::vector<std::size_t> blocks;
+  bool pool = false;
   for (int i = 1; i < argc; ++i) {
     if (std::string(argv[i]) == "--iterations" && i + 1 < argc)
       iterations = std::atoi(argv[++i]);
+    else if (std::string(argv[i]) == "--buffers" && i + 1 < argc)
+      pool = std::string(argv[++i]) == "pool";
     else
       blocks.push_back(std::strtoull(argv[i], nullptr, 10));
   }
@@ -32,7 +76,7 @@ int main(int argc, char** argv) {
   for (const std::size_t block : blocks) {
     const int reps = iterations > 0 ? iterations : block <= 65536 ? 200 : block <= (1U << 20) ? 30 : 6;
     const std::size_t total = block * static_cast<std::size_t>(ranks);
-    std::vector<unsigned char> send(total), recv(total); // touched by the fill below, as the anchor's
+    buffer send(total, pool), recv(total, pool); // touched when made, as the anchor's
     std::vector<int> counts(ranks, static_cast<int>(block)), offsets(ranks);
     for (int r = 0; r < ranks; ++r) {
       offsets[r] = static_cast<int>(block * r);

@@ -3,10 +3,12 @@
 
 The JSON must parse; for 2 and 3 ranks and every size, every ucoro algorithm
 must have a positive rate with both buffer kinds, automatic must say what it
-ran; with MPI built, both Open MPI configurations must have rows and every
-ucoro row a positive finite ratio to the best of them. The --plot PNG must
-be a PNG with its data files beside it (gnuplot-nox comes with
-scripts/install-deps.sh).
+ran; the raw-UCX exchange must have a row per buffer kind; with MPI built,
+both Open MPI configurations must have rows with both buffer kinds (like for
+like) and every ucoro and raw-UCX row a ratio to the best of them, median
+within [min, max]. The --plot PNG must be a PNG with its data files beside
+it (gnuplot-nox comes with scripts/install-deps.sh). --tls tcp runs ucoro
+and Open MPI over tcp and says so.
 """
 import json
 import math
@@ -41,9 +43,10 @@ with tempfile.TemporaryDirectory() as tmp:
         for ranks in (2, 3):
             for block in (64, 65536, 1048576):
                 here = [r for r in rows if r["ranks"] == ranks and r["block"] == block]
-                for algorithm in ("automatic", "direct", "pairwise", "bruck", "buffered"):
+                for algorithm in ("automatic", "direct", "pairwise", "bruck", "buffered", "raw UCX"):
                     for buffers in ("vector", "pool"):
-                        match = [r for r in here if r["system"] == "ucoro " + algorithm and r["buffers"] == buffers]
+                        system = algorithm if algorithm == "raw UCX" else "ucoro " + algorithm
+                        match = [r for r in here if r["system"] == system and r["buffers"] == buffers]
                         where = f"{ranks} ranks, {block} B, {algorithm}, {buffers}"
                         if len(match) != 1:
                             failures.append(f"{where}: {len(match)} rows")
@@ -55,12 +58,29 @@ with tempfile.TemporaryDirectory() as tmp:
                             failures.append(f"{where}: ran '{match[0]['ran']}'")
                         if with_mpi:
                             v = match[0]["ratio_to_best_mpi"]
-                            if not (isinstance(v, (int, float)) and v > 0 and math.isfinite(v)):
+                            if not (isinstance(v, dict) and 0 < v["min"] <= v["median"] <= v["max"]
+                                    and math.isfinite(v["max"])):
                                 failures.append(f"{where}: ratio {v}")
                 if with_mpi:
                     for config in ("Open MPI ob1 alltoall", "Open MPI pml ucx alltoall", "Open MPI ob1 alltoallv"):
-                        if not any(r["system"] == config for r in here):
-                            failures.append(f"{ranks} ranks, {block} B: no '{config}' row")
+                        for buffers in ("vector", "pool"):
+                            if not any(r["system"] == config and r["buffers"] == buffers for r in here):
+                                failures.append(f"{ranks} ranks, {block} B: no '{config}' row on {buffers}")
+    tcp = subprocess.run([binary, "--ranks", "2", "--sizes", "4K", "--repeat", "1", "--quick", "--tls", "tcp",
+                          "--json", out] + ([] if with_mpi else ["--no-mpi"]),
+                         capture_output=True, text=True, timeout=200)
+    print(tcp.stdout)
+    if tcp.returncode != 0:
+        failures.append(f"--tls tcp: exit status {tcp.returncode}")
+    else:
+        data = json.load(open(out))
+        if data.get("tls") != "tcp" or "UCX_TLS=tcp" not in tcp.stdout:
+            failures.append("--tls tcp: the run does not say tcp")
+        if with_mpi and not any(r["system"] == "Open MPI ob1 tcp alltoall" for r in data["rows"]):
+            failures.append("--tls tcp: no 'Open MPI ob1 tcp alltoall' row")
+    bad = subprocess.run([binary, "--tls", "rdma"], capture_output=True, text=True, timeout=30)
+    if bad.returncode == 0 or "--tls is default or tcp, not 'rdma'" not in bad.stdout + bad.stderr:
+        failures.append(f"--tls rdma: exit {bad.returncode}, output {bad.stdout!r} {bad.stderr!r}")
 for f in failures:
     print("FAIL:", f)
 print(f"all_to_all output: {0 if failures else 1} passed, {1 if failures else 0} failed")
