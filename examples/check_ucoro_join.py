@@ -11,7 +11,8 @@ line), and leave no PREFIX.*.csv behind.
 Benchmark mode (--generate): on 1, 2 and 3 ranks, every how, uniform and zipf
 keys, M = 1 and 2, the distributed result must be `verified` against a
 single-process join, with the row count SQLite finds on the same generated
-rows (written with --save-csv); bad arguments are refused. A rank killed
+rows (written with --save-csv); bad arguments are refused, naming --help;
+--help and -h print the usage with every option. A rank killed
 mid-join (generated, and reading and joining 3M x 3M CSV rows) makes every
 survivor exit non-zero, naming the failure, in bounded time, and leaves no
 complete-looking PREFIX.<rank>.csv. With mpirun (and ucoro built with PMIx): 4 ranks under mpirun for every
@@ -189,6 +190,16 @@ with tempfile.TemporaryDirectory() as tmp:
         p = run(1, args)
         if p.returncode == 0 or needle not in p.stderr:
             failures.append(f"{args}: exit {p.returncode}, '{needle}' not in {p.stderr!r}")
+    for flag in ("--help", "-h"):
+        p = subprocess.run([tool, flag], capture_output=True, text=True, timeout=30)
+        missing = [o for o in ("usage: ucoro-join", "--left", "--right", "--output", "--how", "--algorithm",
+                               "--over-decomposition", "--threads", "--generate", "--keys", "--match", "--seed",
+                               "--repeat", "--verify", "--save-csv") if o not in p.stdout]
+        if p.returncode != 0 or missing or p.stderr:
+            failures.append(f"{flag}: exit {p.returncode}, missing {missing}, stderr {p.stderr!r}")
+    p = subprocess.run([tool, "--bogus"], capture_output=True, text=True, timeout=30)
+    if p.returncode == 0 or "unknown argument '--bogus' (ucoro-join --help lists them)" not in p.stderr:
+        failures.append(f"--bogus: exit {p.returncode}, {p.stderr!r}")
     p = run(2, ["--generate", "10x10", "--save-csv", f"{tmp}/two"])
     if p.returncode == 0 or p.stderr.count("run it on one rank") != 2:
         failures.append(f"--save-csv on 2 ranks: exit {p.returncode}, {p.stderr!r}")

@@ -1,6 +1,7 @@
 // ucoro-join: the distributed hash join of two CSV files, on the ranks the
 // launcher started (mpirun, UCORO_* variables, or one process).
 //
+//   ucoro-join --help
 //   ucoro-join --left L.csv --right R.csv --output PREFIX [--how inner|left|semi|anti]
 //              [--algorithm auto|shuffle|broadcast] [--over-decomposition M] [--threads T]
 //   ucoro-join --generate LxR [--keys uniform|zipf:S] [--match F] [--seed N]
@@ -42,6 +43,38 @@
 
 namespace {
 
+constexpr const char* usage_text = R"(usage: ucoro-join --left L.csv --right R.csv --output PREFIX [options]
+       ucoro-join --generate LxR [benchmark options] [options]
+       ucoro-join --help
+
+The distributed hash join of two CSV files on the ranks the launcher started
+(mpirun, UCORO_* variables, or one process). The files have a header line;
+column 1 is the key, the others payloads, all signed 64-bit integers. Each
+rank reads its share of each file and writes PREFIX.<rank>.csv: the key, the
+left payloads, the right payloads.
+
+options:
+  --left FILE                 the left table (CSV)
+  --right FILE                the right table (CSV)
+  --output PREFIX             write PREFIX.<rank>.csv on each rank
+  --how inner|left|semi|anti  the join kind (default inner)
+  --algorithm auto|shuffle|broadcast
+                              shuffle both sides, or broadcast the right one
+                              (default auto)
+  --over-decomposition M      M partitions per rank, so that a partition's
+                              local join overlaps the next one's shuffle
+  --threads T                 local join threads per rank (1 to 1024)
+
+benchmark options (with --generate LxR: L left and R right rows per rank):
+  --keys uniform|zipf:S       the key distribution (default uniform)
+  --match F                   the fraction of left keys that match (0 to 1)
+  --seed N                    the generator's seed
+  --repeat K                  join K times and report each run
+  --verify                    check against a single-process join
+  --save-csv PREFIX           write the generated tables as CSV (one rank)
+  -h, --help                  print this and exit
+)";
+
 using table_t = ucoro::join::table<std::int64_t, std::vector<std::vector<std::int64_t>>>;
 
 struct options {
@@ -51,6 +84,7 @@ struct options {
   join_data::spec data;
   std::string keys = "uniform", save_csv;
   int repeat = 1;
+  bool help = false;
 };
 
 /// One rank's share of a CSV file, or the first problem with it.
@@ -433,6 +467,10 @@ options parse(int argc, char** argv) {
         throw std::invalid_argument(a + " needs a value");
       return argv[++i];
     };
+    if (a == "--help" || a == "-h") {
+      o.help = true;
+      return o;
+    }
     if (a == "--left")
       o.left = value();
     else if (a == "--right")
@@ -501,7 +539,7 @@ options parse(int argc, char** argv) {
     } else if (a == "--save-csv") {
       o.save_csv = value();
     } else {
-      throw std::invalid_argument("unknown argument '" + a + "'");
+      throw std::invalid_argument("unknown argument '" + a + "' (ucoro-join --help lists them)");
     }
   }
   if (o.generate) {
@@ -521,6 +559,10 @@ options parse(int argc, char** argv) {
 int main(int argc, char** argv) {
   try {
     const options o = parse(argc, argv);
+    if (o.help) {
+      std::fputs(usage_text, stdout);
+      return 0;
+    }
     ucoro::context ctx;
     ucoro::worker w{ctx, ucoro::progress_mode::blocking};
     return w.run(ucoro::with_timeout(run(w, o), std::chrono::hours(1)));

@@ -24,7 +24,9 @@
 // it fail at once (peer_failed), the survivors finish what they exchange
 // among themselves (so no receive stays posted and no send waits for a
 // receive that was cancelled), and then every survivor's call throws
-// peer_failed naming the rank.
+// peer_failed naming the rank. A survivor already in the next exchange
+// when another leaves this one waits for it (docs/all_to_all.md,
+// "Failures": no revocation yet), so bound collectives with with_timeout.
 
 #include <ucoro/comm/all_to_all_options.hpp>
 #include <ucoro/comm/communicator.hpp>
