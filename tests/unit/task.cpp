@@ -1,7 +1,10 @@
 #include "../support/helpers.hpp"
 
+#include <ucoro/runtime/detail/frame_allocator.hpp>
+
 #include <memory>
 #include <utility>
+#include <vector>
 #include <stdexcept>
 #include <string>
 
@@ -127,4 +130,26 @@ TEST_CASE("a chain of 1,000,000 immediately completing awaits does not overflow 
   context ctx;
   worker w{ctx};
   CHECK(w.run(chain(1'000'000)) == 1'000'000);
+}
+
+TEST_CASE("the frame cache keeps up to 128 frames of a small class, 256 KiB of a large one, none past 16 KiB",
+          "[task][frame_cache]") {
+  using ucoro::detail::frame_cache;
+  // Frees `n` frames of `size` at once, as a window of tasks does; how many the cache then holds.
+  auto free_at_once = [](std::size_t size, std::size_t n) {
+    std::vector<void*> frames;
+    for (std::size_t i = 0; i < n; ++i)
+      frames.push_back(frame_cache::allocate(size));
+    for (void* p : frames)
+      frame_cache::deallocate(p, size);
+    return frame_cache::cached(size);
+  };
+#if UCORO_ASAN || defined(UCORO_NO_FRAME_CACHE)
+  CHECK(free_at_once(64, 200) == 0); // the cache is off: ASan sees every frame's use after free
+#else
+  CHECK(free_at_once(64, 200) == 128);
+  CHECK(free_at_once(4 * 1024, 100) == 64);  // 256 KiB of 4 KiB frames
+  CHECK(free_at_once(16 * 1024, 40) == 16);  // 256 KiB of 16 KiB frames
+  CHECK(free_at_once(64 * 1024, 10) == 0);   // past the largest class: straight to operator delete
+#endif
 }
