@@ -143,8 +143,7 @@ public:
       }
       if (std::chrono::steady_clock::now() >= deadline)
         return std::nullopt;
-      // Bounded poll of waitpid; a pidfd would need Linux >= 5.3 headers here.
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      std::this_thread::sleep_for(std::chrono::milliseconds(5)); // bounded poll of waitpid (deadline above): a pidfd needs Linux >= 5.3 headers
     }
   }
 

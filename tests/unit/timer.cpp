@@ -88,7 +88,7 @@ TEST_CASE("a stop request from another thread cancels a sleep on the worker", "[
       source.request_stop();
     }};
     try {
-      w.run(with_stop_token(when_all([&]() -> task<void> { co_await w.sleep(10s); }(),
+      w.run(with_stop_token(when_all([&]() -> task<void> { co_await w.sleep(10s); }(), // the sleep the stop must cut short: the behaviour under test
                                      [&]() -> task<void> { // runs once the sleep (started first) waits
                                        armed.set_value();
                                        co_return;

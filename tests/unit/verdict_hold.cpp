@@ -32,7 +32,7 @@ struct fake_op {
 
 task<void> ticks(worker& w, int& count, std::chrono::milliseconds total) {
   for (auto t = 0ms; t < total; t += 5ms) {
-    co_await w.sleep(5ms);
+    co_await w.sleep(5ms); // a tick of the loop: the test counts ticks to show the loop ran while an operation was held
     ++count;
   }
 }
