@@ -25,7 +25,6 @@ template <class RecvOp, class SendOp>
 class pending_operations final : public link_operations {
 public:
   pending_operations() noexcept = default;
-  ~pending_operations() = default;
   pending_operations(const pending_operations&) = delete;
   pending_operations& operator=(const pending_operations&) = delete;
 
