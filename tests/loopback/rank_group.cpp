@@ -9,6 +9,7 @@
 #include "../support/rank_group.hpp"
 #include "../support/collective_checks.hpp"
 #include "../support/helpers.hpp"
+#include "../support/string_join_check.hpp"
 
 #include <cstdint>
 #include <iterator>
@@ -101,6 +102,21 @@ TEST_CASE("hash_join in one process: every key shape x inner, left, semi and ant
   const unsigned over = m;
   const std::string failed = run_rank_group(
       ranks, [&](communicator& comm, worker&) -> task<void> { co_await check_join(comm, mode, algo, over); });
+  CHECK(failed == "");
+}
+
+TEST_CASE("hash_join in one process with string keys and string payloads: inner, left, semi and anti x shuffle "
+          "(M = 1, 3) and broadcast x either side empty on 1-4 ranks gives each rank exactly its rows of the naive join",
+          "[rank_group][join][strings]") {
+  const auto [algorithm, m] =
+      GENERATE(std::pair{join::join_algorithm::shuffle, 1U}, std::pair{join::join_algorithm::shuffle, 3U},
+               std::pair{join::join_algorithm::broadcast, 1U});
+  const auto ranks = GENERATE(1U, 2U, 3U, 4U);
+  INFO(join::to_string(algorithm) << " M " << m << ", " << ranks << " ranks");
+  const join::join_algorithm algo = algorithm; // bindings are not captured by a lambda in Clang 14
+  const unsigned over = m;
+  const std::string failed = run_rank_group(
+      ranks, [&](communicator& comm, worker&) -> task<void> { co_await check_string_join(comm, algo, over); });
   CHECK(failed == "");
 }
 

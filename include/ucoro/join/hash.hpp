@@ -10,9 +10,23 @@
 // fmix64 is a bijection, so distinct keys never collide in the hash itself,
 // and every key bit reaches every hash bit (sequential and strided keys
 // spread evenly).
+//
+// A string key (a join::string_column's row) hashes its bytes:
+//
+//   h = seed ^ (length * golden)
+//   for each 8-byte word w (little-endian; the last one zero-padded):
+//     h = rotl(h ^ fmix64(w), 29) * golden
+//   hash_key(s, seed) = fmix64(h)                    (golden = 0x9e3779b97f4a7c15)
+//
+// It is no bijection: two strings may share a hash, so string joins compare
+// the keys themselves wherever hashes are equal.
 
+#include <bit>
 #include <concepts>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <string_view>
 
 namespace ucoro::join {
 
@@ -31,6 +45,38 @@ template <std::integral Key>
 [[nodiscard]] constexpr std::uint64_t hash_key(Key key, std::uint64_t seed = default_seed) noexcept {
   return fmix64(static_cast<std::uint64_t>(static_cast<std::int64_t>(key)) ^ seed);
 }
+
+/// A string key's hash (the layout above): the same bytes give the same
+/// hash on every rank and every machine (words are read little-endian).
+[[nodiscard]] inline std::uint64_t hash_key(std::string_view key, std::uint64_t seed = default_seed) noexcept {
+  constexpr std::uint64_t golden = 0x9e3779b97f4a7c15ULL;
+  std::uint64_t h = seed ^ (static_cast<std::uint64_t>(key.size()) * golden);
+  const auto* p = reinterpret_cast<const unsigned char*>(key.data());
+  std::size_t left = key.size();
+  const auto mix = [&h](std::uint64_t w) { h = std::rotl(h ^ fmix64(w), 29) * golden; };
+  for (; left >= 8; p += 8, left -= 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    if constexpr (std::endian::native == std::endian::big)
+      w = __builtin_bswap64(w);
+    mix(w);
+  }
+  if (left > 0) {
+    std::uint64_t w = 0;
+    for (std::size_t i = 0; i < left; ++i)
+      w |= static_cast<std::uint64_t>(p[i]) << (8 * i);
+    mix(w);
+  }
+  return fmix64(h);
+}
+
+/// A key column read row by row for hashing: integers (a std::vector or a
+/// span) or a string_column.
+template <class Keys>
+concept key_rows = requires(const Keys& k, std::size_t i, std::uint64_t seed) {
+  { k.size() } -> std::convertible_to<std::size_t>;
+  { hash_key(k[i], seed) } -> std::same_as<std::uint64_t>;
+};
 
 namespace detail {
 /// The inverse of an odd multiplier modulo 2^64 (Newton's iteration: each

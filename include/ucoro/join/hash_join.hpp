@@ -84,7 +84,7 @@ struct hash_join_options {
 /// columns; semi and anti joins leave the right columns empty.
 template <join_table L, join_table R>
 struct joined {
-  std::vector<typename L::key_type> keys;
+  key_column_t<typename L::key_type> keys;
   typename L::payloads_type left;
   typename R::payloads_type right;
   std::vector<std::uint8_t> matched; ///< left join only
@@ -96,13 +96,15 @@ struct joined {
 template <join_table L, join_table R>
 void append_rows(joined<L, R>& out, const L& l, const R& r, const join_indices& idx, join_how how,
                  std::uint64_t seed = default_seed) {
-  { // the keys come back from their hashes: a stream, not a gather
-    using Key = typename L::key_type;
+  using Key = typename L::key_type;
+  if constexpr (std::integral<Key>) { // the keys come back from their hashes: a stream, not a gather
     const std::size_t old = out.keys.size();
     resize_huge(out.keys, old + idx.hashes.size());
     Key* at = out.keys.data() + old;
     for (std::size_t i = 0; i < idx.hashes.size(); ++i)
       at[i] = key_of_hash<Key>(idx.hashes[i], seed);
+  } else { // a string's hash is no bijection: the left rows' keys are gathered
+    append_gathered(out.keys, l.keys, std::span<const row_index>(idx.left));
   }
   for_each_column_pair(l.payloads, out.left,
                        [&](const auto& column, auto& to) { append_gathered(to, column, std::span(idx.left)); });
@@ -113,6 +115,16 @@ void append_rows(joined<L, R>& out, const L& l, const R& r, const join_indices& 
   if (how == join_how::left)
     for (row_index row : idx.right)
       out.matched.push_back(row == no_row ? 0 : 1);
+}
+
+/// local_join of two tables' key columns, whatever their kind.
+template <join_table L, join_table R>
+void local_join_keys(const L& l, const R& r, join_how how, local_join_options o, join_indices& out) {
+  using Key = typename L::key_type;
+  if constexpr (std::integral<Key>)
+    local_join(std::span<const Key>(l.keys), std::span<const Key>(r.keys), how, o, out);
+  else
+    local_join(l.keys, r.keys, how, o, out);
 }
 
 namespace detail {
@@ -237,8 +249,7 @@ template <join_table L, join_table R>
   join_indices& idx = scratch->idx;
   auto join_batch = [&](const L& l, const R& r) {
     auto t0 = join_clock::now();
-    local_join(std::span<const typename L::key_type>(l.keys), std::span<const typename R::key_type>(r.keys), o.how, lo,
-               idx);
+    local_join_keys(l, r, o.how, lo, idx);
     report.join_s += seconds_since(t0);
     t0 = join_clock::now();
     append_rows(out, l, r, idx, o.how, o.seed);

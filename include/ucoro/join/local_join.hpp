@@ -1,13 +1,15 @@
 #pragma once
 // The join on one rank, as row indices: which left row meets which right
-// row. Both sides are hashed once (hash_key is a bijection, so the hashes
-// stand for the keys from then on). The right side is built into an
-// open-addressing table of its distinct keys: a unique key's slot holds its
-// row; when some key repeats, the part's rows are grouped by key and a slot
-// holds its range (duplicates cost one slot, and a skewed key makes no long
-// probe chain for the others). The left side probes it. Build sides larger
-// than a core's L2 are radix-partitioned first, both sides by the same low
-// hash bits, and joined part by part in one reused table.
+// row. Both sides are hashed once. For integer keys hash_key is a
+// bijection, so the hashes stand for the keys from then on; string keys
+// share a hash only by chance, and are compared wherever hashes meet (a
+// slot keeps a representative row of its key for that). The right side is
+// built into an open-addressing table of its distinct keys: a unique key's
+// slot holds its row; when some key repeats, the part's rows are grouped by
+// key and a slot holds its range (duplicates cost one slot, and a skewed key
+// makes no long probe chain for the others). The left side probes it. Build
+// sides larger than a core's L2 are radix-partitioned first, both sides by
+// the same low hash bits, and joined part by part in one reused table.
 // All of it lives in hash_table_memory and join_indices, which are reused
 // across calls: first touch costs ~11 us per 4 KiB page on these machines.
 
@@ -16,6 +18,7 @@
 #include <ucoro/join/hash.hpp>
 #include <ucoro/join/how.hpp>
 #include <ucoro/join/scratch_vector.hpp>
+#include <ucoro/join/string_column.hpp>
 #include <ucoro/join/table.hpp>
 
 #include <algorithm>
@@ -78,10 +81,18 @@ public:
       return {m_slots.data(), n};
     }
     scratch_vector<row_index>& grouped() noexcept { return m_grouped; }
+    /// String keys: slot i's key is that of build row representatives()[i]
+    /// (`n` of them, set as slots fill).
+    row_index* representatives(std::size_t n) {
+      if (m_representatives.size() < n)
+        m_representatives.resize(n);
+      return m_representatives.data();
+    }
 
   private:
     scratch_vector<slot> m_slots;
     scratch_vector<row_index> m_grouped;
+    scratch_vector<row_index> m_representatives;
   };
   /// Thread t's table, and its output (thread 0 writes the caller's). Make
   /// them all before the threads start.
@@ -136,6 +147,23 @@ struct local_join_options {
 
 namespace detail {
 
+/// Integer keys: hash_key is a bijection, so equal hashes are equal keys
+/// and nothing else is read.
+struct hashes_decide {
+  static constexpr bool exact = true;
+  [[nodiscard]] bool left_right(row_index, row_index) const noexcept { return true; }
+  [[nodiscard]] bool right_right(row_index, row_index) const noexcept { return true; }
+};
+
+/// String keys: equal hashes are compared by their bytes.
+struct strings_compared {
+  static constexpr bool exact = false;
+  const string_column* left;
+  const string_column* right;
+  [[nodiscard]] bool left_right(row_index l, row_index r) const noexcept { return (*left)[l] == (*right)[r]; }
+  [[nodiscard]] bool right_right(row_index a, row_index b) const noexcept { return (*right)[a] == (*right)[b]; }
+};
+
 [[nodiscard]] inline hashed_rows part_of(const hash_table_memory::side& s, std::uint32_t p) {
   return hashed_rows(s.rows).subspan(s.offsets[p], s.offsets[p + 1] - s.offsets[p]);
 }
@@ -143,13 +171,15 @@ namespace detail {
 /// The probe loop, one instantiation per join kind and build shape. With
 /// unique build keys (and for semi and anti joins) a left row yields at
 /// most one output row, so the output is sized once and written by index.
-template <join_how How, bool Duplicates>
+template <join_how How, bool Duplicates, class Keys>
 void probe(const hashed_rows& left, const hashed_rows& right, std::span<const hash_table_memory::slot> slots,
-           const row_index* grouped, join_indices& out) {
+           const row_index* grouped, const row_index* representatives, Keys keys, join_indices& out) {
   const std::uint64_t mask = slots.size() - 1;
-  const auto find = [&](std::uint64_t h) -> const hash_table_memory::slot& {
+  const auto find = [&](const hashed_row& l) -> const hash_table_memory::slot& {
+    const std::uint64_t h = l.hash;
     std::uint64_t s = slot_of(h, slots.size());
-    while (slots[s].count != 0 && slots[s].hash != h)
+    while (slots[s].count != 0 &&
+           (slots[s].hash != h || (!Keys::exact && !keys.left_right(l.row, representatives[s]))))
       s = (s + 1) & mask;
     return slots[s];
   };
@@ -164,7 +194,7 @@ void probe(const hashed_rows& left, const hashed_rows& right, std::span<const ha
     row_index* const to_right = out.right.data();
     std::uint64_t* const to_hash = out.hashes.data();
     for (const hashed_row& l : left) {
-      const hash_table_memory::slot& hit = find(l.hash);
+      const hash_table_memory::slot& hit = find(l);
       to_left[n] = l.row;
       to_hash[n] = l.hash;
       if constexpr (How == join_how::semi || How == join_how::anti) {
@@ -180,7 +210,7 @@ void probe(const hashed_rows& left, const hashed_rows& right, std::span<const ha
       out.right.resize(n);
   } else {
     for (const hashed_row& l : left) {
-      const hash_table_memory::slot& hit = find(l.hash);
+      const hash_table_memory::slot& hit = find(l);
       if (hit.count == 0) {
         if constexpr (How == join_how::left) {
           out.left.push_back(l.row);
@@ -200,21 +230,29 @@ void probe(const hashed_rows& left, const hashed_rows& right, std::span<const ha
 
 /// Joins one part: builds `right` into the table (its distinct keys; rows
 /// grouped by key only if some key repeats), then probes it with `left`.
-inline void join_part(const hashed_rows& left, const hashed_rows& right, join_how how,
-                      hash_table_memory::part_table& memory, join_indices& out, local_join_times* times) {
+template <class Keys>
+void join_part(const hashed_rows& left, const hashed_rows& right, join_how how, hash_table_memory::part_table& memory,
+               Keys keys, join_indices& out, local_join_times* times) {
   using clock = std::chrono::steady_clock;
   const auto t0 = times != nullptr ? clock::now() : clock::time_point{};
   const std::size_t n = std::bit_ceil(std::max<std::size_t>(16, 2 * right.size()));
   const std::uint64_t mask = n - 1;
   const std::span<hash_table_memory::slot> slots = memory.slots(n);
+  row_index* const representatives = Keys::exact ? nullptr : memory.representatives(n);
+  // Slot s holds the key of build row `row` (hash h).
+  const auto holds = [&](std::uint64_t s, std::uint64_t h, row_index row) {
+    return slots[s].hash == h && (Keys::exact || keys.right_right(representatives[s], row));
+  };
   bool duplicates = false;
   for (std::size_t r = 0; r < right.size(); ++r) {
     const std::uint64_t h = right[r].hash;
     std::uint64_t s = slot_of(h, n);
-    while (slots[s].count != 0 && slots[s].hash != h)
+    while (slots[s].count != 0 && !holds(s, h, right[r].row))
       s = (s + 1) & mask;
     if (slots[s].count == 0) {
       slots[s] = {h, right[r].row, 1};
+      if constexpr (!Keys::exact)
+        representatives[s] = right[r].row;
     } else {
       ++slots[s].count;
       duplicates = true;
@@ -233,7 +271,7 @@ inline void join_part(const hashed_rows& left, const hashed_rows& right, join_ho
     for (std::size_t r = 0; r < right.size(); ++r) {
       const std::uint64_t h = right[r].hash;
       std::uint64_t s = slot_of(h, n);
-      while (slots[s].hash != h || slots[s].count == 0)
+      while (slots[s].count == 0 || !holds(s, h, right[r].row))
         s = (s + 1) & mask;
       g[slots[s].start++] = static_cast<row_index>(r);
     }
@@ -244,9 +282,9 @@ inline void join_part(const hashed_rows& left, const hashed_rows& right, join_ho
   const auto t1 = times != nullptr ? clock::now() : clock::time_point{};
   const auto run = [&]<join_how How>() {
     if (duplicates)
-      probe<How, true>(left, right, slots, grouped, out);
+      probe<How, true>(left, right, slots, grouped, representatives, keys, out);
     else
-      probe<How, false>(left, right, slots, grouped, out);
+      probe<How, false>(left, right, slots, grouped, representatives, keys, out);
   };
   switch (how) {
   case join_how::inner: run.template operator()<join_how::inner>(); break;
@@ -263,11 +301,12 @@ inline void join_part(const hashed_rows& left, const hashed_rows& right, join_ho
 
 } // namespace detail
 
-/// The rows of `left` and `right` (key columns) that meet under `how`,
-/// into `out` (cleared first; its memory is reused).
-template <std::integral Key>
-void local_join(std::span<const Key> left, std::span<const Key> right, join_how how, local_join_options o,
-                join_indices& out) {
+namespace detail {
+
+/// local_join on any key columns, `keys` saying how equal hashes are decided.
+template <key_rows LeftKeys, key_rows RightKeys, class Keys>
+void local_join_rows(const LeftKeys& left, const RightKeys& right, join_how how, local_join_options o,
+                     join_indices& out, Keys keys) {
   if (left.size() >= no_row || right.size() >= no_row)
     throw_invalid_argument("local_join: " + std::to_string(std::max(left.size(), right.size())) +
                            " rows on one rank; at most " + std::to_string(no_row - 1));
@@ -306,7 +345,7 @@ void local_join(std::span<const Key> left, std::span<const Key> right, join_how 
     join_indices& mine = t == 0 ? out : memory.output(t);
     for (std::uint32_t p = parts * t / threads; p < parts * (t + 1) / threads; ++p)
       detail::join_part(detail::part_of(memory.left(), p), detail::part_of(memory.right(), p), how, memory.table(t),
-                        mine, o.times != nullptr ? &times[t] : nullptr);
+                        keys, mine, o.times != nullptr ? &times[t] : nullptr);
   });
   for (unsigned t = 1; t < threads; ++t) {
     const join_indices& part = memory.output(t);
@@ -323,10 +362,34 @@ void local_join(std::span<const Key> left, std::span<const Key> right, join_how 
   }
 }
 
+} // namespace detail
+
+/// The rows of `left` and `right` (key columns) that meet under `how`,
+/// into `out` (cleared first; its memory is reused).
+template <std::integral Key>
+void local_join(std::span<const Key> left, std::span<const Key> right, join_how how, local_join_options o,
+                join_indices& out) {
+  detail::local_join_rows(left, right, how, o, out, detail::hashes_decide{});
+}
+
+/// String keys: the same, equal hashes compared by their bytes.
+inline void local_join(const string_column& left, const string_column& right, join_how how, local_join_options o,
+                       join_indices& out) {
+  detail::local_join_rows(left, right, how, o, out, detail::strings_compared{&left, &right});
+}
+
 /// The rows of `left` and `right` (key columns) that meet under `how`.
 template <std::integral Key>
 [[nodiscard]] join_indices local_join(std::span<const Key> left, std::span<const Key> right, join_how how,
                                       local_join_options o = {}) {
+  join_indices out;
+  local_join(left, right, how, o, out);
+  return out;
+}
+
+/// String keys: the rows of `left` and `right` that meet under `how`.
+[[nodiscard]] inline join_indices local_join(const string_column& left, const string_column& right, join_how how,
+                                             local_join_options o = {}) {
   join_indices out;
   local_join(left, right, how, o, out);
   return out;

@@ -9,9 +9,13 @@
 #include <ucoro/join/scratch_vector.hpp>
 #include <ucoro/join/table.hpp>
 
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
+#include <string_view>
+#include <variant>
 #include <stdexcept>
 #include <vector>
 
@@ -24,8 +28,8 @@ struct partition_plan {
 };
 
 /// Plans a partition of `keys` into `plan` (its memory reused).
-template <std::integral Key, class PartOf>
-void plan_partition_into(std::span<const Key> keys, std::uint32_t parts, std::uint64_t seed, PartOf part_of,
+template <key_rows Keys, class PartOf>
+void plan_partition_into(const Keys& keys, std::uint32_t parts, std::uint64_t seed, PartOf part_of,
                          partition_plan& plan) {
   if (parts == 0)
     throw_invalid_argument("partition: 0 parts");
@@ -47,8 +51,8 @@ void plan_partition_into(std::span<const Key> keys, std::uint32_t parts, std::ui
 }
 
 /// Plans a partition of `keys` into `parts` by `part_of(hash_key(key, seed))`.
-template <std::integral Key, class PartOf>
-[[nodiscard]] partition_plan plan_partition(std::span<const Key> keys, std::uint32_t parts, std::uint64_t seed,
+template <key_rows Keys, class PartOf>
+[[nodiscard]] partition_plan plan_partition(const Keys& keys, std::uint32_t parts, std::uint64_t seed,
                                             PartOf part_of) {
   partition_plan plan;
   plan_partition_into(keys, parts, seed, part_of, plan);
@@ -72,6 +76,41 @@ template <class T>
   return out;
 }
 
+/// A table column scattered by `plan` into `out`, whatever its kind.
+template <fixed_width_column C, class Vector>
+void scatter_column(const partition_plan& plan, const C& column, Vector& out) {
+  scatter_into(plan, std::span<const typename C::value_type>(column), out);
+}
+
+/// Strings: the lengths to their destinations and a prefix sum give the
+/// new offsets, then each row's bytes are copied to its place.
+inline void scatter_column(const partition_plan& plan, const string_column& column, string_column& out) {
+  const std::size_t rows = column.size();
+  out.resize_for(rows, column.bytes().size());
+  std::uint64_t* const offsets = out.offsets_data();
+  for (std::size_t i = 0; i < rows; ++i)
+    offsets[plan.destination[i] + 1] = column.length(i);
+  for (std::size_t i = 0; i < rows; ++i)
+    offsets[i + 1] += offsets[i];
+  char* const bytes = out.bytes_data();
+  for (std::size_t i = 0; i < rows; ++i) {
+    const std::string_view s = column[i];
+    std::memcpy(bytes + offsets[plan.destination[i]], s.data(), s.size());
+  }
+}
+
+/// Run-time columns: `out` takes the kind of `column`.
+inline void scatter_column(const partition_plan& plan, const any_column& column, any_column& out) {
+  if (out.get().index() != column.get().index())
+    out = empty_like(column);
+  std::visit(
+      [&](auto& into) {
+        using C = std::remove_cvref_t<decltype(into)>;
+        scatter_column(plan, std::get<C>(column.get()), into);
+      },
+      out.get());
+}
+
 /// A table's rows grouped by part: part p is rows [offsets[p], offsets[p+1]).
 template <join_table T>
 struct partitioned {
@@ -86,16 +125,12 @@ struct partitioned {
 template <join_table T>
 void partition_into(const T& t, std::uint32_t parts, std::uint64_t seed, partitioned<T>& out, partition_plan& plan) {
   check_shape(t, "partition");
-  using Key = typename T::key_type;
-  plan_partition_into(std::span<const Key>(t.keys), parts, seed,
-                      [parts](std::uint64_t h) { return rank_of(h, parts); }, plan);
-  scatter_into(plan, std::span<const Key>(t.keys), out.rows.keys);
+  plan_partition_into(t.keys, parts, seed, [parts](std::uint64_t h) { return rank_of(h, parts); }, plan);
+  scatter_column(plan, t.keys, out.rows.keys);
   if (column_count(out.rows.payloads) != column_count(t.payloads))
     out.rows.payloads = empty_columns_like(t.payloads);
-  for_each_column_pair(t.payloads, out.rows.payloads, [&](const auto& column, auto& to) {
-    using V = typename std::remove_cvref_t<decltype(column)>::value_type;
-    scatter_into(plan, std::span<const V>(column), to);
-  });
+  for_each_column_pair(t.payloads, out.rows.payloads,
+                       [&](const auto& column, auto& to) { scatter_column(plan, column, to); });
   out.offsets = plan.offsets;
 }
 

@@ -1,12 +1,15 @@
 #pragma once
-// What the join works on: a key column of any integral type and payload
-// columns, either a fixed tuple of typed columns (std::tuple<std::vector<A>,
-// std::vector<B>>) or a run-time number of columns of one type
-// (std::vector<std::vector<std::int64_t>>, as ucoro-join reads from CSV).
+// What the join works on: a key column (of any integral type, or strings)
+// and payload columns, either a fixed tuple of typed columns
+// (std::tuple<std::vector<A>, string_column>) or a run-time number of
+// columns (std::vector<std::vector<std::int64_t>>, or
+// std::vector<any_column> as ucoro-join reads from CSV). column.hpp lists
+// the column kinds.
 // Every building block moves whole columns: it computes row positions once
 // from the keys, then applies them to each column in one pass.
 
 #include <ucoro/error.hpp>
+#include <ucoro/join/column.hpp>
 #include <ucoro/join/scratch_vector.hpp>
 
 #include <concepts>
@@ -31,17 +34,18 @@ template <class... C>
 struct is_tuple<std::tuple<C...>> : std::true_type {};
 } // namespace detail
 
-/// Payload columns: a tuple of std::vectors, or a std::vector of std::vectors.
+/// Payload columns: a tuple of columns, or a std::vector of columns of one kind.
 template <class P>
-concept payload_columns =
-    detail::is_tuple<std::remove_cv_t<P>>::value ||
-    (std::ranges::random_access_range<P> && std::ranges::contiguous_range<std::ranges::range_value_t<P>>);
+concept payload_columns = detail::is_tuple<std::remove_cv_t<P>>::value ||
+                          (std::ranges::random_access_range<P> && join_column<std::ranges::range_value_t<P>>);
 
-template <std::integral Key, payload_columns Payloads>
+/// keys[i] and row i of every payload column make row i. A std::string key
+/// type keeps its keys in a string_column.
+template <join_key Key, payload_columns Payloads>
 struct table {
   using key_type = Key;
   using payloads_type = Payloads;
-  std::vector<Key> keys;
+  key_column_t<Key> keys;
   Payloads payloads{};
 
   [[nodiscard]] std::size_t size() const noexcept { return keys.size(); }
@@ -92,7 +96,7 @@ template <payload_columns P, class F>
 /// Payloads of `like`'s shape, every column empty.
 template <payload_columns P>
 [[nodiscard]] P empty_columns_like(const P& like) {
-  return transform_columns(like, [](const auto& column) { return std::remove_cvref_t<decltype(column)>{}; });
+  return transform_columns(like, [](const auto& column) { return empty_like(column); });
 }
 
 /// The number of payload columns.
@@ -114,22 +118,6 @@ void check_shape(const T& t, const char* what) {
                              std::to_string(column.size()) + " rows for " + std::to_string(t.keys.size()) + " keys");
     ++i;
   });
-}
-
-/// Row numbers within one rank's table; `no_row` marks a missing match.
-using row_index = std::uint32_t;
-inline constexpr row_index no_row = std::numeric_limits<row_index>::max();
-
-/// Appends column[rows[i]] for each i to `to` (no_row gives a zero),
-/// straight into its place (see resize_huge).
-template <class Vector, class Column>
-void append_gathered(Vector& to, const Column& column, std::span<const row_index> rows) {
-  using T = typename Vector::value_type;
-  const std::size_t old = to.size();
-  resize_huge(to, old + rows.size());
-  T* const at = to.data() + old;
-  for (std::size_t i = 0; i < rows.size(); ++i)
-    at[i] = rows[i] == no_row ? T{} : column[rows[i]];
 }
 
 } // namespace ucoro::join

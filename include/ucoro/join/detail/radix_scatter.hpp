@@ -24,8 +24,9 @@
 
 namespace ucoro::join {
 
-/// One row of a side being joined: its key's hash (which stands for the key:
-/// hash_key is a bijection) and its row number in the input.
+/// One row of a side being joined: its key's hash (which stands for an
+/// integer key: hash_key is a bijection on them; string keys are compared
+/// where hashes meet) and its row number in the input.
 struct hashed_row {
   std::uint64_t hash;
   std::uint32_t row;
@@ -99,8 +100,8 @@ void run_threads(unsigned threads, F&& f) {
 
 /// Scatters keys[begin, end) into `to`: row i goes to cursor[part]++, where
 /// this caller owns positions from region[part] on (its rows of the part).
-template <std::integral Key, class PartOf>
-void scatter_chunk(std::span<const Key> keys, std::size_t begin, std::size_t end, std::uint64_t seed, PartOf part_of,
+template <key_rows Keys, class PartOf>
+void scatter_chunk(const Keys& keys, std::size_t begin, std::size_t end, std::uint64_t seed, PartOf part_of,
                    hashed_row* to, std::vector<std::size_t> cursor) {
   const std::vector<std::size_t> region = cursor;
   std::vector<hashed_line> lines(region.size());
@@ -132,8 +133,8 @@ void scatter_chunk(std::span<const Key> keys, std::size_t begin, std::size_t end
 /// hashes and reading them back. With threads, each takes a contiguous
 /// chunk of the keys and its own region of every part (so the order, and
 /// the result, are the same as with one).
-template <std::integral Key, class PartOf>
-void radix_scatter(std::span<const Key> keys, std::uint32_t parts, std::uint64_t seed, PartOf part_of,
+template <key_rows Keys, class PartOf>
+void radix_scatter(const Keys& keys, std::uint32_t parts, std::uint64_t seed, PartOf part_of,
                    scratch_vector<hashed_row>& out, std::vector<std::size_t>& offsets, unsigned threads = 1) {
   out.resize(keys.size());
   hashed_row* const to = out.data();
