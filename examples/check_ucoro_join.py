@@ -4,9 +4,13 @@
 For 1 and 2 ranks (scripts/launch-local.sh), each how and both algorithms,
 and 3 ranks for some, the rows of PREFIX.<rank>.csv together, sorted, must
 equal SQLite's answer; the header must name the key, the left payloads, then
-the right ones. Bad input (a non-integer field, a short line, a missing file)
+the right ones. Text keys and payloads with RFC 4180 quoting (commas,
+quotes, line breaks inside fields, empty strings, CRLF records) on 1-4
+ranks, every how and algorithm, must equal SQLite too; --schema k:text
+compares number-like keys as text. Bad input (a field --schema calls int
+that is not, a short line, a stray or unterminated quote, a missing file)
 must make every rank exit non-zero with an error naming the file (and the
-line), and leave no PREFIX.*.csv behind.
+line, counted in the file's lines), and leave no PREFIX.*.csv behind.
 
 Benchmark mode (--generate): on 1, 2 and 3 ranks, every how, uniform and zipf
 keys, M = 1 and 2, the distributed result must be `verified` against a
@@ -18,6 +22,7 @@ survivor exit non-zero, naming the failure, in bounded time, and leaves no
 complete-looking PREFIX.<rank>.csv. With mpirun (and ucoro built with PMIx): 4 ranks under mpirun for every
 how and algorithm, and generated joins on 2 and 4 ranks under mpirun.
 """
+import csv
 import glob
 import os
 import re
@@ -109,6 +114,72 @@ with tempfile.TemporaryDirectory() as tmp:
                 if ranks == 1 and how == "inner" and algorithm == "shuffle" and "rows out" not in p.stdout:
                     failures.append(f"{where}: no summary in {p.stdout!r}")
 
+    # Text keys and payloads (RFC 4180 quoting: commas, quotes, line breaks,
+    # empty strings; "7" and "007" are different text keys), duplicates, and
+    # an integer payload: every how x algorithm on 1-4 forked ranks equals
+    # SQLite, the keys compared as text. Most records hold a quoted line
+    # break, so the ranks' byte ranges begin inside quotes (a reader that
+    # ignored them would start records mid-field).
+    pool = ["", "a,b", 'q"q', "line\nbreak", "  spaced ", "\u00e9t\u00e9", "7", "007", "x" * 70] + \
+        [f"k{i}" for i in range(300)]
+    text_left = [(rng.choice(pool), rng.choice(["", "Ann", 'say "hi"', "two\nlines", f"n{i}\n", f'"{i}"\n,']), i)
+                  for i in range(2500)]
+    text_right = [(rng.choice(pool), rng.choice(["", "book", "pen, blue\nred", f"item\n{i}"])) for i in range(1800)]
+    tlp, trp = f"{tmp}/tl.csv", f"{tmp}/tr.csv"
+    for path, header, rows in ((tlp, ["k", "a", "b"], text_left), (trp, ["k", "c"], text_right)):
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f, lineterminator="\r\n" if path == trp else "\n")  # CRLF records too
+            w.writerow(header)
+            w.writerows(rows)
+    tdb = sqlite3.connect(":memory:")
+    tdb.execute("CREATE TABLE l (k TEXT, a TEXT, b INTEGER)")
+    tdb.execute("CREATE TABLE r (k TEXT, c TEXT)")
+    tdb.executemany("INSERT INTO l VALUES (?, ?, ?)", text_left)
+    tdb.executemany("INSERT INTO r VALUES (?, ?)", text_right)
+    text_cases = 0
+    for ranks in (1, 2, 3, 4):
+        for how in ("inner", "left", "semi", "anti"):
+            for algorithm in ("shuffle", "broadcast"):
+                where = f"text keys, {ranks} ranks, {how}, {algorithm}"
+                prefix = f"{tmp}/text-{ranks}-{how}-{algorithm}"
+                text_cases += 1
+                p = run(ranks, ["--left", tlp, "--right", trp, "--output", prefix, "--how", how,
+                                "--algorithm", algorithm])
+                if p.returncode != 0:
+                    failures.append(f"{where}: exit {p.returncode}: {p.stderr.strip()}")
+                    continue
+                files = sorted(glob.glob(prefix + ".*.csv"))
+                if len(files) != ranks:
+                    failures.append(f"{where}: files {files}")
+                    continue
+                rows = []
+                for name in files:
+                    with open(name, newline="") as f:
+                        records = list(csv.reader(f))
+                    want = ["k", "a", "b", "c"] if how in ("inner", "left") else ["k", "a", "b"]
+                    if records[0] != want:
+                        failures.append(f"{where}: {name} header {records[0]}, expected {want}")
+                    rows += [tuple(r) for r in records[1:]]
+                if sorted(rows) != expected(tdb, how):
+                    failures.append(f"{where}: {len(rows)} rows differ from SQLite's {len(expected(tdb, how))}")
+                if ranks == 1 and how == "inner" and "text keys" not in p.stdout:
+                    failures.append(f"{where}: the summary does not say the keys are text: {p.stdout!r}")
+    # --schema: integer-looking keys compared as text ("7" and "07" differ),
+    # and a column it calls int that is not.
+    sl, sr = f"{tmp}/sl.csv", f"{tmp}/sr.csv"
+    write_csv(sl, ["k", "a"], [("7", 1), ("07", 2), ("8", 3)])
+    write_csv(sr, ["k", "c"], [("07", 10), ("8", 20)])
+    for schema, want in (("k:text", [("07", "2", "10"), ("8", "3", "20")]),
+                         ("", [("7", "1", "10"), ("7", "2", "10"), ("8", "3", "20")])):
+        prefix = f"{tmp}/schema-{schema.replace(':', '')}"
+        p = run(2, ["--left", sl, "--right", sr, "--output", prefix] + (["--schema", schema] if schema else []))
+        got = []
+        for name in sorted(glob.glob(prefix + ".*.csv")):
+            with open(name, newline="") as f:
+                got += [tuple(r) for r in list(csv.reader(f))[1:]]
+        if p.returncode != 0 or sorted(got) != want:
+            failures.append(f"--schema '{schema}': exit {p.returncode}, rows {sorted(got)}, expected {want}: {p.stderr}")
+
     # Bad input: every rank fails, the error names the file and line, nothing is left.
     bad = f"{tmp}/bad.csv"
     with open(bad, "w") as f:
@@ -118,12 +189,24 @@ with tempfile.TemporaryDirectory() as tmp:
     short = f"{tmp}/short.csv"
     with open(short, "w") as f:
         f.write("k,x\n1,2\n3\n")
+    # Records with a quoted line break (two lines each) before the bad one:
+    # the line named is the file's, not the record's number.
+    stray = f"{tmp}/stray.csv"
+    with open(stray, "w") as f:
+        f.write("k,x\n")
+        for i in range(1500):
+            f.write(f'{i},"two\nlines"\n' if i != 1200 else '1200,ab"c\n')
+    unterminated = f"{tmp}/unterminated.csv"
+    with open(unterminated, "w") as f:
+        f.write('k,x\n1,2\n2,"open\n3,4\n')
     for ranks in (1, 2):
-        for path, needle in ((bad, f"{bad}:1502: field 2 ('12x') is not a 64-bit integer"),
-                             (short, f"{short}:3: 1 fields, the header has 2"),
-                             (f"{tmp}/missing.csv", f"{tmp}/missing.csv: cannot open")):
+        for path, needle, extra in ((bad, f"{bad}:1502: field 2 ('12x') is not a 64-bit integer", ["--schema", "x:int"]),
+                                    (short, f"{short}:3: 1 fields, the header has 2", []),
+                                    (stray, f"{stray}:2402: field 2: a quote inside a field that does not start with one", []),
+                                    (unterminated, f"{unterminated}:3: field 2: a quoted field runs to the end of the file", []),
+                                    (f"{tmp}/missing.csv", f"{tmp}/missing.csv: cannot open", [])):
             prefix = f"{tmp}/bad-{ranks}-{os.path.basename(path)}"
-            p = run(ranks, ["--left", path, "--right", rp, "--output", prefix])
+            p = run(ranks, ["--left", path, "--right", rp, "--output", prefix] + extra)
             where = f"{ranks} ranks, {os.path.basename(path)}"
             if p.returncode == 0:
                 failures.append(f"{where}: exit 0")
@@ -259,7 +342,8 @@ with tempfile.TemporaryDirectory() as tmp:
         if left_behind:
             failures.append(f"CSV kill test: complete-looking outputs left: {left_behind}")
 
-print(f"{len(csv_cases)} CSV joins against SQLite ({sum(1 for c in csv_cases if c[3] == 'mpirun')} under mpirun)")
+print(f"{len(csv_cases)} CSV joins against SQLite ({sum(1 for c in csv_cases if c[3] == 'mpirun')} under mpirun), "
+      f"{text_cases} with text keys")
 for f in failures:
     print("FAIL:", f)
 print(f"ucoro-join: {0 if failures else 1} passed, {1 if failures else 0} failed")

@@ -4,18 +4,23 @@
 //   ucoro-join --help
 //   ucoro-join --left L.csv --right R.csv --output PREFIX [--how inner|left|semi|anti]
 //              [--algorithm auto|shuffle|broadcast] [--over-decomposition M] [--threads T]
+//              [--schema NAME:int|text,...]
 //   ucoro-join --generate LxR [--keys uniform|zipf:S] [--match F] [--seed N]
 //              [--repeat K] [--verify] [--save-csv PREFIX] [--how ...] [--algorithm ...]
 //              [--over-decomposition M]                          (benchmark mode)
 //
-// The files have a header line; column 1 is the key, the others payloads,
-// all signed 64-bit integers. Each rank reads its own byte range of each
-// file (the lines that start in it) and writes PREFIX.<rank>.csv: the key,
-// the left payloads, the right payloads (empty for a left join's unmatched
-// rows; none for semi and anti). A file is written under a temporary name
-// and renamed once complete. Any bad input (a missing file, a non-integer
-// field, a line with the wrong number of fields) is reported with its file
-// and line, every rank exits non-zero, and no output is left behind.
+// The files are CSV (RFC 4180, join_csv.hpp) with a header line; column 1
+// is the key, the others payloads. A column is text when any of its fields
+// is not a signed 64-bit integer (or is quoted), or when --schema says
+// NAME:text; otherwise integers. Keys are compared as text when either
+// file's key column is text. Each rank reads its own byte range of each
+// file (the records that start in it) and writes PREFIX.<rank>.csv: the
+// key, the left payloads, the right payloads (empty for a left join's
+// unmatched rows; none for semi and anti). A file is written under a
+// temporary name and renamed once complete. Any bad input (a missing file,
+// a line with the wrong number of fields, a stray quote, a field --schema
+// calls int that is not) is reported with its file and line, every rank
+// exits non-zero, and no output is left behind.
 //
 // Benchmark mode generates the tables on each rank (join_data.hpp), joins
 // them K times and prints run/summary lines; --verify then checks the
@@ -23,6 +28,7 @@
 // rows"), and --save-csv (one rank) writes the data as the CSV files the
 // first form reads (for DuckDB or SQLite to join the same rows).
 
+#include "join_csv.hpp"
 #include "join_data.hpp"
 
 #include <ucoro/join/hash_join.hpp>
@@ -32,13 +38,16 @@
 #include <array>
 #include <charconv>
 #include <chrono>
+#include <concepts>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -48,9 +57,11 @@ constexpr const char* usage_text = R"(usage: ucoro-join --left L.csv --right R.c
        ucoro-join --help
 
 The distributed hash join of two CSV files on the ranks the launcher started
-(mpirun, UCORO_* variables, or one process). The files have a header line;
-column 1 is the key, the others payloads, all signed 64-bit integers. Each
-rank reads its share of each file and writes PREFIX.<rank>.csv: the key, the
+(mpirun, UCORO_* variables, or one process). The files are CSV (RFC 4180
+quoting) with a header line; column 1 is the key, the others payloads. A
+column is text when a field in it is not a 64-bit integer (or is quoted),
+else integers; keys are compared as text if either file's are. Each rank
+reads its share of each file and writes PREFIX.<rank>.csv: the key, the
 left payloads, the right payloads.
 
 options:
@@ -64,6 +75,10 @@ options:
   --over-decomposition M      M partitions per rank, so that a partition's
                               local join overlaps the next one's shuffle
   --threads T                 local join threads per rank (1 to 1024)
+  --schema NAME:TYPE,...      column types by header name, TYPE int or text
+                              (text: compared and written as text even if
+                              every field is a number; int: a field that is
+                              not one is an error)
 
 benchmark options (with --generate LxR: L left and R right rows per rank):
   --keys uniform|zipf:S       the key distribution (default uniform)
@@ -83,134 +98,86 @@ struct options {
   bool generate = false, verify = false;
   join_data::spec data;
   std::string keys = "uniform", save_csv;
+  std::vector<std::pair<std::string, join_csv::column_type>> schema; ///< --schema NAME:int|text,...
   int repeat = 1;
   bool help = false;
 };
 
-/// One rank's share of a CSV file, or the first problem with it.
-struct read_result {
-  std::vector<std::string> names; ///< header fields
-  table_t rows;
-  std::uint64_t lines = 0;            ///< lines this rank parsed
-  std::int64_t bad_line = -1;         ///< index among them of the first bad one
-  std::string problem;                ///< what was wrong (with bad_line), or a file-level error
-};
-
-std::vector<std::string> split_fields(std::string_view line) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  for (;;) {
-    const std::size_t comma = line.find(',', start);
-    out.emplace_back(line.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
-    if (comma == std::string_view::npos)
-      return out;
-    start = comma + 1;
+/// Reads this rank's share of `path` (join_csv.hpp says how the ranks split
+/// a file with quoted line breaks), then every rank learns every rank's
+/// problem: the first (by rank) becomes the error, naming the file and its
+/// line.
+ucoro::task<join_csv::share> read_input(ucoro::communicator& comm, const std::string& path,
+                                        const std::vector<std::pair<std::string, join_csv::column_type>>& schema) {
+  const std::uint32_t me = comm.rank(), n = comm.size();
+  join_csv::share out;
+  join_csv::read_header(path, out);
+  join_csv::loaded_range loaded;
+  if (out.problem.empty())
+    loaded = join_csv::load_range(path, out.body, join_csv::range_of(path, out.body, me, n));
+  const auto all_quotes = co_await comm.all_gather(loaded.quotes);
+  std::uint64_t before_quotes = 0;
+  for (std::uint32_t r = 0; r < me; ++r)
+    before_quotes += all_quotes[r];
+  if (out.problem.empty()) {
+    std::vector<join_csv::column_type> types(out.names.size(), join_csv::column_type::infer);
+    for (const auto& [name, type] : schema)
+      for (std::size_t c = 0; c < out.names.size(); ++c)
+        if (out.names[c] == name)
+          types[c] = type;
+    join_csv::read_share(path, std::move(loaded), before_quotes % 2 == 1, types, out);
   }
-}
-
-/// The lines whose first byte lies in this rank's byte range [size*r/n, size*(r+1)/n),
-/// read in one piece and parsed in place with from_chars (no string per field).
-read_result read_share(const std::string& path, std::uint32_t rank, std::uint32_t ranks) {
-  read_result out;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    out.problem = "cannot open";
-    return out;
-  }
-  std::string header;
-  std::getline(in, header);
-  if (!header.empty() && header.back() == '\r')
-    header.pop_back();
-  out.names = split_fields(header);
-  if (header.empty() || out.names.size() < 1) {
-    out.problem = "no header line";
-    return out;
-  }
-  const std::uint64_t body = static_cast<std::uint64_t>(in.tellg() < 0 ? 0 : static_cast<std::uint64_t>(in.tellg()));
-  const std::uint64_t size = std::filesystem::file_size(path);
-  const std::uint64_t span = size > body ? size - body : 0;
-  const std::uint64_t begin = body + span * rank / ranks, end = body + span * (rank + 1) / ranks;
-  // From the byte before ours (to see whether a line starts at `begin`) to
-  // the end of the last line that starts before `end`.
-  const std::uint64_t from = begin == body ? body : begin - 1;
-  std::string data(end - from, '\0');
-  in.seekg(static_cast<std::streamoff>(from));
-  in.read(data.data(), static_cast<std::streamsize>(data.size()));
-  data.resize(static_cast<std::size_t>(in.gcount()));
-  if (!data.empty() && data.back() != '\n' && end < size)
-    for (std::string chunk(1 << 16, '\0');;) { // the last line runs past `end`
-      in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-      const auto got = static_cast<std::size_t>(in.gcount());
-      const std::size_t newline = std::string_view(chunk.data(), got).find('\n');
-      data.append(chunk.data(), newline == std::string_view::npos ? got : newline + 1);
-      if (newline != std::string_view::npos || got == 0)
-        break;
-    }
-  std::size_t at = 0;
-  if (begin != body) // the line holding byte begin-1 belongs to an earlier rank
-    at = data.find('\n') == std::string::npos ? data.size() : data.find('\n') + 1;
-  const std::size_t columns = out.names.size();
-  out.rows.payloads.resize(columns - 1);
-  const std::size_t estimate = (data.size() - at) / (columns * 8 + 1);
-  out.rows.keys.reserve(estimate);
-  for (auto& column : out.rows.payloads)
-    column.reserve(estimate);
-  while (at < data.size()) {
-    std::size_t eol = data.find('\n', at);
-    const bool last_in_file = eol == std::string::npos || from + eol + 1 >= size;
-    if (eol == std::string::npos)
-      eol = data.size();
-    std::string_view line(data.data() + at, eol - at);
-    at = eol + 1;
-    if (!line.empty() && line.back() == '\r')
-      line.remove_suffix(1);
-    const std::uint64_t index = out.lines++;
-    if (line.empty() && last_in_file)
-      break; // a final newline
-    const char* p = line.data();
-    const char* const stop = line.data() + line.size();
-    for (std::size_t f = 0; f < columns; ++f) {
-      const char* comma = std::find(p, stop, ',');
-      const bool wrong_count = (f + 1 < columns) == (comma == stop);
-      if (wrong_count) {
-        out.bad_line = static_cast<std::int64_t>(index);
-        out.problem = std::to_string(std::count(line.begin(), line.end(), ',') + 1) + " fields, the header has " +
-                      std::to_string(columns);
-        return out;
-      }
-      std::int64_t value = 0;
-      const auto [ptr, ec] = std::from_chars(p, comma, value);
-      if (ec != std::errc{} || ptr != comma || p == comma) {
-        out.bad_line = static_cast<std::int64_t>(index);
-        out.problem = "field " + std::to_string(f + 1) + " ('" + std::string(p, comma) + "') is not a 64-bit integer";
-        return out;
-      }
-      (f == 0 ? out.rows.keys : out.rows.payloads[f - 1]).push_back(value);
-      p = comma == stop ? stop : comma + 1;
-    }
-  }
-  return out;
-}
-
-/// Every rank learns every rank's problem; the first (by rank) becomes the
-/// error, naming the file and its line (the header is line 1).
-ucoro::task<void> agree_on_input(ucoro::communicator& comm, const std::string& path, const read_result& r) {
-  struct share {
+  struct share_state {
     std::uint64_t lines;
     std::int64_t bad_line;
-    std::uint8_t file_problem;
+    std::uint8_t problem;
   };
-  const auto all = co_await comm.all_gather(share{r.lines, r.bad_line, static_cast<std::uint8_t>(r.problem.empty() ? 0 : 1)});
+  const auto all = co_await comm.all_gather(
+      share_state{out.lines, out.bad_line, static_cast<std::uint8_t>(out.problem.empty() ? 0 : 1)});
   std::uint64_t before = 0;
-  for (std::uint32_t rank = 0; rank < comm.size(); ++rank) {
-    if (all[rank].file_problem) {
-      if (rank == comm.rank())
-        throw std::runtime_error(path + (r.bad_line >= 0 ? ":" + std::to_string(before + 2 + r.bad_line) : "") + ": " +
-                                 r.problem);
+  for (std::uint32_t rank = 0; rank < n; ++rank) {
+    if (all[rank].problem) {
+      if (rank == me)
+        throw std::runtime_error(
+            path + (out.bad_line >= 0 ? ":" + std::to_string(out.header_lines + 1 + before + out.bad_line) : "") +
+            ": " + out.problem);
       throw std::runtime_error(path + ": rank " + std::to_string(rank) + " found bad input");
     }
     before += all[rank].lines;
   }
+  co_return out;
+}
+
+/// Per column: whether any rank found a field that is no integer.
+ucoro::task<std::vector<bool>> text_columns(ucoro::communicator& comm, const join_csv::share& s) {
+  std::vector<bool> text(s.names.size());
+  for (std::size_t c0 = 0; c0 < text.size(); c0 += 64) {
+    std::uint64_t bits = 0;
+    for (std::size_t c = c0; c < std::min(text.size(), c0 + 64); ++c)
+      bits |= std::uint64_t{s.not_integer[c]} << (c - c0);
+    bits = co_await comm.all_reduce(bits, std::bit_or<>{});
+    for (std::size_t c = c0; c < std::min(text.size(), c0 + 64); ++c)
+      text[c] = ((bits >> (c - c0)) & 1) != 0;
+  }
+  co_return text;
+}
+
+template <class Key>
+using csv_table = ucoro::join::table<Key, std::vector<ucoro::join::any_column>>;
+
+/// A share's columns as a join table: column 0 the key, the others payloads.
+template <class Key>
+csv_table<Key> to_table(join_csv::share& s, const std::vector<bool>& text) {
+  csv_table<Key> t;
+  ucoro::join::any_column key = join_csv::to_column(std::move(s.columns[0]), !text[0]);
+  if constexpr (std::same_as<Key, std::string>)
+    t.keys = std::move(key.strings());
+  else
+    t.keys = std::move(key.ints());
+  for (std::size_t c = 1; c < s.columns.size(); ++c)
+    t.payloads.push_back(join_csv::to_column(std::move(s.columns[c]), !text[c]));
+  s.columns.clear();
+  return t;
 }
 
 std::string field(std::int64_t v) { return std::to_string(v); }
@@ -351,67 +318,63 @@ ucoro::task<int> run_generated(ucoro::communicator& comm, const options& o) {
   co_return 0;
 }
 
-ucoro::task<int> run(ucoro::worker& w, const options& o) {
-  ucoro::communicator comm = co_await ucoro::communicator::bootstrap(w);
-  if (o.generate)
-    co_return co_await run_generated(comm, o);
+/// Joins the two files' tables (keys of type Key) and writes this rank's rows.
+template <class Key>
+ucoro::task<void> join_and_write(ucoro::communicator& comm, const options& o, join_csv::share& l, join_csv::share& r,
+                                 const std::vector<bool>& left_text, const std::vector<bool>& right_text,
+                                 double read_s) {
   const std::uint32_t me = comm.rank(), n = comm.size();
-  const auto t0 = std::chrono::steady_clock::now();
-  read_result left = read_share(o.left, me, n), right = read_share(o.right, me, n);
-  co_await agree_on_input(comm, o.left, left);
-  co_await agree_on_input(comm, o.right, right);
-  for (std::size_t a = 1; a < left.names.size(); ++a)
-    for (std::size_t b = 1; b < right.names.size(); ++b)
-      if (left.names[a] == right.names[b])
-        throw std::runtime_error(o.left + " and " + o.right + ": both have a payload column '" + left.names[a] +
-                                 "' (names must be distinct across the two files)");
-  const double read_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  csv_table<Key> left = to_table<Key>(l, left_text), right = to_table<Key>(r, right_text);
   ucoro::join::hash_join_options jo = o.join;
   ucoro::join::hash_join_report report;
   jo.report = &report;
-  const auto result = co_await ucoro::join::hash_join(comm, left.rows, right.rows, jo);
+  const auto result = co_await ucoro::join::hash_join(comm, left, right, jo);
 
   const auto t1 = std::chrono::steady_clock::now();
   const std::string final_name = o.output + "." + std::to_string(me) + ".csv", temporary = final_name + ".partial";
   {
-    std::ofstream out(temporary, std::ios::trunc);
+    std::ofstream out(temporary, std::ios::trunc | std::ios::binary);
     if (!out)
       throw std::runtime_error(temporary + ": cannot write");
     const bool with_right = jo.how == ucoro::join::join_how::inner || jo.how == ucoro::join::join_how::left;
-    std::string line = left.names[0];
-    for (std::size_t c = 1; c < left.names.size(); ++c)
-      line += "," + left.names[c];
-    if (with_right)
-      for (std::size_t c = 1; c < right.names.size(); ++c)
-        line += "," + right.names[c];
-    out << line << '\n';
-    // Formatted with to_chars into one buffer, written a megabyte at a time.
+    // Formatted into one buffer, written a megabyte at a time.
     std::vector<char> text;
     text.reserve((1 << 20) + 1024);
-    auto put = [&](std::int64_t v) {
-      char digits[24];
-      text.insert(text.end(), digits, std::to_chars(digits, digits + sizeof digits, v).ptr);
+    const auto put_names = [&](const std::vector<std::string>& names, std::size_t first) {
+      for (std::size_t c = first; c < names.size(); ++c) {
+        if (c > 0)
+          text.push_back(',');
+        join_csv::put_text(text, names[c]);
+      }
     };
+    put_names(l.names, 0);
+    if (with_right)
+      put_names(r.names, 1);
+    text.push_back('\n');
     for (std::size_t i = 0; i < result.size(); ++i) {
-      put(result.keys[i]);
+      if constexpr (std::same_as<Key, std::string>)
+        join_csv::put_text(text, result.keys[i]);
+      else
+        join_csv::put_integer(text, result.keys[i]);
       for (const auto& column : result.left) {
         text.push_back(',');
-        put(column[i]);
+        join_csv::put_cell(text, column, i);
       }
       if (with_right) {
         const bool matched = jo.how != ucoro::join::join_how::left || result.matched[i] != 0;
         for (const auto& column : result.right) {
           text.push_back(',');
           if (matched)
-            put(column[i]);
+            join_csv::put_cell(text, column, i);
         }
       }
       text.push_back('\n');
-      if (text.size() >= (1 << 20) || i + 1 == result.size()) {
+      if (text.size() >= (1 << 20)) {
         out.write(text.data(), static_cast<std::streamsize>(text.size()));
         text.clear();
       }
     }
+    out.write(text.data(), static_cast<std::streamsize>(text.size()));
     if (!out.flush())
       throw std::runtime_error(temporary + ": write failed");
   }
@@ -436,6 +399,7 @@ ucoro::task<int> run(ucoro::worker& w, const options& o) {
                 ucoro::join::to_string(jo.how), ucoro::join::to_string(report.algorithm),
                 static_cast<unsigned long long>(report.left_rows), static_cast<unsigned long long>(report.right_rows),
                 static_cast<unsigned long long>(rows));
+    std::printf("  %s keys; %s\n", std::same_as<Key, std::string> ? "text" : "integer", report.reason);
     std::printf("  rank 0: read %.3f s, partition %.3f s, shuffle %.3f s, build %.3f s, probe %.3f s, output %.3f s, "
                 "write %.3f s\n",
                 read_s, report.partition_s, report.shuffle_s, report.build_s, report.probe_s, report.output_s, write_s);
@@ -443,6 +407,39 @@ ucoro::task<int> run(ucoro::worker& w, const options& o) {
                 static_cast<double>(report.left_rows + report.right_rows) / total / 1e6,
                 static_cast<double>(report.left_rows + report.right_rows) / total / 1e6 / n);
   }
+}
+
+ucoro::task<int> run(ucoro::worker& w, const options& o) {
+  ucoro::communicator comm = co_await ucoro::communicator::bootstrap(w);
+  if (o.generate)
+    co_return co_await run_generated(comm, o);
+  const auto t0 = std::chrono::steady_clock::now();
+  join_csv::share left = co_await read_input(comm, o.left, o.schema);
+  join_csv::share right = co_await read_input(comm, o.right, o.schema);
+  for (std::size_t a = 1; a < left.names.size(); ++a)
+    for (std::size_t b = 1; b < right.names.size(); ++b)
+      if (left.names[a] == right.names[b])
+        throw std::runtime_error(o.left + " and " + o.right + ": both have a payload column '" + left.names[a] +
+                                 "' (names must be distinct across the two files)");
+  for (const auto& [name, type] : o.schema)
+    if (std::find(left.names.begin(), left.names.end(), name) == left.names.end() &&
+        std::find(right.names.begin(), right.names.end(), name) == right.names.end())
+      throw std::runtime_error("--schema names '" + name + "', a column neither " + o.left + " nor " + o.right +
+                               " has");
+  std::vector<bool> left_text = co_await text_columns(comm, left), right_text = co_await text_columns(comm, right);
+  for (auto* text : {&left_text, &right_text}) // --schema's text columns are text even where every field is a number
+    for (const auto& [name, type] : o.schema)
+      for (std::size_t c = 0; c < text->size(); ++c)
+        if ((text == &left_text ? left : right).names[c] == name && type == join_csv::column_type::text)
+          (*text)[c] = true;
+  // The keys are compared as text when either side's are text.
+  const bool text_keys = left_text[0] || right_text[0];
+  left_text[0] = right_text[0] = text_keys;
+  const double read_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (text_keys)
+    co_await join_and_write<std::string>(comm, o, left, right, left_text, right_text, read_s);
+  else
+    co_await join_and_write<std::int64_t>(comm, o, left, right, left_text, right_text, read_s);
   co_return 0;
 }
 
@@ -538,6 +535,19 @@ options parse(int argc, char** argv) {
       o.verify = true;
     } else if (a == "--save-csv") {
       o.save_csv = value();
+    } else if (a == "--schema") {
+      const std::string v = value();
+      for (std::size_t at = 0; at <= v.size();) {
+        const std::size_t comma = std::min(v.find(',', at), v.size());
+        const std::string item = v.substr(at, comma - at);
+        const std::size_t colon = item.rfind(':');
+        const std::string type = colon == std::string::npos ? "" : item.substr(colon + 1);
+        if (colon == std::string::npos || colon == 0 || (type != "int" && type != "text"))
+          throw std::invalid_argument("--schema " + v + ": '" + item + "' is not NAME:int or NAME:text");
+        o.schema.emplace_back(item.substr(0, colon),
+                              type == "int" ? join_csv::column_type::integer : join_csv::column_type::text);
+        at = comma + 1;
+      }
     } else {
       throw std::invalid_argument("unknown argument '" + a + "' (ucoro-join --help lists them)");
     }
