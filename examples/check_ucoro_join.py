@@ -139,12 +139,14 @@ with tempfile.TemporaryDirectory() as tmp:
     text_cases = 0
     for ranks in (1, 2, 3, 4):
         for how in ("inner", "left", "semi", "anti"):
-            for algorithm in ("shuffle", "broadcast"):
+            for algorithm in ("shuffle", "broadcast", "broadcast-left"):
+                if algorithm == "broadcast-left" and how != "inner":
+                    continue
                 where = f"text keys, {ranks} ranks, {how}, {algorithm}"
                 prefix = f"{tmp}/text-{ranks}-{how}-{algorithm}"
                 text_cases += 1
-                p = run(ranks, ["--left", tlp, "--right", trp, "--output", prefix, "--how", how,
-                                "--algorithm", algorithm])
+                p = run(ranks, ["--left", tlp, "--right", trp, "--output", prefix, "--how", how, "--algorithm",
+                                algorithm.split("-")[0]] + (["--broadcast-side", "left"] if "left" in algorithm else []))
                 if p.returncode != 0:
                     failures.append(f"{where}: exit {p.returncode}: {p.stderr.strip()}")
                     continue
@@ -164,6 +166,8 @@ with tempfile.TemporaryDirectory() as tmp:
                     failures.append(f"{where}: {len(rows)} rows differ from SQLite's {len(expected(tdb, how))}")
                 if ranks == 1 and how == "inner" and "text keys" not in p.stdout:
                     failures.append(f"{where}: the summary does not say the keys are text: {p.stdout!r}")
+                if ranks > 1 and algorithm == "broadcast-left" and "broadcast the left side" not in p.stdout:
+                    failures.append(f"{where}: the summary does not say the left side was broadcast: {p.stdout!r}")
     # --schema: integer-looking keys compared as text ("7" and "07" differ),
     # and a column it calls int that is not.
     sl, sr = f"{tmp}/sl.csv", f"{tmp}/sr.csv"
@@ -276,7 +280,7 @@ with tempfile.TemporaryDirectory() as tmp:
     for flag in ("--help", "-h"):
         p = subprocess.run([tool, flag], capture_output=True, text=True, timeout=30)
         missing = [o for o in ("usage: ucoro-join", "--left", "--right", "--output", "--how", "--algorithm",
-                               "--over-decomposition", "--threads", "--generate", "--keys", "--match", "--seed",
+                               "--over-decomposition", "--threads", "--broadcast-side", "--schema", "--generate", "--keys", "--match", "--seed",
                                "--repeat", "--verify", "--save-csv") if o not in p.stdout]
         if p.returncode != 0 or missing or p.stderr:
             failures.append(f"{flag}: exit {p.returncode}, missing {missing}, stderr {p.stderr!r}")

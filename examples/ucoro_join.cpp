@@ -3,8 +3,8 @@
 //
 //   ucoro-join --help
 //   ucoro-join --left L.csv --right R.csv --output PREFIX [--how inner|left|semi|anti]
-//              [--algorithm auto|shuffle|broadcast] [--over-decomposition M] [--threads T]
-//              [--schema NAME:int|text,...]
+//              [--algorithm auto|shuffle|broadcast] [--broadcast-side auto|left|right]
+//              [--over-decomposition M] [--threads T] [--schema NAME:int|text,...]
 //   ucoro-join --generate LxR [--keys uniform|zipf:S] [--match F] [--seed N]
 //              [--repeat K] [--verify] [--save-csv PREFIX] [--how ...] [--algorithm ...]
 //              [--over-decomposition M]                          (benchmark mode)
@@ -70,8 +70,11 @@ options:
   --output PREFIX             write PREFIX.<rank>.csv on each rank
   --how inner|left|semi|anti  the join kind (default inner)
   --algorithm auto|shuffle|broadcast
-                              shuffle both sides, or broadcast the right one
-                              (default auto)
+                              shuffle both sides, or broadcast one (default
+                              auto: broadcast a side that is small enough)
+  --broadcast-side auto|left|right
+                              the side to broadcast (default auto: the smaller
+                              one; left only for an inner join)
   --over-decomposition M      M partitions per rank, so that a partition's
                               local join overlaps the next one's shuffle
   --threads T                 local join threads per rank (1 to 1024)
@@ -399,7 +402,12 @@ ucoro::task<void> join_and_write(ucoro::communicator& comm, const options& o, jo
                 ucoro::join::to_string(jo.how), ucoro::join::to_string(report.algorithm),
                 static_cast<unsigned long long>(report.left_rows), static_cast<unsigned long long>(report.right_rows),
                 static_cast<unsigned long long>(rows));
-    std::printf("  %s keys; %s\n", std::same_as<Key, std::string> ? "text" : "integer", report.reason);
+    std::printf("  %s keys; %s%s%s\n", std::same_as<Key, std::string> ? "text" : "integer",
+                report.algorithm == ucoro::join::join_algorithm::broadcast ? "broadcast the " : "",
+                report.algorithm == ucoro::join::join_algorithm::broadcast ? ucoro::join::to_string(report.broadcast)
+                                                                           : "",
+                report.algorithm == ucoro::join::join_algorithm::broadcast ? " side: " : "");
+    std::printf("  why: %s\n", report.reason);
     std::printf("  rank 0: read %.3f s, partition %.3f s, shuffle %.3f s, build %.3f s, probe %.3f s, output %.3f s, "
                 "write %.3f s\n",
                 read_s, report.partition_s, report.shuffle_s, report.build_s, report.probe_s, report.output_s, write_s);
@@ -496,6 +504,16 @@ options parse(int argc, char** argv) {
         o.join.algorithm = ucoro::join::join_algorithm::broadcast;
       else
         throw std::invalid_argument("--algorithm " + v + ": auto, shuffle or broadcast");
+    } else if (a == "--broadcast-side") {
+      const std::string v = value();
+      if (v == "auto")
+        o.join.broadcast = ucoro::join::broadcast_side::automatic;
+      else if (v == "left")
+        o.join.broadcast = ucoro::join::broadcast_side::left;
+      else if (v == "right")
+        o.join.broadcast = ucoro::join::broadcast_side::right;
+      else
+        throw std::invalid_argument("--broadcast-side " + v + ": auto, left or right");
     } else if (a == "--over-decomposition") {
       const std::string v = value();
       o.join.over_decomposition = static_cast<std::uint32_t>(std::stoul(v));

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <iterator>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -90,33 +91,121 @@ TEST_CASE("all_to_all in one process: wrong sizes, part counts and pools are inv
 }
 
 TEST_CASE("hash_join in one process: every key shape x inner, left, semi and anti x shuffle (M = 1, 3) and "
-          "broadcast on 1-4 ranks gives each rank exactly its rows of the naive join",
+          "broadcast of either side (left: inner only) on 1-4 ranks gives each rank exactly its rows of the naive join",
           "[rank_group][join]") {
-  const auto [algorithm, m] =
-      GENERATE(std::pair{join::join_algorithm::shuffle, 1U}, std::pair{join::join_algorithm::shuffle, 3U},
-               std::pair{join::join_algorithm::broadcast, 1U});
+  const auto [algorithm, m, side] =
+      GENERATE(std::tuple{join::join_algorithm::shuffle, 1U, join::broadcast_side::automatic},
+               std::tuple{join::join_algorithm::shuffle, 3U, join::broadcast_side::automatic},
+               std::tuple{join::join_algorithm::broadcast, 1U, join::broadcast_side::right},
+               std::tuple{join::join_algorithm::broadcast, 1U, join::broadcast_side::left});
   const auto ranks = GENERATE(1U, 2U, 3U, 4U);
   const auto mode = GENERATE(from_range(std::begin(key_modes), std::end(key_modes)));
-  INFO(join::to_string(algorithm) << " M " << m << ", " << ranks << " ranks, " << to_string(mode) << " keys");
+  INFO(join::to_string(algorithm) << " M " << m << ", broadcast side " << join::to_string(side) << ", " << ranks
+                                  << " ranks, " << to_string(mode) << " keys");
   const join::join_algorithm algo = algorithm; // bindings are not captured by a lambda in Clang 14
   const unsigned over = m;
-  const std::string failed = run_rank_group(
-      ranks, [&](communicator& comm, worker&) -> task<void> { co_await check_join(comm, mode, algo, over); });
+  const join::broadcast_side broadcast = side;
+  const std::string failed = run_rank_group(ranks, [&](communicator& comm, worker&) -> task<void> {
+    co_await check_join(comm, mode, algo, over, broadcast);
+  });
   CHECK(failed == "");
 }
 
 TEST_CASE("hash_join in one process with string keys and string payloads: inner, left, semi and anti x shuffle "
-          "(M = 1, 3) and broadcast x either side empty on 1-4 ranks gives each rank exactly its rows of the naive join",
+          "(M = 1, 3), broadcast of either side and automatic x either side empty on 1-4 ranks gives each rank exactly its rows of the naive join",
           "[rank_group][join][strings]") {
-  const auto [algorithm, m] =
-      GENERATE(std::pair{join::join_algorithm::shuffle, 1U}, std::pair{join::join_algorithm::shuffle, 3U},
-               std::pair{join::join_algorithm::broadcast, 1U});
+  const auto [algorithm, m, side] =
+      GENERATE(std::tuple{join::join_algorithm::shuffle, 1U, join::broadcast_side::automatic},
+               std::tuple{join::join_algorithm::shuffle, 3U, join::broadcast_side::automatic},
+               std::tuple{join::join_algorithm::broadcast, 1U, join::broadcast_side::right},
+               std::tuple{join::join_algorithm::broadcast, 1U, join::broadcast_side::left},
+               std::tuple{join::join_algorithm::automatic, 1U, join::broadcast_side::automatic});
   const auto ranks = GENERATE(1U, 2U, 3U, 4U);
-  INFO(join::to_string(algorithm) << " M " << m << ", " << ranks << " ranks");
+  INFO(join::to_string(algorithm) << " M " << m << ", broadcast side " << join::to_string(side) << ", " << ranks
+                                  << " ranks");
   const join::join_algorithm algo = algorithm; // bindings are not captured by a lambda in Clang 14
   const unsigned over = m;
-  const std::string failed = run_rank_group(
-      ranks, [&](communicator& comm, worker&) -> task<void> { co_await check_string_join(comm, algo, over); });
+  const join::broadcast_side broadcast = side;
+  const std::string failed = run_rank_group(ranks, [&](communicator& comm, worker&) -> task<void> {
+    co_await check_string_join(comm, algo, over, broadcast);
+  });
+  CHECK(failed == "");
+}
+
+TEST_CASE("automatic broadcasts the smaller side the join kind allows, and the report says why", "[rank_group][join]") {
+  // 2 ranks; a side of 50 rows per rank against one of 5000: broadcasting
+  // the small side moves 100 rows to each rank, shuffling ~5000.
+  const auto table = [](std::size_t rows, std::int64_t base) {
+    join_table_i64 t;
+    t.payloads.resize(1);
+    for (std::size_t i = 0; i < rows; ++i) {
+      t.keys.push_back(static_cast<std::int64_t>(i % 97) + base);
+      t.payloads[0].push_back(static_cast<std::int64_t>(i));
+    }
+    return t;
+  };
+  const std::string failed = run_rank_group(2, [&](communicator& comm, worker&) -> task<void> {
+    struct expectation {
+      join::join_how how;
+      std::size_t left_rows, right_rows;
+      join::join_algorithm algorithm;
+      join::broadcast_side side;
+      const char* reason;
+    };
+    const expectation cases[] = {
+        {join::join_how::inner, 50, 5000, join::join_algorithm::broadcast, join::broadcast_side::left, "left side small"},
+        {join::join_how::inner, 5000, 50, join::join_algorithm::broadcast, join::broadcast_side::right, "right side small"},
+        {join::join_how::left, 5000, 50, join::join_algorithm::broadcast, join::broadcast_side::right, "right side small"},
+        {join::join_how::anti, 5000, 50, join::join_algorithm::broadcast, join::broadcast_side::right, "right side small"},
+        {join::join_how::left, 50, 5000, join::join_algorithm::shuffle, join::broadcast_side::automatic,
+         "a left, semi or anti join decides each left row"},
+        {join::join_how::semi, 50, 5000, join::join_algorithm::shuffle, join::broadcast_side::automatic,
+         "a left, semi or anti join decides each left row"},
+        // over broadcast_max_rows (1000 here; 2 x 50 are under it above)
+        {join::join_how::inner, 5000, 4000, join::join_algorithm::shuffle, join::broadcast_side::automatic,
+         "both sides large"},
+    };
+    for (const expectation& e : cases) {
+      join::hash_join_options o;
+      o.how = e.how;
+      o.broadcast_max_rows = 1000;
+      join::hash_join_report report;
+      o.report = &report;
+      const auto l = table(e.left_rows, 0), r = table(e.right_rows, 50);
+      const auto got = co_await join::hash_join(comm, l, r, o);
+      const std::string what = std::string(join::to_string(e.how)) + " " + std::to_string(e.left_rows) + " x " +
+                               std::to_string(e.right_rows) + ": " + join::to_string(report.algorithm) + " " +
+                               join::to_string(report.broadcast) + " (" + report.reason + ")";
+      check(report.algorithm == e.algorithm && report.broadcast == e.side, what);
+      check(std::string(report.reason).find(e.reason) != std::string::npos, what);
+      // The same rows as a shuffle, in all.
+      join::hash_join_options shuffled = o;
+      shuffled.algorithm = join::join_algorithm::shuffle;
+      shuffled.report = nullptr;
+      const auto all_got = co_await comm.all_reduce(std::uint64_t{got.size()}, std::plus<>{});
+      const auto reference = co_await join::hash_join(comm, l, r, shuffled);
+      const auto all_reference = co_await comm.all_reduce(std::uint64_t{reference.size()}, std::plus<>{});
+      check(all_got == all_reference, what + ": " + std::to_string(all_got) + " rows, a shuffle gives " +
+                                          std::to_string(all_reference));
+    }
+    // broadcast_join takes the smaller side as well; asked for the left side,
+    // a left join is refused, naming why.
+    join::hash_join_report report;
+    join::hash_join_options o;
+    o.report = &report;
+    (void)co_await join::broadcast_join(comm, table(50, 0), table(5000, 50), o);
+    check(report.algorithm == join::join_algorithm::broadcast && report.broadcast == join::broadcast_side::left,
+          std::string("broadcast_join: ") + join::to_string(report.broadcast));
+    o.how = join::join_how::left;
+    o.broadcast = join::broadcast_side::left;
+    std::string error;
+    try {
+      (void)co_await join::broadcast_join(comm, table(50, 0), table(5000, 50), o);
+    } catch (const ucx_error& e) {
+      error = e.what();
+    }
+    check(error.find("a left join cannot broadcast its left side") != std::string::npos, "error: " + error);
+  });
   CHECK(failed == "");
 }
 

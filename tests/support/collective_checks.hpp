@@ -159,20 +159,25 @@ inline task<void> check_all_to_all_errors(communicator& comm, worker& w) {
 /// Every how for one key shape and algorithm: this rank's part of the join
 /// is exactly the oracle's rows that belong to it.
 inline task<void> check_join(communicator& comm, key_mode mode, join::join_algorithm algorithm,
-                             unsigned over_decomposition) {
+                             unsigned over_decomposition,
+                             join::broadcast_side side = join::broadcast_side::automatic) {
   constexpr std::size_t rows = 400;
   const std::uint32_t n = comm.size(), me = comm.rank();
   for (join::join_how how : {join::join_how::inner, join::join_how::left, join::join_how::semi, join::join_how::anti}) {
+    if (side == join::broadcast_side::left && how != join::join_how::inner)
+      continue; // refused (join.cpp's error case)
     join::hash_join_options o;
     o.how = how;
     o.algorithm = algorithm;
+    o.broadcast = side;
     o.over_decomposition = over_decomposition;
+    join::hash_join_report report;
+    o.report = &report;
     const auto got =
         co_await join::hash_join(comm, make_side(mode, true, me, n, rows), make_side(mode, false, me, n, rows), o);
-    const bool shuffled = algorithm == join::join_algorithm::shuffle;
-    const auto expected = oracle(mode, n, rows, how, [&](std::int64_t key, std::uint32_t left_rank) {
-      return shuffled ? join::rank_of(join::hash_key(key), n) == me : left_rank == me;
-    });
+    check(side == join::broadcast_side::automatic || report.broadcast == side,
+          [&] { return std::string("broadcast ") + join::to_string(report.broadcast); });
+    const auto expected = oracle(mode, n, rows, how, owner(report, n, me));
     const auto mine = rows_of(got, how);
     check(mine == expected, [&] {
       return std::string(join::to_string(how)) + " join: " + std::to_string(mine.size()) + " rows, expected " +

@@ -16,7 +16,9 @@
 #include <limits>
 #include <ostream>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace ucoro::test {
@@ -128,39 +130,64 @@ inline std::vector<result_row> rows_of(const join::joined<join_table_i64, join_t
   return out;
 }
 
-/// The naive join of every rank's rows, kept where `mine(key, left_rank)`.
+/// No right row: the right rank a left join's unmatched row (or a semi or
+/// anti join's row) is kept by.
+inline constexpr std::uint32_t no_rank = ~std::uint32_t{0};
+
+/// mine(key, left_rank, right_rank), or mine(key, left_rank) if it takes two.
+template <class Mine, class Key>
+bool keeps(Mine& mine, const Key& key, std::uint32_t left_rank, std::uint32_t right_rank) {
+  if constexpr (std::is_invocable_v<Mine&, const Key&, std::uint32_t, std::uint32_t>)
+    return mine(key, left_rank, right_rank);
+  else
+    return mine(key, left_rank);
+}
+
+/// Which rank holds a result row under the report's algorithm: the key's
+/// rank when shuffled, the left row's when the right side was broadcast,
+/// the right row's when the left side was.
+inline auto owner(const join::hash_join_report& report, std::uint32_t ranks, std::uint32_t me) {
+  return [report, ranks, me](const auto& key, std::uint32_t left_rank, std::uint32_t right_rank) {
+    if (report.algorithm == join::join_algorithm::shuffle)
+      return join::rank_of(join::hash_key(key), ranks) == me;
+    return (report.broadcast == join::broadcast_side::left ? right_rank : left_rank) == me;
+  };
+}
+
+/// The naive join of every rank's rows, kept where `mine(key, left_rank,
+/// right_rank)` (or mine(key, left_rank)).
 template <class Mine>
 std::vector<result_row> oracle(key_mode mode, std::uint32_t ranks, std::size_t rows_per_rank, join::join_how how,
                                Mine mine) {
-  std::unordered_multimap<std::int64_t, std::int64_t> right; // key -> right payload
+  std::unordered_multimap<std::int64_t, std::pair<std::int64_t, std::uint32_t>> right; // key -> right payload, rank
   for (std::uint32_t r = 0; r < ranks; ++r) {
     const auto t = make_side(mode, false, r, ranks, rows_per_rank);
     for (std::size_t i = 0; i < t.size(); ++i)
-      right.emplace(t.keys[i], t.payloads[0][i]);
+      right.emplace(t.keys[i], std::pair{t.payloads[0][i], r});
   }
   std::vector<result_row> out;
   for (std::uint32_t r = 0; r < ranks; ++r) {
     const auto t = make_side(mode, true, r, ranks, rows_per_rank);
     for (std::size_t i = 0; i < t.size(); ++i) {
       const std::int64_t key = t.keys[i];
-      if (!mine(key, r))
-        continue;
       const auto [first, last] = right.equal_range(key);
       const bool found = first != last;
       const result_row base{key, t.payloads[0][i], t.payloads[1][i]};
       if (how == join::join_how::semi || how == join::join_how::anti) {
-        if (found == (how == join::join_how::semi))
+        if (found == (how == join::join_how::semi) && keeps(mine, key, r, no_rank))
           out.push_back(base);
         continue;
       }
       for (auto it = first; it != last; ++it) {
+        if (!keeps(mine, key, r, it->second.second))
+          continue;
         result_row row = base;
-        row.push_back(it->second);
+        row.push_back(it->second.first);
         if (how == join::join_how::left)
           row.push_back(1);
         out.push_back(row);
       }
-      if (!found && how == join::join_how::left)
+      if (!found && how == join::join_how::left && keeps(mine, key, r, no_rank))
         out.push_back(result_row{key, t.payloads[0][i], t.payloads[1][i], 0, 0});
     }
   }

@@ -124,32 +124,32 @@ inline std::vector<text_row> text_rows(const join::joined<string_tuple_left, str
 template <class Mine>
 std::vector<text_row> string_oracle(std::uint32_t ranks, std::size_t rows_per_rank, join::join_how how,
                                     bool empty_left, bool empty_right, Mine mine) {
-  std::multimap<std::string, std::string> right;
+  std::multimap<std::string, std::pair<std::string, std::uint32_t>> right; // key -> item, rank
   for (std::uint32_t r = 0; r < ranks; ++r) {
     const auto t = make_string_side(false, r, ranks, rows_per_rank, empty_right);
     for (std::size_t i = 0; i < t.size(); ++i)
-      right.emplace(std::string(t.keys[i]), text_of(t.payloads[0], i));
+      right.emplace(std::string(t.keys[i]), std::pair{text_of(t.payloads[0], i), r});
   }
   std::vector<text_row> out;
   for (std::uint32_t r = 0; r < ranks; ++r) {
     const auto t = make_string_side(true, r, ranks, rows_per_rank, empty_left);
     for (std::size_t i = 0; i < t.size(); ++i) {
       const std::string key(t.keys[i]);
-      if (!mine(key, r))
-        continue;
       const auto [first, last] = right.equal_range(key);
       const text_row base{key, text_of(t.payloads[0], i), text_of(t.payloads[1], i)};
       if (how == join::join_how::semi || how == join::join_how::anti) {
-        if ((first != last) == (how == join::join_how::semi))
+        if ((first != last) == (how == join::join_how::semi) && keeps(mine, key, r, no_rank))
           out.push_back(base);
         continue;
       }
       for (auto it = first; it != last; ++it) {
+        if (!keeps(mine, key, r, it->second.second))
+          continue;
         text_row row = base;
-        row.push_back(it->second);
+        row.push_back(it->second.first);
         out.push_back(std::move(row));
       }
-      if (first == last && how == join::join_how::left) {
+      if (first == last && how == join::join_how::left && keeps(mine, key, r, no_rank)) {
         text_row row = base;
         row.push_back("<none>");
         out.push_back(std::move(row));
@@ -163,23 +163,26 @@ std::vector<text_row> string_oracle(std::uint32_t ranks, std::size_t rows_per_ra
 /// Every how, run-time and tuple columns, with either side empty or
 /// neither: this rank's part of the string join is exactly the oracle's
 /// rows that belong to it.
-inline task<void> check_string_join(communicator& comm, join::join_algorithm algorithm, unsigned over_decomposition) {
+inline task<void> check_string_join(communicator& comm, join::join_algorithm algorithm, unsigned over_decomposition,
+                                    join::broadcast_side side = join::broadcast_side::automatic) {
   constexpr std::size_t rows = 300;
   const std::uint32_t n = comm.size(), me = comm.rank();
   for (const auto& [empty_left, empty_right] : {std::pair{false, false}, std::pair{true, false}, std::pair{false, true}})
     for (join::join_how how : {join::join_how::inner, join::join_how::left, join::join_how::semi, join::join_how::anti}) {
+      if (side == join::broadcast_side::left && how != join::join_how::inner)
+        continue; // refused, join.cpp's error case
       join::hash_join_options o;
       o.how = how;
       o.algorithm = algorithm;
+      o.broadcast = side;
       o.over_decomposition = over_decomposition;
       join::hash_join_report report;
       o.report = &report;
       const auto l = make_string_side(true, me, n, rows, empty_left), r = make_string_side(false, me, n, rows, empty_right);
       const auto got = co_await join::hash_join(comm, l, r, o);
-      const bool shuffled = report.algorithm == join::join_algorithm::shuffle;
-      const auto expected = string_oracle(n, rows, how, empty_left, empty_right, [&](const std::string& key, std::uint32_t left_rank) {
-        return shuffled ? join::rank_of(join::hash_key(key), n) == me : left_rank == me;
-      });
+      if (side != join::broadcast_side::automatic)
+        check(report.broadcast == side, [&] { return std::string("broadcast ") + join::to_string(report.broadcast); });
+      const auto expected = string_oracle(n, rows, how, empty_left, empty_right, owner(report, n, me));
       const std::string what = std::string(join::to_string(how)) + " join" + (empty_left ? ", left empty" : "") +
                                (empty_right ? ", right empty" : "");
       const auto mine = text_rows(got, how);

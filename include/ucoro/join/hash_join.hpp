@@ -6,10 +6,13 @@
 //              (times M, see over_decomposition), the parts exchanged with
 //              all_to_allv, and what arrived joined locally. Each key meets
 //              its matches on exactly one rank.
-//   broadcast: the right side is gathered on every rank whole and joined
-//              with the local left rows, which never move: cheaper when the
-//              right side is small (the global sizes come from an
-//              all-reduce first).
+//   broadcast: the smaller side is gathered on every rank whole and joined
+//              with the other side's local rows, which never move: cheaper
+//              when one side is small (the global sizes come from an
+//              all-reduce first). Any join may broadcast its right side;
+//              only an inner join its left side: a left, semi or anti join
+//              decides once per left row whether it met any right row,
+//              which no rank can do when the right rows are spread out.
 //
 // Over-decomposition (M > 1) splits each rank's parts into M batches: while
 // a compute thread joins batch k, the worker's thread shuffles batch k+1.
@@ -39,14 +42,23 @@ namespace ucoro::join {
 
 enum class join_algorithm { automatic, shuffle, broadcast };
 
+/// Which side a broadcast gathers on every rank.
+enum class broadcast_side { automatic, left, right };
+
 [[nodiscard]] constexpr const char* to_string(join_algorithm a) noexcept {
   return a == join_algorithm::shuffle ? "shuffle" : a == join_algorithm::broadcast ? "broadcast" : "automatic";
+}
+
+[[nodiscard]] constexpr const char* to_string(broadcast_side s) noexcept {
+  return s == broadcast_side::left ? "left" : s == broadcast_side::right ? "right" : "automatic";
 }
 
 /// What a hash_join did on this rank. Phase times are seconds of wall time
 /// on the thread that ran them (with M > 1, join overlaps shuffle).
 struct hash_join_report {
   join_algorithm algorithm = join_algorithm::automatic;
+  /// The side gathered on every rank (automatic when not broadcast).
+  broadcast_side broadcast = broadcast_side::automatic;
   const char* reason = "";
   std::uint64_t left_rows = 0, right_rows = 0; ///< global
   std::uint64_t rows_out = 0;                  ///< this rank's result
@@ -63,9 +75,14 @@ struct hash_join_report {
 struct hash_join_options {
   join_how how = join_how::inner;
   join_algorithm algorithm = join_algorithm::automatic;
+  /// Under broadcast, the side to gather: automatic takes the smaller one
+  /// the join kind allows (left only for an inner join). left with another
+  /// kind of join is invalid_argument.
+  broadcast_side broadcast = broadcast_side::automatic;
   std::uint32_t over_decomposition = 1; ///< M: batches per rank (shuffle)
-  /// automatic broadcasts the right side when it has at most this many rows
-  /// in all, and broadcasting it moves less than shuffling both sides.
+  /// automatic broadcasts a side when it has at most this many rows in all,
+  /// and broadcasting it moves less than shuffling both sides (the smaller
+  /// side, if both qualify and the join kind allows either).
   std::uint64_t broadcast_max_rows = 1 << 20;
   std::uint64_t seed = default_seed;
   std::size_t rows_per_part = local_join_options{}.rows_per_part;
@@ -229,14 +246,40 @@ template <join_table L, join_table R>
   report.left_rows = totals[0];
   report.right_rows = totals[1];
   report.algorithm = o.algorithm;
+  const bool inner = o.how == join_how::inner;
+  if (o.broadcast == broadcast_side::left && !inner)
+    throw_invalid_argument(std::string("hash_join: a ") + to_string(o.how) +
+                           " join cannot broadcast its left side (each left row must meet every right row on one "
+                           "rank); broadcast the right side or shuffle");
   if (o.algorithm == join_algorithm::automatic) {
-    // Broadcast moves R*(n-1) rows per rank's worth; shuffle (L+R)*(n-1)/n.
-    const bool small = totals[1] <= o.broadcast_max_rows && totals[1] * n <= totals[0] + totals[1];
-    report.algorithm = small && n > 1 ? join_algorithm::broadcast : join_algorithm::shuffle;
-    report.reason = small && n > 1 ? "right side small: broadcast it, the left rows stay"
-                                   : "both sides large: shuffle by key";
+    // Broadcasting a side of S rows moves S*(n-1) rows per rank's worth;
+    // shuffling moves (L+R)*(n-1)/n.
+    const auto small = [&](std::uint64_t rows) {
+      return n > 1 && rows <= o.broadcast_max_rows && rows * n <= totals[0] + totals[1];
+    };
+    const bool right_ok = small(totals[1]) && o.broadcast != broadcast_side::left;
+    const bool left_ok = small(totals[0]) && inner && o.broadcast != broadcast_side::right;
+    if (left_ok && (!right_ok || totals[0] < totals[1])) {
+      report.algorithm = join_algorithm::broadcast;
+      report.broadcast = broadcast_side::left;
+      report.reason = "left side small (an inner join): broadcast it, the right rows stay";
+    } else if (right_ok) {
+      report.algorithm = join_algorithm::broadcast;
+      report.broadcast = broadcast_side::right;
+      report.reason = "right side small: broadcast it, the left rows stay";
+    } else {
+      report.algorithm = join_algorithm::shuffle;
+      report.reason = small(totals[0]) && !inner
+                          ? "left side small, but a left, semi or anti join decides each left row where all its "
+                            "right rows meet: shuffle by key"
+                          : "both sides large: shuffle by key";
+    }
   } else {
     report.reason = "as asked";
+    if (o.algorithm == join_algorithm::broadcast)
+      report.broadcast = o.broadcast != broadcast_side::automatic ? o.broadcast
+                         : inner && totals[0] < totals[1]     ? broadcast_side::left
+                                                              : broadcast_side::right;
   }
   std::optional<hash_table_memory> own_memory;
   hash_table_memory& memory = o.memory != nullptr ? *o.memory : own_memory.emplace();
@@ -261,13 +304,23 @@ template <join_table L, join_table R>
     report.reason = "one rank: joined in place";
     join_batch(left, right);
   } else if (report.algorithm == join_algorithm::broadcast) {
+    // Every rank sends its whole table (part 0 of one) to every rank.
     auto t0 = join_clock::now();
-    partitioned<R> whole{right, {0, right.size()}};
-    report.partition_s += seconds_since(t0);
-    t0 = join_clock::now();
-    co_await shuffle_into(comm, whole, scratch->cur_r, std::vector<std::size_t>(n, 0), o.exchange, &report.bytes);
-    report.shuffle_s += seconds_since(t0);
-    join_batch(left, scratch->cur_r);
+    if (report.broadcast == broadcast_side::right) {
+      partitioned<R> whole{right, {0, right.size()}};
+      report.partition_s += seconds_since(t0);
+      t0 = join_clock::now();
+      co_await shuffle_into(comm, whole, scratch->cur_r, std::vector<std::size_t>(n, 0), o.exchange, &report.bytes);
+      report.shuffle_s += seconds_since(t0);
+      join_batch(left, scratch->cur_r);
+    } else {
+      partitioned<L> whole{left, {0, left.size()}};
+      report.partition_s += seconds_since(t0);
+      t0 = join_clock::now();
+      co_await shuffle_into(comm, whole, scratch->cur_l, std::vector<std::size_t>(n, 0), o.exchange, &report.bytes);
+      report.shuffle_s += seconds_since(t0);
+      join_batch(scratch->cur_l, right);
+    }
   } else {
     const std::uint32_t m = o.over_decomposition;
     auto t0 = join_clock::now();
@@ -324,6 +377,17 @@ template <join_table L, join_table R>
   if (o.report != nullptr)
     *o.report = report;
   co_return out;
+}
+
+/// hash_join with the smaller side (o.broadcast: or the one named) gathered
+/// on every rank and joined with the other side's rows where they are: for
+/// a side small enough that every rank holds it whole.
+template <join_table L, join_table R>
+  requires std::same_as<typename L::key_type, typename R::key_type>
+[[nodiscard]] task<joined<L, R>> broadcast_join(communicator& comm, const L& left, const R& right,
+                                                hash_join_options o = {}) {
+  o.algorithm = join_algorithm::broadcast;
+  co_return co_await hash_join(comm, left, right, o);
 }
 
 } // namespace ucoro::join
