@@ -10,8 +10,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdio>
 #include <limits>
+#include <map>
 #include <set>
+#include <tuple>
 
 using namespace ucoro;
 using namespace ucoro::test;
@@ -331,4 +334,63 @@ TEST_CASE("hash_join on one rank with string keys: shuffle (M = 1, 3) and broadc
                                 std::pair{join::join_algorithm::broadcast, 1U}})
       co_await check_string_join(comm, algorithm, m);
   }());
+}
+
+TEST_CASE("the seed's example: customer names joined to their orders' items on customer id, strings throughout",
+          "[join][strings]") {
+  // [snippet:join_strings]
+  using customers_t = join::table<std::int64_t, std::tuple<join::string_column>>; // id -> name
+  using orders_t = join::table<std::int64_t, std::tuple<join::string_column>>;    // customer id -> item
+  customers_t customers{{1, 2, 3}, {{"Alice", "Bob", "Carol, Jr."}}};
+  orders_t orders{{1, 3, 1, 4}, {{"book", "lamp", "pen", "cup"}}};
+  // [/snippet:join_strings]
+  using by_name_t = join::table<std::string, std::tuple<std::vector<std::int64_t>>>; // name -> id
+  context ctx;
+  worker w{ctx, progress_mode::polling};
+  w.run([&]() -> task<void> {
+    communicator comm = co_await communicator::bootstrap(w);
+    // [snippet:join_strings_call]
+    const auto j = co_await join::hash_join(comm, customers, orders); // inner
+    for (std::size_t i = 0; i < j.size(); ++i)
+      std::printf("%lld %.*s bought %.*s\n", static_cast<long long>(j.keys[i]),
+                  static_cast<int>(std::get<0>(j.left)[i].size()), std::get<0>(j.left)[i].data(),
+                  static_cast<int>(std::get<0>(j.right)[i].size()), std::get<0>(j.right)[i].data());
+    // [/snippet:join_strings_call]
+    std::multiset<std::tuple<std::int64_t, std::string, std::string>> rows;
+    for (std::size_t i = 0; i < j.size(); ++i)
+      rows.emplace(j.keys[i], std::get<0>(j.left)[i], std::get<0>(j.right)[i]);
+    const std::multiset<std::tuple<std::int64_t, std::string, std::string>> expected{
+        {1, "Alice", "book"}, {1, "Alice", "pen"}, {3, "Carol, Jr.", "lamp"}};
+    CHECK(rows == expected);
+    // A string key: the names themselves.
+    // [snippet:join_string_keys]
+    by_name_t ids{{"Alice", "Bob", ""}, {{1, 2, 0}}};
+    by_name_t wanted{{"Bob", "", "Dave"}, {{20, 30, 40}}};
+    join::hash_join_options o;
+    o.how = join_how::left;
+    const auto named = co_await join::broadcast_join(comm, wanted, ids, o); // ids gathered on every rank
+    // [/snippet:join_string_keys]
+    REQUIRE(named.size() == 3);
+    std::map<std::string, std::tuple<std::int64_t, std::int64_t, int>> by_key;
+    for (std::size_t i = 0; i < named.size(); ++i)
+      by_key[std::string(named.keys[i])] = {std::get<0>(named.left)[i], std::get<0>(named.right)[i], named.matched[i]};
+    CHECK(by_key["Bob"] == std::tuple<std::int64_t, std::int64_t, int>{20, 2, 1});
+    CHECK(by_key[""] == std::tuple<std::int64_t, std::int64_t, int>{30, 0, 1}); // the empty string is a key
+    CHECK(by_key["Dave"] == std::tuple<std::int64_t, std::int64_t, int>{40, 0, 0});
+  }());
+}
+
+TEST_CASE("broadcast_join refuses to broadcast the left side of a left semi or anti join and says why", "[join][errors]") {
+  context ctx;
+  worker w{ctx, progress_mode::polling};
+  const join_table_i64 l = make_side(key_mode::unique, true, 0, 1, 10), r = make_side(key_mode::unique, false, 0, 1, 10);
+  for (join_how how : {join_how::left, join_how::semi, join_how::anti}) {
+    join::hash_join_options o;
+    o.how = how;
+    o.broadcast = join::broadcast_side::left;
+    CHECK_THROWS_WITH(w.run([&]() -> task<void> {
+      communicator comm = co_await communicator::bootstrap(w);
+      (void)co_await join::broadcast_join(comm, l, r, o);
+    }()), Catch::Contains(std::string("a ") + join::to_string(how) + " join cannot broadcast its left side"));
+  }
 }
