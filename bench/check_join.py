@@ -7,7 +7,8 @@ DuckDB): the first distributed run must be verified, the JSON must have the
 local join cold and warm, the anchor baseline when its source is beside the
 checkout, a ucoro-join row per configuration with the expected output row
 count and positive rates and phases, the M = 4 overlap row with an
-efficiency in [0, 1], and the ratios; the PNG must be a PNG.
+efficiency in [0, 1], the ratios, and the broadcast sweep on 2 ranks (six
+right-side fractions, each timed both ways); the PNG must be a PNG.
 """
 import json
 import os
@@ -21,7 +22,7 @@ failures = []
 with tempfile.TemporaryDirectory() as tmp:
     out, png = f"{tmp}/j.json", f"{tmp}/j.png"
     p = subprocess.run([sys.executable, script, "--build", build, "--rows", "200000", "--ranks", "1,2",
-                        "--repeat", "2", "--duckdb", "off", "--json", out, "--plot", png],
+                        "--repeat", "2", "--duckdb", "off", "--json", out, "--plot", png, "--broadcast-sweep", "2"],
                        capture_output=True, text=True, timeout=280)
     print(p.stdout)
     print(p.stderr, file=sys.stderr)
@@ -55,6 +56,13 @@ with tempfile.TemporaryDirectory() as tmp:
         threaded = find("ucoro-join", "1 rank, 2 threads, uniform keys, M=1")
         if len(threaded) != 1 or threaded[0]["rows_out"] != 200000:
             failures.append(f"1 rank, 2 threads: {threaded}")
+        sweep = report.get("broadcast_sweep", [])
+        if [w["fraction"] for w in sweep] != [0.001, 0.01, 0.03, 0.1, 0.3, 1.0] or \
+                not all(w["ranks"] == 2 and w["shuffle_s"]["min"] > 0 and w["broadcast_s"]["min"] > 0 and
+                        w["broadcast_over_shuffle"] > 0 for w in sweep):
+            failures.append(f"broadcast sweep: {sweep}")
+        elif "## Broadcast or shuffle" not in p.stdout:
+            failures.append("no broadcast sweep table")
         overlap = find("ucoro-join", "2 ranks, uniform keys, M=4")
         if len(overlap) != 1 or not (0 <= overlap[0]["overlap"] <= 1):
             failures.append(f"overlap row: {overlap}")

@@ -2,7 +2,7 @@
 """The distributed join benchmark: ucoro against its yardsticks, in one invocation.
 
     bench/join.py --build BUILD [--rows N] [--ranks 1,2,4] [--keys uniform,zipf:1.1]
-                  [--repeat K] [--duckdb DIR|off] [--baseline SRC|off] [--json FILE] [--plot FILE]
+                  [--repeat K] [--broadcast-sweep 2,4] [--duckdb DIR|off] [--baseline SRC|off] [--json FILE] [--plot FILE]
 
 Runs, in this order, on N x N rows (default 10M x 10M, int64 key + int64 payload):
   * the local join on one core (BUILD/bench/join_local, cold and warm) and the anchor's
@@ -12,6 +12,9 @@ Runs, in this order, on N x N rows (default 10M x 10M, int64 key + int64 payload
     same cores as 2 ranks); the first run is verified against a single-process join;
   * DuckDB (node + @duckdb/node-api from DIR) on the same rows (written as CSV by ucoro-join),
     with 1 and 2 threads, materialized (same work as ucoro-join) and aggregated (the anchor's query).
+  * with --broadcast-sweep RANKS: the left side fixed, the right side 0.1% to 100% of it,
+    shuffle against broadcasting the right side, alternated: where automatic's rule should
+    stop broadcasting.
 Reports medians [min-max] of K runs and the ratios the issue asks for. Nothing is asserted on
 time: bench/check_join.py runs this small and checks the report's shape.
 """
@@ -66,6 +69,9 @@ def main():
                     help="a directory with node_modules/@duckdb/node-api, or off")
     ap.add_argument("--baseline", default=os.path.join(root, "..", "shared", "anchors", "join_baseline.cpp"),
                     help="the anchor's join_baseline.cpp, or off")
+    ap.add_argument("--broadcast-sweep", default="",
+                    help="ranks (e.g. 2,4): also time shuffle against broadcasting the right side for right sides "
+                         "of 0.1%%-100%% of the left, alternated, to place automatic's threshold")
     ap.add_argument("--json")
     ap.add_argument("--plot")
     a = ap.parse_args()
@@ -127,6 +133,26 @@ def main():
         for phase in ("partition_s", "shuffle_s", "build_s", "probe_s", "output_s", "shuffle_GBs", "overlap"):
             row[phase] = float(s[phase])
         rows.append(row)
+
+    # Where broadcasting the smaller side stops paying: the left side fixed at
+    # n rows, the right side a fraction of it; shuffle and broadcast (right)
+    # alternated run by run, medians of the slowest rank's wall time.
+    sweep = []
+    for r in [int(x) for x in a.broadcast_sweep.split(",") if x]:
+        for fraction in (0.001, 0.01, 0.03, 0.1, 0.3, 1.0):
+            right = max(1, int(n * fraction))
+            times = {"shuffle": [], "broadcast": []}
+            for _ in range(a.repeat):
+                for algorithm in ("shuffle", "broadcast"):
+                    out = run([launch, str(r), ucoro_join, "--generate", f"{n}x{right}", "--algorithm", algorithm,
+                               "--broadcast-side", "right", "--repeat", "2"], env=env)
+                    runs = [float(x.group(1)) for x in re.finditer(r"^run ucoro_join rep=\d+ s=([\d.]+)", out, re.M)]
+                    times[algorithm].append(runs[-1])  # the warm run (run 0 faults the tables in)
+            sweep.append({"ranks": r, "left": n, "right": right, "fraction": fraction,
+                          "shuffle_s": spread(times["shuffle"]), "broadcast_s": spread(times["broadcast"]),
+                          "broadcast_over_shuffle": statistics.median(times["broadcast"]) /
+                          statistics.median(times["shuffle"]),
+                          "model_broadcasts": right * r <= 0.5 * (n + right)})  # hash_join_options::broadcast_share
 
     # DuckDB on the same rows.
     node = shutil.which("node")
@@ -193,6 +219,17 @@ def main():
     print("\n| ratio (medians, same invocation) | value | target |\n|---|---|---|")
     for what, v, target in ratios:
         print(f"| {what} | {v:.2f} | {target} |")
+    if sweep:
+        print(f"\n## Broadcast or shuffle: left {n:,} rows, right a fraction of it (s, median [min-max] of "
+              f"{a.repeat} alternated warm runs)\n")
+        print("| ranks | right rows | right / left | shuffle s | broadcast (right) s | broadcast / shuffle | "
+              "automatic's rule broadcasts |")
+        print("|---|---|---|---|---|---|---|")
+        for w in sweep:
+            print(f"| {w['ranks']} | {w['right']:,} | {w['fraction']:g} | {w['shuffle_s']['median']:.4f} "
+                  f"[{w['shuffle_s']['min']:.4f}-{w['shuffle_s']['max']:.4f}] | {w['broadcast_s']['median']:.4f} "
+                  f"[{w['broadcast_s']['min']:.4f}-{w['broadcast_s']['max']:.4f}] | "
+                  f"{w['broadcast_over_shuffle']:.2f} | {'yes' if w['model_broadcasts'] else 'no'} |")
     overlap = [r for r in rows if r.get("M", 1) > 1]
     for r in overlap:
         print(f"\noverlap efficiency, {r['config']}: {r['overlap']:.2f} (share of the smaller of shuffle and join hidden)")
@@ -200,7 +237,7 @@ def main():
         print(f"note: {note}")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"rows_per_side": n, "repeat": a.repeat, "rows": rows,
+            json.dump({"rows_per_side": n, "repeat": a.repeat, "rows": rows, "broadcast_sweep": sweep,
                        "ratios": [{"what": w, "value": v, "target": t} for w, v, t in ratios], "notes": notes}, f, indent=1)
     if a.plot:
         plot(a.plot, rows, n)

@@ -262,7 +262,7 @@ ucoro::task<int> run_generated(ucoro::communicator& comm, const options& o) {
       bytes += r.bytes;
     }
     if (me == 0)
-      std::printf("run ucoro_join rep=%d s=%.3f total_Mrows_s=%.2f rows_out=%llu\n", rep, wall.back(),
+      std::printf("run ucoro_join rep=%d s=%.5f total_Mrows_s=%.2f rows_out=%llu\n", rep, wall.back(),
                   static_cast<double>(o.data.left_rows + o.data.right_rows) / wall.back() / 1e6,
                   static_cast<unsigned long long>(rows_out));
     std::fflush(stdout);

@@ -81,9 +81,16 @@ struct hash_join_options {
   broadcast_side broadcast = broadcast_side::automatic;
   std::uint32_t over_decomposition = 1; ///< M: batches per rank (shuffle)
   /// automatic broadcasts a side when it has at most this many rows in all,
-  /// and broadcasting it moves less than shuffling both sides (the smaller
-  /// side, if both qualify and the join kind allows either).
+  /// and broadcasting it moves at most broadcast_share of the rows shuffling
+  /// both sides would (the smaller side, if both qualify and the join kind
+  /// allows either).
   std::uint64_t broadcast_max_rows = 1 << 20;
+  /// Broadcasting S rows moves S*(n-1) per rank's worth, shuffling
+  /// (L+R)*(n-1)/n, but every rank then also builds all S rows. Measured
+  /// (bench/join.py --broadcast-sweep, 10 M left rows, docs/performance.md):
+  /// broadcast and shuffle break even at S/L ~0.3 on 2 ranks and ~0.1-0.15
+  /// on 4; a share of 1/2 (S*n <= (L+R)/2) puts the switch at 1/3 and 1/7.
+  double broadcast_share = 0.5;
   std::uint64_t seed = default_seed;
   std::size_t rows_per_part = local_join_options{}.rows_per_part;
   /// Threads for each local join (radix passes and parts), besides the
@@ -253,9 +260,10 @@ template <join_table L, join_table R>
                            "rank); broadcast the right side or shuffle");
   if (o.algorithm == join_algorithm::automatic) {
     // Broadcasting a side of S rows moves S*(n-1) rows per rank's worth;
-    // shuffling moves (L+R)*(n-1)/n.
+    // shuffling moves (L+R)*(n-1)/n (see broadcast_share).
     const auto small = [&](std::uint64_t rows) {
-      return n > 1 && rows <= o.broadcast_max_rows && rows * n <= totals[0] + totals[1];
+      return n > 1 && rows <= o.broadcast_max_rows &&
+             static_cast<double>(rows) * n <= o.broadcast_share * static_cast<double>(totals[0] + totals[1]);
     };
     const bool right_ok = small(totals[1]) && o.broadcast != broadcast_side::left;
     const bool left_ok = small(totals[0]) && inner && o.broadcast != broadcast_side::right;
