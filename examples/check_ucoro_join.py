@@ -312,7 +312,11 @@ with tempfile.TemporaryDirectory() as tmp:
                          (["--generate", "10x10", "--keys", "zipf:0"], "zipf exponent"),
                          (["--generate", "10x10", "--match", "2"], "--match 2"),
                          (["--generate", "10x10", "--left", lp], "no --left"),
-                         (["--left", lp, "--right", rp, "--output", f"{tmp}/x", "--verify"], "go with --generate")):
+                         (["--left", lp, "--right", rp, "--output", f"{tmp}/x", "--verify"], "go with --generate"),
+                         (["--how", "outer"], "--how: outer not in {inner,left,semi,anti}"),
+                         (["--threads", "0"], "--threads: Value 0 not in range 1 to 1024"),
+                         (["--schema", "k:float"], "'k:float' is not NAME:int or NAME:text"),
+                         (["--broadcast-side", "middle"], "--broadcast-side: middle not in {auto,left,right}")):
         p = run(1, args)
         if p.returncode == 0 or needle not in p.stderr:
             failures.append(f"{args}: exit {p.returncode}, '{needle}' not in {p.stderr!r}")

@@ -34,6 +34,8 @@
 #include <ucoro/join/hash_join.hpp>
 #include <ucoro/ucoro.hpp>
 
+#include <CLI/CLI.hpp>
+
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -463,120 +465,88 @@ std::optional<double> number(const std::string& text) {
   return std::nullopt;
 }
 
+/// The command line, through CLI11 (which converts and range-checks the
+/// values); the checks between options, and the messages the tests hold
+/// the tool to, are ours.
 options parse(int argc, char** argv) {
   options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc)
-        throw std::invalid_argument(a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "--help" || a == "-h") {
-      o.help = true;
-      return o;
-    }
-    if (a == "--left")
-      o.left = value();
-    else if (a == "--right")
-      o.right = value();
-    else if (a == "--output")
-      o.output = value();
-    else if (a == "--how") {
-      const std::string h = value();
-      if (h == "inner")
-        o.join.how = ucoro::join::join_how::inner;
-      else if (h == "left")
-        o.join.how = ucoro::join::join_how::left;
-      else if (h == "semi")
-        o.join.how = ucoro::join::join_how::semi;
-      else if (h == "anti")
-        o.join.how = ucoro::join::join_how::anti;
-      else
-        throw std::invalid_argument("--how " + h + ": inner, left, semi or anti");
-    } else if (a == "--algorithm") {
-      const std::string v = value();
-      if (v == "auto")
-        o.join.algorithm = ucoro::join::join_algorithm::automatic;
-      else if (v == "shuffle")
-        o.join.algorithm = ucoro::join::join_algorithm::shuffle;
-      else if (v == "broadcast")
-        o.join.algorithm = ucoro::join::join_algorithm::broadcast;
-      else
-        throw std::invalid_argument("--algorithm " + v + ": auto, shuffle or broadcast");
-    } else if (a == "--broadcast-side") {
-      const std::string v = value();
-      if (v == "auto")
-        o.join.broadcast = ucoro::join::broadcast_side::automatic;
-      else if (v == "left")
-        o.join.broadcast = ucoro::join::broadcast_side::left;
-      else if (v == "right")
-        o.join.broadcast = ucoro::join::broadcast_side::right;
-      else
-        throw std::invalid_argument("--broadcast-side " + v + ": auto, left or right");
-    } else if (a == "--over-decomposition") {
-      const std::string v = value();
-      o.join.over_decomposition = static_cast<std::uint32_t>(std::stoul(v));
-      if (o.join.over_decomposition == 0)
-        throw std::invalid_argument("--over-decomposition must be at least 1");
-    } else if (a == "--threads") {
-      const std::string v = value();
-      o.join.threads = static_cast<unsigned>(std::stoul(v));
-      if (o.join.threads == 0 || o.join.threads > 1024)
-        throw std::invalid_argument("--threads " + v + ": 1 to 1024");
-    } else if (a == "--generate") {
-      o.generate = true;
-      join_data::parse_shape(value(), o.data);
-    } else if (a == "--keys") {
-      o.keys = value();
-      if (o.keys.rfind("zipf:", 0) == 0) {
-        const std::optional<double> s = number(o.keys.substr(5));
-        if (!s || !(*s > 0))
-          throw std::invalid_argument("--keys " + o.keys + ": the zipf exponent must be a number > 0");
-        o.data.zipf = *s;
-      } else if (o.keys != "uniform") {
-        throw std::invalid_argument("--keys " + o.keys + ": uniform or zipf:S");
-      }
-    } else if (a == "--match") {
-      const std::string v = value();
-      const std::optional<double> f = number(v);
-      if (!f || !(*f >= 0 && *f <= 1))
-        throw std::invalid_argument("--match " + v + ": a fraction between 0 and 1");
-      o.data.match = *f;
-    } else if (a == "--seed") {
-      o.data.seed = std::stoull(value());
-    } else if (a == "--repeat") {
-      o.repeat = std::stoi(value());
-      if (o.repeat < 1)
-        throw std::invalid_argument("--repeat must be at least 1");
-    } else if (a == "--verify") {
-      o.verify = true;
-    } else if (a == "--save-csv") {
-      o.save_csv = value();
-    } else if (a == "--schema") {
-      const std::string v = value();
-      for (std::size_t at = 0; at <= v.size();) {
-        const std::size_t comma = std::min(v.find(',', at), v.size());
-        const std::string item = v.substr(at, comma - at);
-        const std::size_t colon = item.rfind(':');
-        const std::string type = colon == std::string::npos ? "" : item.substr(colon + 1);
-        if (colon == std::string::npos || colon == 0 || (type != "int" && type != "text"))
-          throw std::invalid_argument("--schema " + v + ": '" + item + "' is not NAME:int or NAME:text");
-        o.schema.emplace_back(item.substr(0, colon),
-                              type == "int" ? join_csv::column_type::integer : join_csv::column_type::text);
-        at = comma + 1;
-      }
-    } else {
-      throw std::invalid_argument("unknown argument '" + a + "' (ucoro-join --help lists them)");
-    }
+  CLI::App app{"the distributed hash join of two CSV files", "ucoro-join"};
+  app.set_help_flag(); // --help prints usage_text, which says more than CLI11's listing
+  app.allow_extras();  // reported below, in this tool's words
+  app.add_flag("-h,--help", o.help);
+  app.add_option("--left", o.left);
+  app.add_option("--right", o.right);
+  app.add_option("--output", o.output);
+  std::string how = "inner", algorithm = "auto", side = "auto", shape, match, schema;
+  app.add_option("--how", how)->check(CLI::IsMember({"inner", "left", "semi", "anti"}));
+  app.add_option("--algorithm", algorithm)->check(CLI::IsMember({"auto", "shuffle", "broadcast"}));
+  app.add_option("--broadcast-side", side)->check(CLI::IsMember({"auto", "left", "right"}));
+  app.add_option("--over-decomposition", o.join.over_decomposition)->check(CLI::Range(1U, 1U << 20));
+  app.add_option("--threads", o.join.threads)->check(CLI::Range(1U, 1024U));
+  app.add_option("--schema", schema);
+  app.add_option("--generate", shape);
+  app.add_option("--keys", o.keys);
+  app.add_option("--match", match);
+  app.add_option("--seed", o.data.seed);
+  app.add_option("--repeat", o.repeat)->check(CLI::Range(1, 1 << 30));
+  app.add_flag("--verify", o.verify);
+  app.add_option("--save-csv", o.save_csv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    throw std::invalid_argument(e.what());
+  }
+  if (o.help)
+    return o;
+  if (!app.remaining().empty())
+    throw std::invalid_argument("unknown argument '" + app.remaining().front() + "' (ucoro-join --help lists them)");
+  using ucoro::join::broadcast_side;
+  using ucoro::join::join_algorithm;
+  using ucoro::join::join_how;
+  o.join.how = how == "left" ? join_how::left : how == "semi" ? join_how::semi : how == "anti" ? join_how::anti
+                                                                                               : join_how::inner;
+  o.join.algorithm = algorithm == "shuffle"     ? join_algorithm::shuffle
+                     : algorithm == "broadcast" ? join_algorithm::broadcast
+                                                : join_algorithm::automatic;
+  o.join.broadcast = side == "left" ? broadcast_side::left : side == "right" ? broadcast_side::right
+                                                                             : broadcast_side::automatic;
+  for (std::size_t at = 0; !schema.empty() && at <= schema.size();) {
+    const std::size_t comma = std::min(schema.find(',', at), schema.size());
+    const std::string item = schema.substr(at, comma - at);
+    const std::size_t colon = item.rfind(':');
+    const std::string type = colon == std::string::npos ? "" : item.substr(colon + 1);
+    if (colon == std::string::npos || colon == 0 || (type != "int" && type != "text"))
+      throw std::invalid_argument("--schema " + schema + ": '" + item + "' is not NAME:int or NAME:text");
+    o.schema.emplace_back(item.substr(0, colon),
+                          type == "int" ? join_csv::column_type::integer : join_csv::column_type::text);
+    at = comma + 1;
+  }
+  if (app.count("--generate") > 0) {
+    o.generate = true;
+    join_data::parse_shape(shape, o.data);
+  }
+  if (o.keys.rfind("zipf:", 0) == 0) {
+    const std::optional<double> exponent = number(o.keys.substr(5));
+    if (!exponent || !(*exponent > 0))
+      throw std::invalid_argument("--keys " + o.keys + ": the zipf exponent must be a number > 0");
+    o.data.zipf = *exponent;
+  } else if (o.keys != "uniform") {
+    throw std::invalid_argument("--keys " + o.keys + ": uniform or zipf:S");
+  }
+  if (app.count("--match") > 0) {
+    const std::optional<double> f = number(match);
+    if (!f || !(*f >= 0 && *f <= 1))
+      throw std::invalid_argument("--match " + match + ": a fraction between 0 and 1");
+    o.data.match = *f;
   }
   if (o.generate) {
     if (!o.left.empty() || !o.right.empty() || !o.output.empty())
       throw std::invalid_argument("--generate makes its own tables: no --left, --right or --output");
     return o;
   }
-  if (o.verify || o.repeat != 1 || !o.save_csv.empty() || o.keys != "uniform" || o.data.match != 1 || o.data.seed != 1)
-    throw std::invalid_argument("--keys, --match, --seed, --repeat, --verify and --save-csv go with --generate");
+  for (const char* only : {"--keys", "--match", "--seed", "--repeat", "--verify", "--save-csv"})
+    if (app.count(only) > 0)
+      throw std::invalid_argument("--keys, --match, --seed, --repeat, --verify and --save-csv go with --generate");
   if (o.left.empty() || o.right.empty() || o.output.empty())
     throw std::invalid_argument("--left, --right and --output are required");
   return o;
