@@ -405,10 +405,8 @@ int launch(const options& o) {
               "rounds, ucoro and Open MPI alternating; ratio: to the best Open MPI configuration with the same buffers "
               "in the same round, median [min-max]; memcpy 16 MiB: %.1f GB/s\n",
               o.tls == "tcp" ? "tcp (Open MPI ob1: tcp btl)" : "default", o.repeat, memcpy_rate);
-  std::ostringstream json;
-  json << "{\n  \"memcpy_gbps\": " << num(memcpy_rate, 3) << ",\n  \"tls\": \"" << o.tls << "\",\n  \"repeat\": "
-       << o.repeat << ",\n  \"rows\": [";
-  bool first_row = true;
+  nlohmann::json json = {{"memcpy_gbps", memcpy_rate}, {"tls", o.tls}, {"repeat", o.repeat},
+                         {"rows", nlohmann::json::array()}};
   for (std::uint32_t ranks : o.ranks)
     for (std::size_t block : o.sizes) {
       // Per buffer kind and round: the best Open MPI rate.
@@ -451,17 +449,18 @@ int launch(const options& o) {
         const std::string ran = picked.count(k) ? picked[k] : "";
         std::printf("  %-26s %-7s %-26s ratio %-20s %s\n", k.system.c_str(), k.buffers.c_str(), spread(s, 3).c_str(),
                     ratio_text.c_str(), k.system == "ucoro automatic" ? ("(ran " + ran + ")").c_str() : "");
-        json << (first_row ? "" : ",") << "\n    {\"ranks\": " << ranks << ", \"block\": " << block
-             << ", \"system\": \"" << k.system << "\", \"buffers\": \"" << k.buffers << "\", \"gbps\": "
-             << bench::json_stats(s) << ", \"ratio_to_best_mpi\": "
-             << (ratios.empty() ? std::string("null") : bench::json_stats(summarize(ratios))) << ", \"ran\": \"" << ran
-             << "\"}";
-        first_row = false;
+        json["rows"].push_back({{"ranks", ranks},
+                                {"block", block},
+                                {"system", k.system},
+                                {"buffers", k.buffers},
+                                {"gbps", bench::json_stats(s)},
+                                {"ratio_to_best_mpi", ratios.empty() ? nlohmann::json(nullptr)
+                                                                     : bench::json_stats(summarize(ratios))},
+                                {"ran", ran}});
       }
     }
-  json << "\n  ]\n}\n";
   if (!o.json.empty())
-    std::ofstream(o.json) << json.str();
+    bench::write_json_file(o.json, json);
   if (!o.plot.empty())
     write_plot(o, us);
   return 0;
@@ -469,37 +468,30 @@ int launch(const options& o) {
 
 options parse(int argc, char** argv) {
   options o;
-  for (bench::arguments args{argc, argv}; args.next();) {
-    const std::string a = args.flag();
-    if (a == "--ranks") {
-      o.ranks.clear();
-      for (const auto& r : bench::split(args.value()))
-        o.ranks.push_back(static_cast<std::uint32_t>(std::stoul(r)));
-    } else if (a == "--sizes") {
-      o.sizes.clear();
-      for (const auto& s : bench::split(args.value()))
-        o.sizes.push_back(bench::parse_size(s));
-    } else if (a == "--repeat") {
-      o.repeat = std::stoull(args.value());
-    } else if (a == "--quick") {
-      o.quick = true;
-    } else if (a == "--tls") {
-      o.tls = args.value();
-      if (o.tls != "default" && o.tls != "tcp")
-        throw std::invalid_argument("--tls is default or tcp, not '" + o.tls + "'");
-    } else if (a == "--round") {
-      o.first_round = std::stoull(args.value());
-    } else if (a == "--no-mpi") {
-      o.mpi = false;
-    } else if (a == "--json") {
-      o.json = args.value();
-    } else if (a == "--plot") {
-      o.plot = args.value();
-    } else if (a == "--as-rank") {
-      o.as_rank = true;
-    } else {
-      throw std::invalid_argument("unknown argument '" + a + "'");
-    }
+  CLI::App app{"all-to-all against Open MPI, raw UCX and memcpy", "all_to_all"};
+  std::string ranks, sizes;
+  app.add_option("--ranks", ranks, "comma-separated rank counts");
+  app.add_option("--sizes", sizes, "comma-separated block sizes (B, K, M)");
+  app.add_option("--repeat", o.repeat);
+  app.add_flag("--quick", o.quick);
+  app.add_option("--tls", o.tls);
+  app.add_option("--round", o.first_round);
+  app.add_flag_callback("--no-mpi", [&] { o.mpi = false; });
+  app.add_option("--json", o.json);
+  app.add_option("--plot", o.plot);
+  app.add_flag("--as-rank", o.as_rank);
+  bench::parse(app, argc, argv);
+  if (o.tls != "default" && o.tls != "tcp")
+    throw std::invalid_argument("--tls is default or tcp, not '" + o.tls + "'");
+  if (!ranks.empty()) {
+    o.ranks.clear();
+    for (const auto& r : bench::split(ranks))
+      o.ranks.push_back(static_cast<std::uint32_t>(std::stoul(r)));
+  }
+  if (!sizes.empty()) {
+    o.sizes.clear();
+    for (const auto& s : bench::split(sizes))
+      o.sizes.push_back(bench::parse_size(s));
   }
   if (o.sizes.empty() || o.ranks.empty() || o.repeat == 0)
     throw std::invalid_argument("--ranks, --sizes and --repeat need at least one");

@@ -1,9 +1,16 @@
 #pragma once
-// Command-line walking shared by the benchmarks:
+// Command lines of the benchmarks: CLI11 (Debian libcli11-dev) parses and
+// converts; each benchmark declares its options on a CLI::App and checks
+// what CLI11 cannot (values in a list, combinations) itself.
 //
-//   for (bench::arguments args{argc, argv}; args.next();)
-//     if (args.flag() == "--size") size = std::stoull(args.value());
+//   CLI::App app{"what it measures", "name"};
+//   app.add_option("--size", size);
+//   bench::parse(app, argc, argv);
 
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <cstdlib>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -11,27 +18,19 @@
 
 namespace bench {
 
-class arguments {
-public:
-  arguments(int argc, char** argv) noexcept : m_argc(argc), m_argv(argv) {}
-
-  /// Moves to the next argument; false past the last.
-  bool next() noexcept { return ++m_index < m_argc; }
-  [[nodiscard]] std::string flag() const { return m_argv[m_index]; }
-
-  /// The current flag's value (the argument after it); a missing one is an
-  /// error naming the flag.
-  std::string value() {
-    if (m_index + 1 >= m_argc)
-      throw std::invalid_argument(flag() + " needs a value");
-    return m_argv[++m_index];
+/// Parses the command line into `app`'s options. --help prints CLI11's
+/// listing and exits 0; a bad command line (an unknown option, a missing or
+/// unconvertible value) is std::invalid_argument in CLI11's words.
+inline void parse(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::fputs(app.help().c_str(), stdout);
+    std::exit(0);
+  } catch (const CLI::ParseError& e) {
+    throw std::invalid_argument(e.what());
   }
-
-private:
-  int m_argc;
-  char** m_argv;
-  int m_index = 0;
-};
+}
 
 /// "a,b,c" -> {"a", "b", "c"}
 inline std::vector<std::string> split(const std::string& text, char separator = ',') {

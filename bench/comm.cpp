@@ -337,11 +337,11 @@ int launch(const options& o) {
   std::printf("%-8s | %-20s %-20s %-20s | %-18s %-8s | %-20s %-20s %-20s | %-18s %-8s\n", "size", "lat comm us",
               "lat endpoint us", "lat ucx_perftest us", "comm/endpoint", "comm/pt", "bw comm GB/s", "bw endpoint GB/s",
               "bw ucx_perftest", "comm/endpoint", "comm/pt");
-  std::ostringstream json;
-  json << "{\n  \"launcher\": \"" << launched << "\",\n  \"progress\": \"" << (o.blocking ? "blocking" : "polling")
-       << "\",\n  \"buffers\": \"" << (o.vector ? "std::vector" : "host_memory") << "\",\n  \"repeat\": " << o.repeat
-       << ",\n  \"rows\": [";
-  bool first = true;
+  nlohmann::json json = {{"launcher", launched},
+                         {"progress", o.blocking ? "blocking" : "polling"},
+                         {"buffers", o.vector ? "std::vector" : "host_memory"},
+                         {"repeat", o.repeat},
+                         {"rows", nlohmann::json::array()}};
   for (std::size_t size : o.sizes) {
     const stats lc = summarize(runs[size]["communicator"].lat), le = summarize(runs[size]["endpoint"].lat),
                 lp = summarize(perftest[size].lat);
@@ -353,52 +353,42 @@ int launch(const options& o) {
                 spread(lc).c_str(), spread(le).c_str(), spread(lp).c_str(), spread(lr, 3).c_str(), num(lat_pt, 3).c_str(),
                 spread(bc, 3).c_str(), spread(be, 3).c_str(), spread(bp, 3).c_str(), spread(br, 3).c_str(),
                 num(bw_pt, 3).c_str());
-    json << (first ? "" : ",") << "\n    {\"size\": " << size << ", \"latency_us\": {\"communicator\": "
-         << json_stats(lc) << ", \"endpoint\": " << json_stats(le) << ", \"ucx_perftest\": " << json_stats(lp)
-         << "}, \"bandwidth_gbps\": {\"communicator\": " << json_stats(bc) << ", \"endpoint\": " << json_stats(be)
-         << ", \"ucx_perftest\": " << json_stats(bp) << "}, \"latency_ratio_endpoint\": " << json_stats(lr)
-         << ", \"bandwidth_ratio_endpoint\": " << json_stats(br) << ", \"latency_ratio_perftest\": "
-         << (std::isnan(lat_pt) ? "null" : num(lat_pt, 6))
-         << ", \"bandwidth_ratio_perftest\": " << (std::isnan(bw_pt) ? "null" : num(bw_pt, 6)) << "}";
-    first = false;
+    json["rows"].push_back(
+        {{"size", size},
+         {"latency_us", {{"communicator", json_stats(lc)}, {"endpoint", json_stats(le)}, {"ucx_perftest", json_stats(lp)}}},
+         {"bandwidth_gbps",
+          {{"communicator", json_stats(bc)}, {"endpoint", json_stats(be)}, {"ucx_perftest", json_stats(bp)}}},
+         {"latency_ratio_endpoint", json_stats(lr)},
+         {"bandwidth_ratio_endpoint", json_stats(br)},
+         {"latency_ratio_perftest", lat_pt},
+         {"bandwidth_ratio_perftest", bw_pt}});
   }
-  json << "\n  ]\n}\n";
   std::printf("comm/endpoint: paired per repeat (the lower the better for latency, the higher for bandwidth); "
               "comm/pt: medians against ucx_perftest tag_lat/tag_bw\n");
   if (!o.json.empty())
-    std::ofstream(o.json) << json.str();
+    bench::write_json_file(o.json, json);
   return 0;
 }
 
 options parse(int argc, char** argv) {
   options o;
-  for (bench::arguments args{argc, argv}; args.next();) {
-    const std::string a = args.flag();
-    if (a == "--sizes") {
-      o.sizes.clear();
-      for (const auto& s : bench::split(args.value()))
-        o.sizes.push_back(parse_size(s));
-    } else if (a == "--repeat") {
-      o.repeat = std::stoull(args.value());
-    } else if (a == "--blocking") {
-      o.blocking = true;
-    } else if (a == "--vector") {
-      o.vector = true;
-    } else if (a == "--quick") {
-      o.quick = true;
-    } else if (a == "--no-perftest") {
-      o.perftest = false;
-    } else if (a == "--launcher") {
-      o.launcher = args.value();
-    } else if (a == "--json") {
-      o.json = args.value();
-    } else if (a == "--no-pin") {
-      o.pin = false;
-    } else if (a == "--as-rank") {
-      o.as_rank = true;
-    } else {
-      throw std::invalid_argument("unknown argument '" + a + "'");
-    }
+  CLI::App app{"the communicator against its endpoints and ucx_perftest", "comm"};
+  std::string sizes;
+  app.add_option("--sizes", sizes, "comma-separated message sizes (B, K, M)");
+  app.add_option("--repeat", o.repeat);
+  app.add_flag("--blocking", o.blocking);
+  app.add_flag("--vector", o.vector);
+  app.add_flag("--quick", o.quick);
+  app.add_flag_callback("--no-perftest", [&] { o.perftest = false; });
+  app.add_option("--launcher", o.launcher);
+  app.add_option("--json", o.json);
+  app.add_flag_callback("--no-pin", [&] { o.pin = false; });
+  app.add_flag("--as-rank", o.as_rank);
+  bench::parse(app, argc, argv);
+  if (!sizes.empty()) {
+    o.sizes.clear();
+    for (const auto& s : bench::split(sizes))
+      o.sizes.push_back(parse_size(s));
   }
   if (o.sizes.empty() || o.repeat == 0)
     throw std::invalid_argument("--sizes and --repeat need at least one");

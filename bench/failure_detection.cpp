@@ -23,6 +23,8 @@
 // three times) under a stream of numbered messages, where nothing may fail
 // and every message must arrive.
 
+#include <nlohmann/json.hpp>
+
 #include <ucoro/host_memory.hpp>
 #include <ucoro/ucoro.hpp>
 
@@ -124,21 +126,23 @@ void print(const std::vector<row>& rows, const options& o) {
 }
 
 void write_json(const std::vector<row>& rows, const std::string& path) {
-  std::ofstream out(path);
-  out << "{\"rows\": [\n";
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    const auto& r = rows[i];
-    out << "  {\"mode\": \"" << r.mode << "\", \"phase\": \"" << r.phase << "\", \"median_ms\": "
-        << percentile(r.ms, 0.5) << ", \"min_ms\": " << percentile(r.ms, 0) << ", \"max_ms\": " << percentile(r.ms, 1)
-        << ", \"unarmable\": " << r.unarmable << ", \"errors\": {";
-    bool first = true;
-    for (const auto& [text, n] : r.errors) {
-      out << (first ? "" : ", ") << "\"" << text << "\": " << n;
-      first = false;
-    }
-    out << "}}" << (i + 1 < rows.size() ? "," : "") << "\n";
+  nlohmann::json out = {{"rows", nlohmann::json::array()}};
+  for (const auto& r : rows) {
+    nlohmann::json errors = nlohmann::json::object();
+    for (const auto& [text, n] : r.errors)
+      errors[text] = n;
+    out["rows"].push_back({{"mode", r.mode},
+                           {"phase", r.phase},
+                           {"median_ms", percentile(r.ms, 0.5)},
+                           {"min_ms", percentile(r.ms, 0)},
+                           {"max_ms", percentile(r.ms, 1)},
+                           {"unarmable", r.unarmable},
+                           {"errors", errors}});
   }
-  out << "]}\n";
+  std::ofstream file(path);
+  file << out.dump(2) << '\n';
+  if (!file.flush())
+    throw std::runtime_error(path + ": write failed");
 }
 
 // ---- network faults between two test hosts -------------------------------------------
@@ -293,28 +297,19 @@ int run_network_faults(const options& o) {
 int main(int argc, char** argv) {
   try {
     options o;
-    for (bench::arguments args{argc, argv}; args.next();) {
-      const std::string a = args.flag();
-      auto next = [&] { return args.value(); };
-      if (a == "--modes")
-        o.modes = bench::split(next());
-      else if (a == "--repeat")
-        o.repeat = std::stoi(next());
-      else if (a == "--heartbeat")
-        o.heartbeat_ms = std::stol(next());
-      else if (a == "--polling")
-        o.progress = ucoro::progress_mode::polling;
-      else if (a == "--json")
-        o.json = next();
-      else if (a == "--peer")
-        o.peer = next();
-      else if (a == "--partition")
-        o.partition = true;
-      else if (a == "--side")
-        o.side = next();
-      else
-        throw std::invalid_argument("unknown option " + a);
-    }
+    CLI::App app{"how long after a peer dies its pending operations fail", "failure_detection"};
+    std::string modes;
+    app.add_option("--modes", modes, "comma-separated error-handling modes");
+    app.add_option("--repeat", o.repeat);
+    app.add_option("--heartbeat", o.heartbeat_ms);
+    app.add_flag_callback("--polling", [&] { o.progress = ucoro::progress_mode::polling; });
+    app.add_option("--json", o.json);
+    app.add_option("--peer", o.peer);
+    app.add_flag("--partition", o.partition);
+    app.add_option("--side", o.side);
+    bench::parse(app, argc, argv);
+    if (!modes.empty())
+      o.modes = bench::split(modes);
     if (o.repeat < 1 || o.heartbeat_ms < 1)
       throw std::invalid_argument("--repeat and --heartbeat must be positive");
     if (o.partition)

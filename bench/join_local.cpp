@@ -37,16 +37,11 @@ int main(int argc, char** argv) try {
   std::size_t rows = 10'000'000;
   int repeat = 5;
   ucoro::join::local_join_options o;
-  for (bench::arguments args{argc, argv}; args.next();) {
-    if (args.flag() == "--rows")
-      rows = std::stoull(args.value());
-    else if (args.flag() == "--repeat")
-      repeat = std::stoi(args.value());
-    else if (args.flag() == "--rows-per-part")
-      o.rows_per_part = std::stoull(args.value());
-    else
-      throw std::invalid_argument("unknown argument " + args.flag());
-  }
+  CLI::App app{"the local join on one core, cold and warm", "join_local"};
+  app.add_option("--rows", rows);
+  app.add_option("--repeat", repeat);
+  app.add_option("--rows-per-part", o.rows_per_part);
+  bench::parse(app, argc, argv);
   std::vector<std::int64_t> build(rows), probe;
   for (std::size_t i = 0; i < rows; ++i)
     build[i] = static_cast<std::int64_t>(splitmix64(i));

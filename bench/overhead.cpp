@@ -25,6 +25,8 @@
 // bench/profile.sh runs it under callgrind with two iteration counts and
 // prints instructions per message.
 
+#include "args.hpp"
+
 #include <ucoro/ucoro.hpp>
 
 #include <chrono>
@@ -182,21 +184,21 @@ int main(int argc, char** argv) {
   bool stop_token = false;
   long iters = 100000;
   std::size_t size = 8;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string a = argv[i];
-    if (a == "--variant")
-      variant = argv[i + 1];
-    else if (a == "--iters")
-      iters = std::stol(argv[i + 1]);
-    else if (a == "--size")
-      size = std::stoul(argv[i + 1]);
-    else if (a == "--pattern")
-      pattern = argv[i + 1];
-    else if (a == "--window")
-      window = std::stoul(argv[i + 1]);
-    else if (a == "--token")
-      stop_token = std::string(argv[i + 1]) == "stop";
+  CLI::App app{"ucoro's cost per message over raw UCX, for callgrind", "overhead"};
+  std::string token = "none";
+  app.add_option("--variant", variant, "raw, tag or endpoint");
+  app.add_option("--iters", iters);
+  app.add_option("--size", size);
+  app.add_option("--pattern", pattern, "unexpected, expected or window");
+  app.add_option("--window", window);
+  app.add_option("--token", token, "stop: run under a stop token");
+  try {
+    bench::parse(app, argc, argv);
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "overhead: %s\n", e.what());
+    return 2;
   }
+  stop_token = token == "stop";
   if (pattern != "unexpected" && pattern != "expected" && pattern != "window") {
     std::fprintf(stderr, "overhead: unknown pattern %s\n", pattern.c_str());
     return 2;

@@ -1,8 +1,11 @@
 #pragma once
 // What the benchmarks share to read sizes and report figures: sizes with
-// units, and median [min-max] summaries (the machine is small and noisy).
+// units, median [min-max] summaries (the machine is small and noisy), and
+// JSON through nlohmann-json.
 
 #include "perftest.hpp"
+
+#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <cstdio>
@@ -51,9 +54,15 @@ inline std::string num(double v, int precision = 2) {
 inline std::string spread(const stats& s, int precision = 2) {
   return num(s.median, precision) + " [" + num(s.min, precision) + "-" + num(s.max, precision) + "]";
 }
-inline std::string json_stats(const stats& s) {
-  auto j = [](double v) { return std::isnan(v) ? std::string("null") : num(v, 6); };
-  return "{\"median\": " + j(s.median) + ", \"min\": " + j(s.min) + ", \"max\": " + j(s.max) + "}";
+/// A summary as JSON (nlohmann writes NaN, a figure not measured, as null).
+inline nlohmann::json json_stats(const stats& s) { return {{"median", s.median}, {"min", s.min}, {"max", s.max}}; }
+
+/// `value` as JSON into `path`, indented; a failed write throws naming the file.
+inline void write_json_file(const std::string& path, const nlohmann::json& value) {
+  std::ofstream out(path);
+  out << value.dump(2) << '\n';
+  if (!out.flush())
+    throw std::runtime_error(path + ": write failed");
 }
 
 /// One line of a plot: (x, y) points.

@@ -358,40 +358,40 @@ int main(int argc, char** argv) {
   try {
     options o;
     std::vector<std::string> passthrough;
-    for (bench::arguments args{argc, argv}; args.next();) {
-      const std::string a = args.flag();
-      auto next = [&] { return args.value(); };
-      if (a == "--rank") {
-        o.rank = std::stoi(next());
-        continue;
-      }
-      if (a == "--ports") {
-        std::stringstream ss(next());
-        for (std::string p; std::getline(ss, p, ',');)
-          o.ports.push_back(static_cast<std::uint16_t>(std::stoul(p)));
+    CLI::App app{"the dask-cuda-style roundtrip benchmark", "roundtrip"};
+    std::string ports, chunk_size, ignore_size, error_handling;
+    bool no_error_handling = false;
+    app.add_option("--rank", o.rank);
+    app.add_option("--ports", ports);
+    app.add_option("--workers", o.workers);
+    app.add_option("--chunks", o.chunks);
+    app.add_option("--chunk-size", chunk_size);
+    app.add_option("--ignore-size", ignore_size);
+    app.add_option("--protocol", o.protocol);
+    app.add_option("--tls", o.tls);
+    app.add_flag("--polling", o.polling);
+    app.add_flag("--no-error-handling", no_error_handling);
+    app.add_option("--error-handling", error_handling);
+    bench::parse(app, argc, argv);
+    for (const auto& p : bench::split(ports))
+      o.ports.push_back(static_cast<std::uint16_t>(std::stoul(p)));
+    if (!chunk_size.empty())
+      o.chunk_size = parse_bytes(chunk_size);
+    if (!ignore_size.empty())
+      o.ignore_size = parse_bytes(ignore_size);
+    if (no_error_handling)
+      o.error_handling = ucoro::error_handling::none;
+    if (!error_handling.empty())
+      o.error_handling = ucoro::parse_error_handling(error_handling);
+    // What the launcher passes on to the worker processes: every option but
+    // --rank and --ports, which it gives each worker itself.
+    for (int i = 1; i < argc; ++i) {
+      const std::string a = argv[i];
+      if (a == "--rank" || a == "--ports") {
+        ++i;
         continue;
       }
       passthrough.push_back(a);
-      if (a == "--workers")
-        o.workers = std::stoi(passthrough.emplace_back(next()));
-      else if (a == "--chunks")
-        o.chunks = std::stoull(passthrough.emplace_back(next()));
-      else if (a == "--chunk-size")
-        o.chunk_size = parse_bytes(passthrough.emplace_back(next()));
-      else if (a == "--ignore-size")
-        o.ignore_size = parse_bytes(passthrough.emplace_back(next()));
-      else if (a == "--protocol")
-        o.protocol = passthrough.emplace_back(next());
-      else if (a == "--tls")
-        o.tls = passthrough.emplace_back(next());
-      else if (a == "--polling")
-        o.polling = true;
-      else if (a == "--no-error-handling")
-        o.error_handling = ucoro::error_handling::none;
-      else if (a == "--error-handling")
-        o.error_handling = ucoro::parse_error_handling(passthrough.emplace_back(next()));
-      else
-        throw std::invalid_argument("unknown option " + a);
     }
     if (o.protocol != "ucx" && o.protocol != "tcp")
       throw std::invalid_argument("--protocol is ucx or tcp");

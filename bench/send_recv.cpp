@@ -598,43 +598,45 @@ void print_table(const std::vector<row>& rows, const options& o) {
   std::fflush(stdout);
 }
 
-std::string json_number(double v) { return std::isnan(v) ? "null" : num(v, 6); }
-
-/// {"100": x, "400": y} for the first-N figures.
-std::string json_first(const row& r) {
-  std::string out = "{";
+/// {"100": {...}, "400": {...}} for the first-N figures.
+nlohmann::json json_first(const row& r) {
+  nlohmann::json out = nlohmann::json::object();
   for (const auto& [n, g] : r.first_gbps) {
-    out += (out.size() > 1 ? ", \"" : "\"") + std::to_string(n) + "\": {\"gbps\": " + json_number(g);
-    if (const auto q = r.first_ratio.find(n); q != r.first_ratio.end())
-      out += ", \"ratio\": " + json_number(q->second[0]) + ", \"ratio_range\": [" + json_number(q->second[1]) + ", " +
-             json_number(q->second[2]) + "]";
-    out += "}";
+    nlohmann::json& at = out[std::to_string(n)];
+    at["gbps"] = g;
+    if (const auto q = r.first_ratio.find(n); q != r.first_ratio.end()) {
+      at["ratio"] = q->second[0];
+      at["ratio_range"] = {q->second[1], q->second[2]};
+    }
   }
-  return out + "}";
+  return out;
 }
 
 void write_json(const std::vector<row>& rows, const options& o) {
-  std::ofstream out(o.json);
-  out << "{\n  \"benchmark\": \"send_recv\",\n  \"ucx_version\": \"" << UCP_API_MAJOR << "." << UCP_API_MINOR
-      << "\",\n  \"tls\": \"" << (o.tls.empty() ? "default" : o.tls) << "\",\n  \"progress\": \""
-      << (o.mode == ucoro::progress_mode::polling ? "polling" : "blocking") << "\",\n  \"reuse\": "
-      << (o.reuse ? "true" : "false") << ",\n  \"buffer\": \"" << to_string(o.buffer) << "\",\n  \"rows\": [\n";
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    const auto& r = rows[i];
-    out << "    {\"system\": \"" << r.system << "\", \"error_handling\": \"" << r.errors << "\", \"size\": " << r.size
-        << ", \"latency_iterations\": " << r.lat_iters << ", \"bandwidth_iterations\": " << r.bw_iters
-        << ", \"latency_us\": {\"p25\": " << json_number(r.lat_p25) << ", \"p50\": " << json_number(r.lat_p50)
-        << ", \"p75\": " << json_number(r.lat_p75) << ", \"avg\": " << json_number(r.lat_avg)
-        << "}, \"bandwidth_gbps\": {\"p25\": " << json_number(r.bw_p25) << ", \"p50\": " << json_number(r.bw_p50)
-        << ", \"p75\": " << json_number(r.bw_p75) << ", \"overall\": " << json_number(r.bw_overall)
-        << "}, \"message_rate_mps\": " << json_number(r.msg_rate) << ", \"latency_ratio\": "
-        << json_number(r.lat_ratio) << ", \"bandwidth_ratio\": " << json_number(r.bw_ratio)
-        << ", \"latency_ratio_range\": [" << json_number(r.lat_ratio_min) << ", " << json_number(r.lat_ratio_max)
-        << "], \"bandwidth_ratio_range\": [" << json_number(r.bw_ratio_min) << ", " << json_number(r.bw_ratio_max)
-        << "], \"first\": " << json_first(r) << ", \"runs\": " << r.runs << "}"
-        << (i + 1 < rows.size() ? ",\n" : "\n");
-  }
-  out << "  ]\n}\n";
+  nlohmann::json out = {{"benchmark", "send_recv"},
+                        {"ucx_version", std::to_string(UCP_API_MAJOR) + "." + std::to_string(UCP_API_MINOR)},
+                        {"tls", o.tls.empty() ? "default" : o.tls},
+                        {"progress", o.mode == ucoro::progress_mode::polling ? "polling" : "blocking"},
+                        {"reuse", o.reuse},
+                        {"buffer", to_string(o.buffer)},
+                        {"rows", nlohmann::json::array()}};
+  for (const auto& r : rows)
+    out["rows"].push_back({{"system", r.system},
+                           {"error_handling", r.errors},
+                           {"size", r.size},
+                           {"latency_iterations", r.lat_iters},
+                           {"bandwidth_iterations", r.bw_iters},
+                           {"latency_us", {{"p25", r.lat_p25}, {"p50", r.lat_p50}, {"p75", r.lat_p75}, {"avg", r.lat_avg}}},
+                           {"bandwidth_gbps",
+                            {{"p25", r.bw_p25}, {"p50", r.bw_p50}, {"p75", r.bw_p75}, {"overall", r.bw_overall}}},
+                           {"message_rate_mps", r.msg_rate},
+                           {"latency_ratio", r.lat_ratio},
+                           {"bandwidth_ratio", r.bw_ratio},
+                           {"latency_ratio_range", {r.lat_ratio_min, r.lat_ratio_max}},
+                           {"bandwidth_ratio_range", {r.bw_ratio_min, r.bw_ratio_max}},
+                           {"first", json_first(r)},
+                           {"runs", r.runs}});
+  bench::write_json_file(o.json, out);
 }
 
 void write_plot(const std::vector<row>& rows, const options& o) {
@@ -897,101 +899,84 @@ void finish(std::vector<row> rows, const options& o) {
 options parse(int argc, char** argv) {
   options o;
   o.status = ::isatty(STDERR_FILENO) != 0;
-  for (bench::arguments args{argc, argv}; args.next();) {
-    const std::string a = args.flag();
-    auto next = [&] { return args.value(); };
-    if (a == "--server")
-      o.role = options::server;
-    else if (a == "--client") {
-      o.role = options::client;
-      const auto parts = next();
-      const auto c1 = parts.find(':'), c2 = parts.rfind(':');
-      o.host = parts.substr(0, c1);
-      o.port = static_cast<std::uint16_t>(std::stoul(parts.substr(c1 + 1, c2 - c1 - 1)));
-      o.tcp_port = static_cast<std::uint16_t>(std::stoul(parts.substr(c2 + 1)));
-    } else if (a == "--port")
-      o.port = static_cast<std::uint16_t>(std::stoul(next()));
-    else if (a == "--sizes")
-      o.sizes = parse_sizes(next());
-    else if (a == "--iters")
-      o.iters = std::stoull(next());
-    else if (a == "--warmup")
-      o.warmup = std::stoull(next());
-    else if (a == "--polling")
-      o.mode = ucoro::progress_mode::polling;
-    else if (a == "--blocking")
-      o.mode = ucoro::progress_mode::blocking;
-    else if (a == "--tls")
-      o.tls = next();
-    else if (a == "--error-handling")
-      o.error_modes = bench::split(next());
-    else if (a == "--heartbeat")
-      o.heartbeat_ms = std::stol(next());
-    else if (a == "--buffer") {
-      const std::string b = next();
-      if (b == "vector")
-        o.buffer = buffer_kind::vector;
-      else if (b == "host_memory")
-        o.buffer = buffer_kind::host_memory;
-      else
-        throw std::invalid_argument("--buffer is vector or host_memory, not '" + b + "'");
-    } else if (a == "--first") {
-      const std::string f = next();
-      o.first.clear();
-      if (f != "none") {
-        for (const auto& item : bench::split(f)) {
-          const std::size_t n = std::stoull(item);
-          if (n == 0)
-            throw std::invalid_argument("--first takes message counts above 0 or 'none', not '" + f + "'");
-          o.first.push_back(n);
-        }
-      }
-    } else if (a == "--no-reuse")
-      o.reuse = false;
-    else if (a == "--memory") {
-      // Device memory joins with CUDA-enabled UCX (the device-memory issue);
-      // until then say so instead of silently measuring host memory.
-      const std::string m = next();
-      if (m != "host")
-        throw std::invalid_argument("--memory " + m + ": only host memory is supported by this build");
-    }
-    else if (a == "--completion") {
-      const std::string c = next();
-      if (c == "fast")
-        o.completion = ucoro::send_completion::fast;
-      else if (c == "standard")
-        o.completion = ucoro::send_completion::standard;
-      else if (c == "automatic")
-        o.completion = ucoro::send_completion::automatic;
-      else
-        throw std::invalid_argument("--completion is automatic, fast or standard, not '" + c + "'");
-    }
-    else if (a == "--cpu-client")
-      o.cpu_client = std::stoi(next());
-    else if (a == "--cpu-server")
-      o.cpu_server = std::stoi(next());
-    else if (a == "--json")
-      o.json = next();
-    else if (a == "--plot")
-      o.plot = next();
-    else if (a == "--no-perftest")
-      o.perftest = false;
-    else if (a == "--no-tcp")
-      o.tcp = false;
-    else if (a == "--quick")
-      o.quick = true;
-    else if (a == "--repeat")
-      o.repeat = std::max<std::size_t>(1, std::stoull(next()));
-    else if (a == "--progress")
-      o.status = true;
-    else if (a == "--no-progress")
-      o.status = false;
+  CLI::App app{"ucoro against ucx_perftest and TCP: latency, bandwidth, message rate", "send_recv"};
+  std::string client, sizes, error_handling, buffer, first, memory = "host", completion;
+  std::size_t repeat = o.repeat;
+  app.add_flag_callback("--server", [&] { o.role = options::server; });
+  app.add_option("--client", client, "HOST:PORT:TCP_PORT");
+  app.add_option("--port", o.port);
+  app.add_option("--sizes", sizes);
+  app.add_option("--iters", o.iters);
+  app.add_option("--warmup", o.warmup);
+  app.add_flag_callback("--polling", [&] { o.mode = ucoro::progress_mode::polling; });
+  app.add_flag_callback("--blocking", [&] { o.mode = ucoro::progress_mode::blocking; });
+  app.add_option("--tls", o.tls);
+  app.add_option("--error-handling", error_handling);
+  app.add_option("--heartbeat", o.heartbeat_ms);
+  app.add_option("--buffer", buffer);
+  app.add_option("--first", first);
+  app.add_flag_callback("--no-reuse", [&] { o.reuse = false; });
+  app.add_option("--memory", memory);
+  app.add_option("--completion", completion);
+  app.add_option("--cpu-client", o.cpu_client);
+  app.add_option("--cpu-server", o.cpu_server);
+  app.add_option("--json", o.json);
+  app.add_option("--plot", o.plot);
+  app.add_flag_callback("--no-perftest", [&] { o.perftest = false; });
+  app.add_flag_callback("--no-tcp", [&] { o.tcp = false; });
+  app.add_flag("--quick", o.quick);
+  app.add_option("--repeat", repeat);
+  app.add_flag_callback("--progress", [&] { o.status = true; });
+  app.add_flag_callback("--no-progress", [&] { o.status = false; });
+  bench::parse(app, argc, argv);
+  o.repeat = std::max<std::size_t>(1, repeat);
+  if (!client.empty()) {
+    o.role = options::client;
+    const auto c1 = client.find(':'), c2 = client.rfind(':');
+    if (c1 == std::string::npos || c1 == c2)
+      throw std::invalid_argument("--client is HOST:PORT:TCP_PORT, not '" + client + "'");
+    o.host = client.substr(0, c1);
+    o.port = static_cast<std::uint16_t>(std::stoul(client.substr(c1 + 1, c2 - c1 - 1)));
+    o.tcp_port = static_cast<std::uint16_t>(std::stoul(client.substr(c2 + 1)));
+  }
+  if (!sizes.empty())
+    o.sizes = parse_sizes(sizes);
+  if (!error_handling.empty())
+    o.error_modes = bench::split(error_handling);
+  if (!buffer.empty()) {
+    if (buffer == "vector")
+      o.buffer = buffer_kind::vector;
+    else if (buffer == "host_memory")
+      o.buffer = buffer_kind::host_memory;
     else
-      throw std::invalid_argument("unknown option " + a);
+      throw std::invalid_argument("--buffer is vector or host_memory, not '" + buffer + "'");
+  }
+  if (!first.empty()) {
+    o.first.clear();
+    if (first != "none")
+      for (const auto& item : bench::split(first)) {
+        const std::size_t n = std::stoull(item);
+        if (n == 0)
+          throw std::invalid_argument("--first takes message counts above 0 or 'none', not '" + first + "'");
+        o.first.push_back(n);
+      }
+  }
+  // Device memory joins with CUDA-enabled UCX (the device-memory issue);
+  // until then say so instead of silently measuring host memory.
+  if (memory != "host")
+    throw std::invalid_argument("--memory " + memory + ": only host memory is supported by this build");
+  if (!completion.empty()) {
+    if (completion == "fast")
+      o.completion = ucoro::send_completion::fast;
+    else if (completion == "standard")
+      o.completion = ucoro::send_completion::standard;
+    else if (completion == "automatic")
+      o.completion = ucoro::send_completion::automatic;
+    else
+      throw std::invalid_argument("--completion is automatic, fast or standard, not '" + completion + "'");
   }
   for (const auto& m : o.error_modes)
     (void)ucoro::parse_error_handling(m); // names the bad one
-
   return o;
 }
 
