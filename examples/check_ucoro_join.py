@@ -184,6 +184,28 @@ with tempfile.TemporaryDirectory() as tmp:
         if p.returncode != 0 or sorted(got) != want:
             failures.append(f"--schema '{schema}': exit {p.returncode}, rows {sorted(got)}, expected {want}: {p.stderr}")
 
+    # Either side empty (a header and no rows): every how on 1 and 3 ranks equals SQLite's
+    # answer (no rows, or every left row unmatched).
+    empty = f"{tmp}/empty.csv"
+    write_csv(empty, ["k", "e"], [])
+    edb = sqlite3.connect(":memory:")
+    edb.execute("CREATE TABLE l (k INTEGER, a INTEGER, b INTEGER)")
+    edb.execute("CREATE TABLE r (k INTEGER, c INTEGER)")
+    edb.executemany("INSERT INTO l VALUES (?, ?, ?)", left)
+    for ranks in (1, 3):
+        for how in ("inner", "left", "anti"):
+            for side in ("left", "right"):
+                where = f"empty {side} side, {ranks} ranks, {how}"
+                prefix = f"{tmp}/empty-{side}-{ranks}-{how}"
+                p = run(ranks, ["--left", empty if side == "left" else lp, "--right", empty if side == "right" else rp,
+                                "--output", prefix, "--how", how])
+                rows = []
+                for name in sorted(glob.glob(prefix + ".*.csv")):
+                    rows += [tuple(line.split(",")) for line in open(name).read().splitlines()[1:]]
+                want = [] if side == "left" else expected(edb, how)
+                if p.returncode != 0 or sorted(rows) != want:
+                    failures.append(f"{where}: exit {p.returncode}, {len(rows)} rows, expected {len(want)}: {p.stderr}")
+
     # Bad input: every rank fails, the error names the file and line, nothing is left.
     bad = f"{tmp}/bad.csv"
     with open(bad, "w") as f:

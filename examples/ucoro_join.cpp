@@ -404,11 +404,10 @@ ucoro::task<void> join_and_write(ucoro::communicator& comm, const options& o, jo
                 ucoro::join::to_string(jo.how), ucoro::join::to_string(report.algorithm),
                 static_cast<unsigned long long>(report.left_rows), static_cast<unsigned long long>(report.right_rows),
                 static_cast<unsigned long long>(rows));
+    const bool broadcast = report.algorithm == ucoro::join::join_algorithm::broadcast;
     std::printf("  %s keys; %s%s%s\n", std::same_as<Key, std::string> ? "text" : "integer",
-                report.algorithm == ucoro::join::join_algorithm::broadcast ? "broadcast the " : "",
-                report.algorithm == ucoro::join::join_algorithm::broadcast ? ucoro::join::to_string(report.broadcast)
-                                                                           : "",
-                report.algorithm == ucoro::join::join_algorithm::broadcast ? " side: " : "");
+                broadcast ? "broadcast the " : ucoro::join::to_string(report.algorithm),
+                broadcast ? ucoro::join::to_string(report.broadcast) : "", broadcast ? " side" : "");
     std::printf("  why: %s\n", report.reason);
     std::printf("  rank 0: read %.3f s, partition %.3f s, shuffle %.3f s, build %.3f s, probe %.3f s, output %.3f s, "
                 "write %.3f s\n",
