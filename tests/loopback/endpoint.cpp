@@ -226,6 +226,115 @@ TEST_CASE("the endpoint's lanes are the transports asked for", "[endpoint][trans
   }
 }
 
+TEST_CASE("tag_send and tag_recv carry every size by its tag, received out of order, over tcp and shared memory in "
+          "both progress modes", "[endpoint][tag]") {
+  // Sizes 0 B to 64 MiB, each with its own tag, the edges of the 32-bit
+  // range among them; the server posts every receive at once, in reverse
+  // order, and echoes each message back under its tag xor 0x5a5a5a5a
+  // (no request tag). (Client and server share this worker, and a tag is the whole
+  // match: a reply under the request's own tag could meet a receive of the
+  // other side. The same-tag case across endpoints is the next test's.)
+  const std::array<std::size_t, 7> sizes{0, 1, 8, 4096, 65536, 1 << 20, 64 << 20};
+  const std::array<tag_t, 7> tags{0, 1, 0x7fffffff, 0x80000000, 42, 0xfffffffe, 0xffffffff};
+  for (const auto& t : transports()) {
+    for (auto mode : {progress_mode::blocking, progress_mode::polling}) {
+      INFO(t.name << " " << test::mode_name(mode));
+      context ctx{t.ucx};
+      worker w{ctx, mode};
+      event served{w};
+      auto lf = w.create_listener(
+          [&](endpoint ep) -> task<void> {
+            std::vector<std::vector<std::byte>> bufs(sizes.size());
+            std::vector<task<std::size_t>> recvs;
+            for (std::size_t i = sizes.size(); i-- > 0;) {
+              bufs[i].resize(sizes[i]);
+              recvs.push_back([](endpoint& e, std::vector<std::byte>& b, tag_t tag) -> task<std::size_t> {
+                co_return co_await e.tag_recv(b, tag);
+              }(ep, bufs[i], tags[i]));
+            }
+            const auto got = co_await when_all(std::move(recvs));
+            for (std::size_t k = 0; k < got.size(); ++k)
+              CHECK(got[k] == sizes[sizes.size() - 1 - k]);
+            std::vector<task<void>> replies; // all at once: the client takes them in the other order
+            for (std::size_t i = 0; i < sizes.size(); ++i)
+              replies.push_back([](endpoint& e, const std::vector<std::byte>& b, tag_t tag) -> task<void> {
+                co_await e.tag_send(b, tag);
+              }(ep, bufs[i], tags[i] ^ 0x5a5a5a5a));
+            co_await when_all(std::move(replies));
+            served.set();
+          },
+          0, loopback_listener(t.error_handling));
+      auto client = [&]() -> task<void> {
+        endpoint ep = co_await w.create_endpoint("127.0.0.1", lf.port(), client_options(t.error_handling));
+        std::vector<std::vector<std::byte>> sent(sizes.size());
+        for (std::size_t i = 0; i < sizes.size(); ++i) {
+          sent[i] = test::pattern(sizes[i], static_cast<std::uint32_t>(i + 3));
+          co_await ep.tag_send(sent[i], tags[i]);
+        }
+        std::vector<std::vector<std::byte>> back(sizes.size());
+        std::vector<task<std::size_t>> replies; // all posted at once, in the other order
+        for (std::size_t i = sizes.size(); i-- > 0;) {
+          back[i].resize(sizes[i]);
+          replies.push_back([](endpoint& e, std::vector<std::byte>& b, tag_t tag) -> task<std::size_t> {
+            co_return co_await e.tag_recv(b, tag);
+          }(ep, back[i], tags[i] ^ 0x5a5a5a5a));
+        }
+        const auto got = co_await when_all(std::move(replies));
+        for (std::size_t i = 0; i < sizes.size(); ++i) {
+          INFO(sizes[i] << " bytes, tag " << tags[i]);
+          CHECK(got[sizes.size() - 1 - i] == sizes[i]);
+          CHECK((back[i] == sent[i])); // not decomposed: Catch would print 64 MiB
+        }
+        co_await served.wait();
+        co_await ep.close();
+      };
+      w.run(test::bounded(client(), 60s));
+      CHECK(served.is_set());
+    }
+  }
+}
+
+TEST_CASE("tagged messages never meet the ordered channel; tag_send_obj and tag_recv_obj carry the size; a tag above "
+          "32 bits is refused naming it", "[endpoint][tag]") {
+  context ctx{{{"TLS", "tcp"}}};
+  worker w{ctx};
+  event served{w};
+  auto lf = w.create_listener(
+      [&](endpoint ep) -> task<void> {
+        // The ordered channel's first message and tag 0's message, each
+        // taken by its own kind of receive whichever was posted first.
+        std::array<std::uint32_t, 1> tagged{}, ordered{};
+        auto [t, o] = co_await when_all(
+            [](endpoint& e, std::array<std::uint32_t, 1>& b) -> task<std::size_t> { co_return co_await e.tag_recv(b, 0); }(
+                ep, tagged),
+            [](endpoint& e, std::array<std::uint32_t, 1>& b) -> task<std::size_t> { co_return co_await e.recv(b); }(
+                ep, ordered));
+        CHECK(t == 4);
+        CHECK(o == 4);
+        CHECK(tagged[0] == 111);
+        CHECK(ordered[0] == 222);
+        const auto text = co_await ep.tag_recv_obj<std::string>(9);
+        CHECK(text == "header and payload");
+        CHECK(ep.recv_count() == 1); // tagged receives are not the channel's
+        served.set();
+      },
+      0, loopback_listener());
+  auto client = [&]() -> task<void> {
+    endpoint ep = co_await w.create_endpoint("127.0.0.1", lf.port());
+    const std::array<std::uint32_t, 1> a{222}, b{111};
+    co_await ep.send(a);       // the ordered channel, first
+    co_await ep.tag_send(b, 0); // tag 0, after it
+    co_await ep.tag_send_obj(std::string("header and payload"), 9);
+    CHECK_THROWS_WITH(ep.tag_send(a, tag_t{1} << 32), Catch::Contains("tag 0x100000000 is above 32 bits"));
+    std::array<std::uint32_t, 1> into{};
+    CHECK_THROWS_WITH(ep.tag_recv(into, ~tag_t{0}), Catch::Contains("tag_recv: tag 0xffffffffffffffff"));
+    co_await served.wait();
+    co_await ep.close();
+  };
+  w.run(test::bounded(client(), 30s));
+  CHECK(served.is_set());
+}
+
 TEST_CASE("1000 messages in flight on one endpoint arrive in send order", "[endpoint][order]") {
   context ctx{{{"TLS", "tcp"}}};
   worker w{ctx};

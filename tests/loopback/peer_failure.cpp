@@ -225,6 +225,26 @@ bool ucx_keeps_worker_busy(worker& w, int rounds = 2000) {
 
 } // namespace
 
+TEST_CASE("a peer killed with SIGKILL fails the survivor's pending tag_recv in every mode", "[failure][two_process][tag]") {
+  const kill_phase pending_tag_recv{"idle, a tag_recv pending", "idle", 8, false, true};
+  for (const auto& m : modes) {
+    for (auto progress : {progress_mode::blocking, progress_mode::polling}) {
+      context ctx;
+      worker w{ctx, progress};
+      INFO("error_handling " << to_string(m.mode) << ", " << test::mode_name(progress));
+      test::child_process peer{peer_args(pending_tag_recv.peer_mode, pending_tag_recv.size, m)};
+      const auto [outcome, detection, callbacks, callback_reason, info] = kill_during(w, peer, pending_tag_recv, m);
+      INFO("detected after " << detection.count() << " ms: " << outcome.error.message() << "\n" << info);
+      REQUIRE_FALSE(outcome);
+      CHECK(outcome.error != std::errc::operation_canceled); // failed by the peer's death, not by the 30 s bound
+      CHECK(detection < m.bound);
+      CHECK(callbacks == 1);
+      CHECK(callback_reason == outcome.error);
+      CHECK(peer.wait_exit(10s) == 128 + SIGKILL);
+    }
+  }
+}
+
 TEST_CASE("a blocking worker a killed peer left unarmable naps instead of spinning a core",
           "[failure][two_process][.unarmable]") {
   // A peer killed mid-write into the worker's shared-memory FIFO leaves a

@@ -21,6 +21,7 @@ struct kill_phase {
   const char* peer_mode; ///< tests/loopback/peer.cpp --mode
   std::size_t size;      ///< message size, both ways
   bool survivor_sends;
+  bool tagged = false; ///< the survivor's receive is a tag_recv (tag 7), not the ordered channel's
 };
 
 inline constexpr kill_phase kill_phases[] = {
@@ -65,6 +66,10 @@ inline kill_outcome kill_during(worker& w, child_process& peer, std::uint16_t po
               auto r = co_await as_result(ep.send(buf));
               if (!r)
                 co_return r;
+            } else if (phase.tagged) {
+              auto r = co_await as_result(ep.tag_recv(buf, 7));
+              if (!r)
+                co_return result<void>{r.error};
             } else {
               auto r = co_await as_result(ep.recv(buf));
               if (!r)

@@ -121,6 +121,40 @@ public:
     return {*state(), view};
   }
 
+  /// Sends all of `buf` with `tag` (0 to 2^32 - 1), outside the ordered
+  /// channel: UCX-Py's force_tag and UCXX's tagSend. Tagged messages live in
+  /// a tag space of their own (docs/design.md), so they never meet the
+  /// ordered channel, ucoro's control traffic or a communicator's messages.
+  template <buffer B>
+  [[nodiscard]] detail::ep_send_op tag_send(const B& buf, tag_t tag) const {
+    return {*state(), view_of(buf), endpoint_tag("tag_send", tag)};
+  }
+
+  /// Receives the message sent with `tag` into `buf`; returns the bytes
+  /// received. As UCX-Py's force_tag and UCXX's tagRecv, the tag is the
+  /// whole match: a message with `tag` from another endpoint of this worker's
+  /// peers matches too (give each peer its own tags). The receive belongs to
+  /// this endpoint: its close or its peer's failure fails it.
+  template <writable_buffer B>
+  [[nodiscard]] detail::ep_recv_op tag_recv(B&& buf, tag_t tag) const {
+    return {*state(), writable_view_of(buf), endpoint_tag("tag_recv", tag)};
+  }
+
+  /// send_obj with `tag`: the 8-byte size and the payload are two messages
+  /// with that tag, so one sender at a time per tag (as UCX-Py's force_tag).
+  template <buffer B>
+  [[nodiscard]] task<void> tag_send_obj(const B& buf, tag_t tag) const {
+    const std::uint64_t size = view_of(buf).size;
+    co_await tag_send(as_bytes(&size, sizeof size), tag);
+    co_await tag_send(buf, tag);
+  }
+
+  /// recv_obj of what tag_send_obj sent with `tag`.
+  template <class Container = std::vector<std::byte>>
+  [[nodiscard]] task<Container> tag_recv_obj(tag_t tag) const {
+    co_return co_await recv_obj_into(Container{}, endpoint_tag("tag_recv_obj", tag));
+  }
+
   /// An 8-byte size, then the payload. Calls on one endpoint must not
   /// overlap with other sends (the two messages must be consecutive).
   template <buffer B>
@@ -242,17 +276,34 @@ private:
     }
   }
 
+  /// `tag` in the endpoint_tagged space; one above 32 bits is invalid_argument.
+  [[nodiscard]] static tag_t endpoint_tag(const char* what, tag_t tag) {
+    if (tag > tag_layout::max_endpoint_tag)
+      throw_invalid_argument(std::string("endpoint::") + what + ": tag " + detail::hex(tag) +
+                             " is above 32 bits (0 to 0xffffffff)");
+    return tag_layout::in_space(tag_layout::space::endpoint_tagged, tag);
+  }
+
+  /// The ordered channel's next message (tag nullptr) or the one with *tag.
+  [[nodiscard]] detail::ep_recv_op recv_part(buffer_view<void> view, const tag_t* tag) const {
+    return tag != nullptr ? detail::ep_recv_op{*state(), view, *tag} : detail::ep_recv_op{*state(), view};
+  }
+
   template <class Container>
-  [[nodiscard]] task<Container> recv_obj_into(Container out) const {
+  [[nodiscard]] task<Container> recv_obj_into(Container out, std::optional<tag_t> tag = std::nullopt) const {
     using element = std::ranges::range_value_t<Container>;
+    const tag_t* const tagged = tag ? &*tag : nullptr;
     std::uint64_t size = 0;
-    const std::size_t got = co_await recv(as_writable_bytes(&size, sizeof size));
+    auto header = as_writable_bytes(&size, sizeof size);
+    const std::size_t got = co_await recv_part(writable_view_of(header), tagged);
     if (got != sizeof size)
       throw ucx_error(make_error_code(errc::handshake_failed),
                       "recv_obj from " + peer() + ": expected an 8-byte size header, got " + std::to_string(got) +
                           " bytes");
     out.resize(static_cast<std::size_t>((size + sizeof(element) - 1) / sizeof(element)));
-    const std::size_t payload = co_await recv(out, static_cast<std::size_t>(size));
+    auto view = writable_view_of(out);
+    view.size = static_cast<std::size_t>(size);
+    const std::size_t payload = co_await recv_part(view, tagged);
     if (size % sizeof(element) != 0)
       throw ucx_error(std::make_error_code(std::errc::bad_message),
                       "recv_obj from " + peer() + ": " + std::to_string(payload) + " bytes are not a whole number of " +

@@ -9,7 +9,9 @@
 //                        2 endpoint control
 //                        3 communicator
 //                        4 peer link heartbeat (the sender worker's name)
-//                        5..15 reserved
+//                        5 endpoint tagged (ep.tag_send/tag_recv: the user's
+//                          32-bit tag in bits 31..0, bits 59..32 zero)
+//                        6..15 reserved
 //   The layers above lay out their own spaces (p2p/detail/link_heartbeat.hpp,
 //   comm/detail/tag_fields.hpp); this layer only reserves them.
 //
@@ -42,7 +44,11 @@ enum class space : std::uint8_t {
   endpoint_control = 2,
   communicator = 3,
   link_heartbeat = 4, ///< peer links' liveness beats, named by the sending worker
+  endpoint_tagged = 5, ///< endpoint tag_send/tag_recv: the user's 32-bit tag as given
 };
+
+/// The largest tag endpoint::tag_send and tag_recv take.
+inline constexpr tag_t max_endpoint_tag = 0xFFFFFFFFULL;
 
 [[nodiscard]] constexpr tag_t in_space(space s, tag_t value) noexcept {
   return (tag_t{static_cast<std::uint8_t>(s)} << space_shift) | (value & ~space_mask);

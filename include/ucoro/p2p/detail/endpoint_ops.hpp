@@ -67,8 +67,13 @@ class ep_send_op : public request_op<ep_send_op, void>, public list_node {
 public:
   ep_send_op(endpoint_state& state, buffer_view<const void> view)
       : request_op(state.get_worker().engine()), m_state(&state), m_view(view) {}
+  /// A tagged send: `tag` (a UCX tag in the endpoint_tagged space) as given,
+  /// outside the ordered channel's sequence.
+  ep_send_op(endpoint_state& state, buffer_view<const void> view, tag_t tag)
+      : request_op(state.get_worker().engine()), m_state(&state), m_view(view), m_tag(tag), m_tagged(true) {}
   ep_send_op(ep_send_op&& other) noexcept
-      : request_op(std::move(other)), list_node{}, m_state(other.m_state), m_view(other.m_view) {}
+      : request_op(std::move(other)), list_node{}, m_state(other.m_state), m_view(other.m_view), m_tag(other.m_tag),
+        m_tagged(other.m_tagged) {}
   ~ep_send_op() {
     disarm_grace();
     if (m_linked)
@@ -82,7 +87,8 @@ private:
     prepare_send(param);
     if (m_view.size < m_state->fast_completion_below())
       param.op_attr_mask |= UCP_OP_ATTR_FLAG_FAST_CMPL;
-    m_tag = m_state->tags().next_send_tag();
+    if (!m_tagged)
+      m_tag = m_state->tags().next_send_tag();
     m_posted = true;
     return post_tag_send(m_state->ucp_endpoint(), m_view.data, m_view.size, m_tag, to_ucs(m_view.memory), param);
   }
@@ -143,6 +149,8 @@ private:
     // The code's message follows (ucx_error adds it): only the context here.
     std::string out = "send of " + std::to_string(m_view.size) + " bytes of " + to_string(m_view.memory) +
                       " memory to " + m_state->peer();
+    if (m_tagged)
+      out += " (tag " + hex(m_tag & ~tag_layout::space_mask) + ")";
     if (status == UCS_ERR_UNSUPPORTED)
       out += ": " + unsupported_memory_text(to_ucs(m_view.memory));
     return out;
@@ -151,6 +159,7 @@ private:
   state_ref m_state;
   buffer_view<const void> m_view;
   tag_t m_tag = 0;
+  bool m_tagged = false;
   bool m_posted = false;
   bool m_linked = false;
   bool m_stopped = false;
@@ -168,8 +177,13 @@ class ep_recv_op : public request_op<ep_recv_op, std::size_t>, public list_node 
 public:
   ep_recv_op(endpoint_state& state, buffer_view<void> view)
       : request_op(state.get_worker().engine()), m_state(&state), m_view(view) {}
+  /// A tagged receive: the message with `tag` (endpoint_tagged space),
+  /// outside the ordered channel's sequence and its receive count.
+  ep_recv_op(endpoint_state& state, buffer_view<void> view, tag_t tag)
+      : request_op(state.get_worker().engine()), m_state(&state), m_view(view), m_tag(tag), m_tagged(true) {}
   ep_recv_op(ep_recv_op&& other) noexcept
-      : request_op(std::move(other)), list_node{}, m_state(other.m_state), m_view(other.m_view) {}
+      : request_op(std::move(other)), list_node{}, m_state(other.m_state), m_view(other.m_view), m_tag(other.m_tag),
+        m_tagged(other.m_tagged) {}
   ~ep_recv_op() {
     if (m_linked)
       m_state->pending().untrack(*this);
@@ -182,7 +196,8 @@ private:
     prepare_recv(param);
     param.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMORY_TYPE;
     param.memory_type = to_ucs(m_view.memory);
-    m_tag = m_state->tags().next_recv_tag(m_seq);
+    if (!m_tagged)
+      m_tag = m_state->tags().next_recv_tag(m_seq);
     m_posted = true;
     ucp_worker_h worker = m_state->get_worker().ucp_worker();
     return post_tag_recv(worker, m_view.data, m_view.size, m_tag, tag_layout::full_mask, param);
@@ -197,6 +212,8 @@ private:
       m_state->pending().untrack(*this);
       m_linked = false;
     }
+    if (m_tagged)
+      return; // not the ordered channel's: no sequence, not counted for close_after_n_recv
     if (status == UCS_OK || status == UCS_ERR_MESSAGE_TRUNCATED)
       m_state->on_recv_completed();
     else if (status == UCS_ERR_CANCELED && m_posted)
@@ -232,6 +249,8 @@ private:
     // The code's message follows (ucx_error adds it): only the context here.
     std::string out = "recv of " + std::to_string(m_view.size) + " bytes of " + to_string(m_view.memory) +
                       " memory from " + m_state->peer();
+    if (m_tagged)
+      out += " (tag " + hex(m_tag & ~tag_layout::space_mask) + ")";
     if (status == UCS_ERR_UNSUPPORTED)
       out += ": " + unsupported_memory_text(to_ucs(m_view.memory));
     if (status == UCS_ERR_MESSAGE_TRUNCATED && m_info.length > m_view.size)
@@ -243,6 +262,7 @@ private:
   buffer_view<void> m_view;
   ucp_tag_recv_info_t m_info{};
   tag_t m_tag = 0;
+  bool m_tagged = false;
   std::uint64_t m_seq = 0;
   bool m_posted = false;
   bool m_linked = false;
