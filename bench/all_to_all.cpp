@@ -489,9 +489,7 @@ options parse(int argc, char** argv) {
       o.ranks.push_back(static_cast<std::uint32_t>(std::stoul(r)));
   }
   if (!sizes.empty()) {
-    o.sizes.clear();
-    for (const auto& s : bench::split(sizes))
-      o.sizes.push_back(bench::parse_size(s));
+    o.sizes = bench::parse_size_list(sizes);
   }
   if (o.sizes.empty() || o.ranks.empty() || o.repeat == 0)
     throw std::invalid_argument("--ranks, --sizes and --repeat need at least one");

@@ -386,9 +386,7 @@ options parse(int argc, char** argv) {
   app.add_flag("--as-rank", o.as_rank);
   bench::parse(app, argc, argv);
   if (!sizes.empty()) {
-    o.sizes.clear();
-    for (const auto& s : bench::split(sizes))
-      o.sizes.push_back(parse_size(s));
+    o.sizes = bench::parse_size_list(sizes);
   }
   if (o.sizes.empty() || o.repeat == 0)
     throw std::invalid_argument("--sizes and --repeat need at least one");

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -29,6 +30,15 @@ inline std::size_t parse_size(const std::string& text) {
   if (unit == "M" || unit == "MiB")
     return v << 20;
   throw std::invalid_argument("size '" + text + "': use a number with B, K or M");
+}
+
+/// "4K,1M" -> {4096, 1048576}
+inline std::vector<std::size_t> parse_size_list(const std::string& text) {
+  std::vector<std::size_t> out;
+  std::stringstream items(text);
+  for (std::string item; std::getline(items, item, ',');)
+    out.push_back(parse_size(item));
+  return out;
 }
 
 inline std::string format_size(std::size_t size) {

@@ -60,6 +60,18 @@ def run(ranks, args, timeout=120, launcher="fork"):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
+def output_files(where, p, prefix, ranks):
+    """PREFIX.<rank>.csv of a run that must have succeeded on `ranks` ranks, or None (a failure noted)."""
+    if p.returncode != 0:
+        failures.append(f"{where}: exit {p.returncode}: {p.stderr.strip()}")
+        return None
+    files = sorted(glob.glob(prefix + ".*.csv"))
+    if len(files) != ranks:
+        failures.append(f"{where}: files {files}")
+        return None
+    return files
+
+
 def expected(db, how):
     q = {
         "inner": "SELECT l.k, l.a, l.b, r.c FROM l JOIN r ON l.k = r.k",
@@ -95,12 +107,8 @@ with tempfile.TemporaryDirectory() as tmp:
                 prefix = f"{tmp}/out-{ranks}-{how}-{algorithm}-{launcher}"
                 p = run(ranks, ["--left", lp, "--right", rp, "--output", prefix, "--how", how,
                                 "--algorithm", algorithm, "--over-decomposition", "2"], launcher=launcher)
-                if p.returncode != 0:
-                    failures.append(f"{where}: exit {p.returncode}: {p.stderr.strip()}")
-                    continue
-                files = sorted(glob.glob(prefix + ".*.csv"))
-                if len(files) != ranks:
-                    failures.append(f"{where}: files {files}")
+                files = output_files(where, p, prefix, ranks)
+                if files is None:
                     continue
                 rows = []
                 for name in files:
@@ -147,12 +155,8 @@ with tempfile.TemporaryDirectory() as tmp:
                 text_cases += 1
                 p = run(ranks, ["--left", tlp, "--right", trp, "--output", prefix, "--how", how, "--algorithm",
                                 algorithm.split("-")[0]] + (["--broadcast-side", "left"] if "left" in algorithm else []))
-                if p.returncode != 0:
-                    failures.append(f"{where}: exit {p.returncode}: {p.stderr.strip()}")
-                    continue
-                files = sorted(glob.glob(prefix + ".*.csv"))
-                if len(files) != ranks:
-                    failures.append(f"{where}: files {files}")
+                files = output_files(where, p, prefix, ranks)
+                if files is None:
                     continue
                 rows = []
                 for name in files:

@@ -130,6 +130,19 @@ inline std::vector<result_row> rows_of(const join::joined<join_table_i64, join_t
   return out;
 }
 
+/// The options of one checked join, its report into `report`.
+inline join::hash_join_options checked_join_options(join::join_how how, join::join_algorithm algorithm,
+                                                    unsigned over_decomposition, join::broadcast_side side,
+                                                    join::hash_join_report& report) {
+  join::hash_join_options o;
+  o.how = how;
+  o.algorithm = algorithm;
+  o.broadcast = side;
+  o.over_decomposition = over_decomposition;
+  o.report = &report;
+  return o;
+}
+
 /// No right row: the right rank a left join's unmatched row (or a semi or
 /// anti join's row) is kept by.
 inline constexpr std::uint32_t no_rank = ~std::uint32_t{0};

@@ -171,13 +171,8 @@ inline task<void> check_string_join(communicator& comm, join::join_algorithm alg
     for (join::join_how how : {join::join_how::inner, join::join_how::left, join::join_how::semi, join::join_how::anti}) {
       if (side == join::broadcast_side::left && how != join::join_how::inner)
         continue; // refused, join.cpp's error case
-      join::hash_join_options o;
-      o.how = how;
-      o.algorithm = algorithm;
-      o.broadcast = side;
-      o.over_decomposition = over_decomposition;
       join::hash_join_report report;
-      o.report = &report;
+      const join::hash_join_options o = checked_join_options(how, algorithm, over_decomposition, side, report);
       const auto l = make_string_side(true, me, n, rows, empty_left), r = make_string_side(false, me, n, rows, empty_right);
       const auto got = co_await join::hash_join(comm, l, r, o);
       if (side != join::broadcast_side::automatic)
