@@ -436,11 +436,15 @@ ucoro::task<int> run(ucoro::worker& w, const options& o) {
       throw std::runtime_error("--schema names '" + name + "', a column neither " + o.left + " nor " + o.right +
                                " has");
   std::vector<bool> left_text = co_await text_columns(comm, left), right_text = co_await text_columns(comm, right);
-  for (auto* text : {&left_text, &right_text}) // --schema's text columns are text even where every field is a number
+  // --schema's text columns are text even where every field is a number.
+  const auto schema_text = [&](const join_csv::share& file, std::vector<bool>& text) {
     for (const auto& [name, type] : o.schema)
-      for (std::size_t c = 0; c < text->size(); ++c)
-        if ((text == &left_text ? left : right).names[c] == name && type == join_csv::column_type::text)
-          (*text)[c] = true;
+      for (std::size_t c = 0; c < text.size(); ++c)
+        if (file.names[c] == name && type == join_csv::column_type::text)
+          text[c] = true;
+  };
+  schema_text(left, left_text);
+  schema_text(right, right_text);
   // The keys are compared as text when either side's are text.
   const bool text_keys = left_text[0] || right_text[0];
   left_text[0] = right_text[0] = text_keys;

@@ -113,21 +113,28 @@ inline void append_gathered(string_column& to, const string_column& column, std:
   }
 }
 
-/// Run-time columns: `to` takes the kind of `column` while it is empty; a
-/// column of the other kind is invalid_argument.
-inline void append_gathered(any_column& to, const any_column& column, std::span<const row_index> rows) {
-  if (to.get().index() != column.get().index()) {
-    if (to.size() != 0)
-      throw_invalid_argument(std::string("append_gathered: a ") + (column.is_text() ? "string" : "integer") +
-                             " column into a non-empty " + (to.is_text() ? "string" : "integer") + " column");
-    to = empty_like(column);
-  }
+/// Calls f(from's column, to's column of the same kind), `to` first made
+/// an empty column of from's kind if it holds the other: how every step of
+/// the join applies its typed operation to run-time columns.
+template <class F>
+void with_kind_of(const any_column& from, any_column& to, F&& f) {
+  if (to.get().index() != from.get().index())
+    to = empty_like(from);
   std::visit(
       [&](auto& into) {
         using C = std::remove_cvref_t<decltype(into)>;
-        append_gathered(into, std::get<C>(column.get()), rows);
+        f(std::get<C>(from.get()), into);
       },
       to.get());
+}
+
+/// Run-time columns: `to` takes the kind of `column` while it is empty; a
+/// column of the other kind is invalid_argument.
+inline void append_gathered(any_column& to, const any_column& column, std::span<const row_index> rows) {
+  if (to.get().index() != column.get().index() && to.size() != 0)
+    throw_invalid_argument(std::string("append_gathered: a ") + (column.is_text() ? "string" : "integer") +
+                           " column into a non-empty " + (to.is_text() ? "string" : "integer") + " column");
+  with_kind_of(column, to, [&](const auto& from, auto& into) { append_gathered(into, from, rows); });
 }
 
 } // namespace ucoro::join

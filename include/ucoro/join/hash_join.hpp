@@ -313,20 +313,19 @@ template <join_table L, join_table R>
     join_batch(left, right);
   } else if (report.algorithm == join_algorithm::broadcast) {
     // Every rank sends its whole table (part 0 of one) to every rank.
-    auto t0 = join_clock::now();
-    if (report.broadcast == broadcast_side::right) {
-      partitioned<R> whole{right, {0, right.size()}};
+    const auto gather_whole = [&]<join_table T>(const T& mine, T& all) -> task<void> {
+      auto t0 = join_clock::now();
+      const partitioned<T> whole{mine, {0, mine.size()}};
       report.partition_s += seconds_since(t0);
       t0 = join_clock::now();
-      co_await shuffle_into(comm, whole, scratch->cur_r, std::vector<std::size_t>(n, 0), o.exchange, &report.bytes);
+      co_await shuffle_into(comm, whole, all, std::vector<std::size_t>(n, 0), o.exchange, &report.bytes);
       report.shuffle_s += seconds_since(t0);
+    };
+    if (report.broadcast == broadcast_side::right) {
+      co_await gather_whole(right, scratch->cur_r);
       join_batch(left, scratch->cur_r);
     } else {
-      partitioned<L> whole{left, {0, left.size()}};
-      report.partition_s += seconds_since(t0);
-      t0 = join_clock::now();
-      co_await shuffle_into(comm, whole, scratch->cur_l, std::vector<std::size_t>(n, 0), o.exchange, &report.bytes);
-      report.shuffle_s += seconds_since(t0);
+      co_await gather_whole(left, scratch->cur_l);
       join_batch(scratch->cur_l, right);
     }
   } else {

@@ -101,14 +101,7 @@ inline void scatter_column(const partition_plan& plan, const string_column& colu
 
 /// Run-time columns: `out` takes the kind of `column`.
 inline void scatter_column(const partition_plan& plan, const any_column& column, any_column& out) {
-  if (out.get().index() != column.get().index())
-    out = empty_like(column);
-  std::visit(
-      [&](auto& into) {
-        using C = std::remove_cvref_t<decltype(into)>;
-        scatter_column(plan, std::get<C>(column.get()), into);
-      },
-      out.get());
+  with_kind_of(column, out, [&](const auto& from, auto& into) { scatter_column(plan, from, into); });
 }
 
 /// A table's rows grouped by part: part p is rows [offsets[p], offsets[p+1]).

@@ -111,14 +111,7 @@ public:
   }
 
   void start(const any_column& sent, any_column& received) {
-    if (received.get().index() != sent.get().index())
-      received = empty_like(sent);
-    std::visit(
-        [&](auto& into) {
-          using C = std::remove_cvref_t<decltype(into)>;
-          start(std::get<C>(sent.get()), into);
-        },
-        received.get());
+    with_kind_of(sent, received, [&](const auto& from, auto& into) { start(from, into); });
   }
 
   /// Waits for every column, then turns received lengths into offsets.
