@@ -1,7 +1,8 @@
 // One rank of a communicator test job: bootstraps from the environment
 // (UCORO_RANK/SIZE/ROOT/JOB, or none: a singleton), runs what argv[1]
 // says, prints "rank R of N ok" and exits 0, or prints the error and exits 1.
-//   basic:  ring token, tagged order, self-send, recv_any, barrier,
+//   basic:  ring token, tagged order, self-send, recv_any (into a buffer and
+//           allocating), barrier,
 //           all_gather, all_reduce, broadcast, argument errors
 //   victim: after bootstrap and a barrier, prints "ready"; rank 1 then
 //           waits to be killed; the others post a receive from rank 1 and
@@ -30,6 +31,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -134,6 +136,26 @@ task<void> basic(communicator& comm, bool eager) {
     }
   };
   co_await when_all(comm.send(0, std::span(&mine, 1), 13), collect());
+  // The allocating recv_any (worker::recv_any's probe-and-take path): every
+  // rank sends rank + 1 values of its rank (up to 1 MiB for rank 3, a
+  // rendezvous) to the last rank, which learns each size from the message.
+  auto collect_allocated = [&]() -> task<void> {
+    if (me != n - 1)
+      co_return;
+    std::vector<bool> seen(n, false);
+    for (std::uint32_t i = 0; i < n; ++i) {
+      auto got = co_await comm.recv_any<std::vector<std::uint32_t>>(14);
+      require(got.source < n && !seen[got.source], "allocating recv_any: source " + std::to_string(got.source));
+      require(got.data.size() == (got.source == 3 ? 262144U : got.source + 1U),
+              "allocating recv_any: " + std::to_string(got.data.size()) + " values from rank " +
+                  std::to_string(got.source));
+      require(std::all_of(got.data.begin(), got.data.end(), [&](std::uint32_t v) { return v == got.source; }),
+              "allocating recv_any: the values");
+      seen[got.source] = true;
+    }
+  };
+  const std::vector<std::uint32_t> mine_many(me == 3 ? 262144U : me + 1U, me);
+  co_await when_all(comm.send(n - 1, mine_many, 14), collect_allocated());
   co_await comm.barrier();
   const auto all = co_await comm.all_gather(me * 10);
   for (std::uint32_t r = 0; r < n; ++r)
@@ -214,16 +236,25 @@ task<void> victim(worker& w, communicator& comm) {
 /// rank 0's receive, pending meanwhile, gets the message (the link matches
 /// what a dead peer sent before it fails its operations, peer_link::fail),
 /// and only the next receive fails with peer_failed.
-task<void> send_exit(worker& w, communicator& comm) {
+/// `late`: rank 0 posts its receive only once it knows rank 1 failed, so
+/// the message waits in UCX's unexpected queue and the receive takes it
+/// from there (comm_recv_op::post_after_failure).
+task<void> send_exit(worker& w, communicator& comm, bool late) {
   co_await comm.barrier();
   std::uint64_t value = 0;
   if (comm.rank() == 1) {
-    co_await w.sleep(50ms); // rank 0's receive is posted by then: it is pending when the message comes
+    if (!late)
+      co_await w.sleep(50ms); // rank 0's receive is posted by then: it is pending when the message comes
     std::printf("rank 1 of %u ok (%s)\n", comm.size(), to_string(comm.bootstrap_info()));
     std::fflush(stdout); // before the send: nothing between the send and the exit
     value = 42;
     co_await comm.send(0, std::span(&value, 1), 7);
     std::_Exit(0); // no close: the message and the exit race, as a crash after a send would
+  }
+  if (late) {
+    for (int i = 0; i < 2000 && !comm.failed(1); ++i)
+      co_await w.sleep(5ms);
+    require(comm.failed(1), "rank 1's exit was not noticed within 10 s");
   }
   auto got = co_await as_result(with_timeout(comm.recv(1, std::span(&value, 1), 7), 10s));
   require(got.error == std::error_code{}, "the message rank 1 sent before it exited: " + got.error.message());
@@ -501,8 +532,8 @@ int ucoro::test::run_rank(int argc, char** argv, bootstrap_function bootstrap) {
             co_await victim_all_to_all(w, comm, a);
           } else if (scenario == "victim")
             co_await victim(w, comm);
-          else if (scenario == "send_exit")
-            co_await send_exit(w, comm);
+          else if (scenario == "send_exit" || scenario == "send_exit_late")
+            co_await send_exit(w, comm, scenario == "send_exit_late");
           else if (scenario == "victim_in_barrier")
             co_await victim_in(w, comm, "barrier");
           else if (scenario == "victim_streaming")

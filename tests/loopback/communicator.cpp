@@ -53,6 +53,17 @@ TEST_CASE("a message a rank sent just before it exited is received; the next rec
     }
 }
 
+TEST_CASE("a receive posted after its rank is known to have exited still gets what the rank sent before; the next "
+          "one fails with peer_failed", "[communicator][failure]") {
+  for (const bool polling : {false, true})
+    for (int round = 0; round < 3; ++round) {
+      INFO((polling ? "polling" : "blocking") << ", round " << round);
+      auto ranks =
+          start_job(2, "send_exit_late", polling ? std::vector<std::string>{"--polling"} : std::vector<std::string>{});
+      CHECK(ranks_ok(ranks, 30s) == 2);
+    }
+}
+
 TEST_CASE("a rank killed inside a barrier or mid-way through 64 MiB transfers fails the survivors' operations",
           "[communicator][failure]") {
   for (const char* scenario : {"victim_in_barrier", "victim_streaming"}) {

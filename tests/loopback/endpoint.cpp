@@ -335,6 +335,136 @@ TEST_CASE("tagged messages never meet the ordered channel; tag_send_obj and tag_
   CHECK(served.is_set());
 }
 
+TEST_CASE("send_many and recv_many carry a header and parts of 0 B to 64 MiB intact, given as arguments or as a "
+          "range, three sends in flight, over tcp and shared memory in both progress modes", "[endpoint][send_many]") {
+  struct header {
+    std::uint32_t columns;
+    std::uint32_t rows;
+  };
+  const std::array<std::size_t, 7> sizes{0, 1, 8, 4096, 65536, 1 << 20, 64 << 20};
+  for (const auto& t : transports()) {
+    for (auto mode : {progress_mode::blocking, progress_mode::polling}) {
+      INFO(t.name << " " << test::mode_name(mode));
+      context ctx{t.ucx};
+      worker w{ctx, mode};
+      // The server takes each message into buffers larger than its parts
+      // and echoes what it received, as a range of spans of those sizes.
+      auto lf = w.create_listener(
+          [&](endpoint ep) -> task<void> {
+            header h{};
+            std::vector<std::byte> a(100), b(5000), c(2 << 20);
+            const auto got = co_await ep.recv_many(std::span(&h, 1), a, b, c);
+            CHECK(got == std::array<std::size_t, 4>{sizeof h, 1, 4096, 1 << 20});
+            CHECK(h.columns == 3);
+            co_await ep.send_many(std::span(&h, 1), std::span(a.data(), got[1]), std::span(b.data(), got[2]),
+                                  std::span(c.data(), got[3]));
+            for (int round = 0; round < 2; ++round) {
+              std::vector<std::vector<std::byte>> parts(sizes.size());
+              for (std::size_t i = 0; i < sizes.size(); ++i)
+                parts[i].resize(sizes[i] + (round == 0 ? 0 : 100)); // round 1: every buffer larger than its part
+              const std::vector<std::size_t> n = co_await ep.recv_many(parts);
+              std::vector<std::span<const std::byte>> back;
+              for (std::size_t i = 0; i < sizes.size(); ++i)
+                back.emplace_back(parts[i].data(), n[i]);
+              co_await ep.send_many(back);
+            }
+          },
+          0, loopback_listener(t.error_handling));
+      w.run(test::bounded(
+          [&]() -> task<void> {
+            endpoint ep = co_await w.create_endpoint("127.0.0.1", lf.port(), client_options(t.error_handling));
+            const header h{3, 1000};
+            const auto a = test::pattern(1, 1), b = test::pattern(4096, 2), c = test::pattern(1 << 20, 3);
+            std::vector<std::vector<std::byte>> parts(sizes.size());
+            for (std::size_t i = 0; i < sizes.size(); ++i)
+              parts[i] = test::pattern(sizes[i], static_cast<std::uint32_t>(i + 20));
+            // Three messages in flight at once: each goes out whole, in call
+            // order; the third as a message per part (what device parts take).
+            std::vector<buffer_view<const void>> views;
+            for (const auto& p : parts)
+              views.push_back(view_of(p));
+            auto sends = [&]() -> task<void> {
+              co_await when_all(ep.send_many(std::span(&h, 1), a, b, c), ep.send_many(parts),
+                                detail::send_parts(detail::endpoint_access::state(ep), views,
+                                                   detail::parts_mode::one_per_part));
+            };
+            auto echoes = [&]() -> task<void> { // meanwhile: a rendezvous completes only once received
+              header h2{};
+              std::vector<std::byte> a2(1), b2(4096), c2(1 << 20);
+              const auto got = co_await ep.recv_many(std::span(&h2, 1), a2, b2, c2);
+              CHECK(got == std::array<std::size_t, 4>{sizeof h, 1, 4096, 1 << 20});
+              CHECK((h2.columns == 3 && h2.rows == 1000));
+              CHECK((a2 == a && b2 == b && c2 == c));
+              for (int round = 0; round < 2; ++round) {
+                INFO("round " << round);
+                std::vector<std::vector<std::byte>> back(sizes.size());
+                for (std::size_t i = 0; i < sizes.size(); ++i)
+                  back[i].resize(sizes[i]);
+                const std::vector<std::size_t> n = co_await ep.recv_many(back);
+                CHECK(n == std::vector<std::size_t>(sizes.begin(), sizes.end()));
+                CHECK((back == parts)); // not decomposed: Catch would print 64 MiB
+              }
+            };
+            co_await when_all(sends(), echoes());
+            co_await ep.close();
+          }(),
+          120s));
+    }
+  }
+}
+
+TEST_CASE("recv_many: a part larger than its buffer or fewer parts is message_size naming it, the message consumed; "
+          "more parts than buffers closes the endpoint", "[endpoint][send_many][error]") {
+  context ctx;
+  worker w{ctx};
+  endpoint ep = w.create_endpoint_from_worker_address(w.address());
+  const auto a = test::pattern(8, 1), b = test::pattern(100, 2), c = test::pattern(70000, 3);
+  std::vector<std::byte> a_in(8), b_in(50), c_in(70000), d_in(10);
+  // The receive fails; the send beside it completes (a rendezvous only
+  // once the receiver took the message).
+  auto failure = [&](task<void> send, auto recv) -> std::pair<std::error_code, std::string> {
+    std::pair<std::error_code, std::string> out{{}, "no error"};
+    auto receive = [&]() -> task<void> {
+      try {
+        (void)co_await std::move(recv);
+      } catch (const std::system_error& e) {
+        out = {e.code(), e.what()};
+      }
+    };
+    w.run(test::bounded(when_all(std::move(send), receive())));
+    return out;
+  };
+  auto next_message_arrives = [&] {
+    std::uint64_t v = 7, got = 0;
+    w.run(test::bounded(when_all(ep.send(std::span(&v, 1)), ep.recv(std::span(&got, 1)))));
+    return got == 7;
+  };
+  for (const auto mode : {detail::parts_mode::automatic, detail::parts_mode::one_per_part}) {
+    INFO((mode == detail::parts_mode::automatic ? "in one message" : "a message per part"));
+    const std::array<buffer_view<const void>, 3> views{view_of(a), view_of(b), view_of(c)};
+    const auto [code, text] =
+        failure(detail::send_parts(detail::endpoint_access::state(ep), views, mode), ep.recv_many(a_in, b_in, c_in));
+    CHECK(code == std::errc::message_size);
+    CHECK_THAT(text, Catch::Contains("part 1: the peer sent 100 bytes, the buffer holds 50") &&
+                         Catch::Contains("the message was consumed"));
+    CHECK(next_message_arrives());
+  }
+  {
+    const auto [code, text] = failure(ep.send_many(a, c), ep.recv_many(a_in, c_in, d_in));
+    CHECK(code == std::errc::message_size);
+    CHECK_THAT(text, Catch::Contains("the peer sent 2 parts; recv_many has 3 buffers"));
+  }
+  CHECK(next_message_arrives());
+  {
+    const auto b_small = test::pattern(10, 4); // eager: the send completes though nobody takes the rest
+    const auto [code, text] = failure(ep.send_many(a, b_small, d_in), ep.recv_many(a_in, c_in));
+    CHECK(code == std::errc::message_size);
+    CHECK_THAT(text, Catch::Contains("the peer sent more than 2 parts; the endpoint is closed"));
+  }
+  CHECK(ep.closed());
+  CHECK(ep.close_reason() == errc::malformed_message);
+}
+
 TEST_CASE("1000 messages in flight on one endpoint arrive in send order", "[endpoint][order]") {
   context ctx{{{"TLS", "tcp"}}};
   worker w{ctx};

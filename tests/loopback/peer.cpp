@@ -9,6 +9,11 @@
 //           after the first)
 //   send_exit: after 50 ms (the client's receive is pending), send the 8-byte
 //           value 42 and exit at once (status 0), no close
+//   user_tag: send one --size message in the worker-level user tag space
+//           (tag 7) on the endpoint's UCX endpoint, print "sending", then
+//           idle until killed (the send completes when it is received)
+//   send_exit_both: at once, send 42 on the ordered channel and 43 with
+//           tag 0xffffffff, then exit the same way
 //   address: no listener; given --peer-address HEX and --peer-info HEX (the
 //           test's worker), print "address HEX info HEX" (this worker's),
 //           connect by worker address under automatic, echo one message
@@ -26,6 +31,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <span>
 #include <string>
@@ -110,6 +116,18 @@ int main(int argc, char** argv) {
           co_await worker.sleep(50ms); // not a wait for anything: the client's receive is pending by then (the case under test)
           co_await ep.send(std::span(&value, 1));
           ::_exit(0); // the behaviour under test: gone right after its last message, no close
+        } else if (mode == "send_exit_both") {
+          const std::uint64_t ordered = 42;
+          const std::uint64_t tagged = 43;
+          co_await ep.send(std::span(&ordered, 1));
+          co_await ep.tag_send(std::span(&tagged, 1), 0xFFFFFFFF);
+          ::_exit(0); // as send_exit
+        } else if (mode == "user_tag") {
+          ucoro::host_memory buf(size);
+          std::memset(buf.data(), 0x5a, size);
+          say("sending");
+          co_await ucoro::tag_send(worker.engine(), ep.ucp_endpoint(), buf.data(), size, 7);
+          co_await worker.sleep(3600s); // not a wait for anything: this peer idles until the test kills it (its death is the behaviour under test)
         } else if (mode == "idle") {
           say("connected");
           co_await worker.sleep(3600s); // not a wait for anything: this peer idles until the test kills it (its death is the behaviour under test)

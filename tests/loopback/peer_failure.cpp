@@ -162,6 +162,50 @@ TEST_CASE("a message a same-host peer sent just before it exited is received, no
   }
 }
 
+TEST_CASE("receives posted after a same-host peer's exit closed the endpoint still get what it sent before; the next "
+          "fails with peer_failed", "[failure][two_process]") {
+  // The messages wait in UCX's unexpected queue; the endpoint is closed
+  // (peer_failed) before either receive is posted (ep_recv_op::post_refused).
+  context ctx;
+  for (const auto progress : {progress_mode::blocking, progress_mode::polling}) {
+    worker w{ctx, progress};
+    for (int round = 0; round < 3; ++round) {
+      INFO(test::mode_name(progress) << ", round " << round);
+      test::child_process peer{{peer_binary(), "--mode", "send_exit_both"}};
+      const std::uint16_t port = listening_port(peer);
+      struct outcome {
+        bool closed_first = false;
+        std::error_code reason;
+        std::uint64_t ordered = 0, tagged = 0;
+        std::error_code ordered_error, tagged_error, next_error, next_tagged_error;
+      };
+      const outcome got = w.run(test::bounded([&]() -> task<outcome> {
+        endpoint ep = co_await w.create_endpoint("127.0.0.1", port);
+        for (int i = 0; i < 2000 && !ep.closed(); ++i)
+          co_await w.sleep(5ms);
+        outcome o;
+        o.closed_first = ep.closed();
+        o.reason = ep.close_reason();
+        o.tagged_error = (co_await as_result(ep.tag_recv(std::span(&o.tagged, 1), 0xFFFFFFFF))).error;
+        o.ordered_error = (co_await as_result(ep.recv(std::span(&o.ordered, 1)))).error;
+        std::uint64_t more = 0;
+        o.next_error = (co_await as_result(with_timeout(ep.recv(std::span(&more, 1)), 10s))).error;
+        o.next_tagged_error = (co_await as_result(with_timeout(ep.tag_recv(std::span(&more, 1), 0xFFFFFFFF), 10s))).error;
+        co_return o;
+      }()));
+      REQUIRE(got.closed_first);
+      CHECK(got.reason == errc::peer_failed);
+      CHECK(got.ordered_error == std::error_code{});
+      CHECK(got.ordered == 42);
+      CHECK(got.tagged_error == std::error_code{});
+      CHECK(got.tagged == 43);
+      CHECK(got.next_error == errc::peer_failed);
+      CHECK(got.next_tagged_error == errc::peer_failed);
+      CHECK(peer.wait_exit(10s) == 0);
+    }
+  }
+}
+
 TEST_CASE("a peer killed with SIGKILL fails the survivor's pending operation in every mode and phase",
           "[failure][two_process]") {
   for (const auto& m : modes) {
@@ -225,22 +269,96 @@ bool ucx_keeps_worker_busy(worker& w, int rounds = 2000) {
 
 } // namespace
 
-TEST_CASE("a peer killed with SIGKILL fails the survivor's pending tag_recv in every mode", "[failure][two_process][tag]") {
-  const kill_phase pending_tag_recv{"idle, a tag_recv pending", "idle", 8, false, true};
-  for (const auto& m : modes) {
-    for (auto progress : {progress_mode::blocking, progress_mode::polling}) {
-      context ctx;
-      worker w{ctx, progress};
-      INFO("error_handling " << to_string(m.mode) << ", " << test::mode_name(progress));
-      test::child_process peer{peer_args(pending_tag_recv.peer_mode, pending_tag_recv.size, m)};
-      const auto [outcome, detection, callbacks, callback_reason, info] = kill_during(w, peer, pending_tag_recv, m);
-      INFO("detected after " << detection.count() << " ms: " << outcome.error.message() << "\n" << info);
-      REQUIRE_FALSE(outcome);
-      CHECK(outcome.error != std::errc::operation_canceled); // failed by the peer's death, not by the 30 s bound
-      CHECK(detection < m.bound);
-      CHECK(callbacks == 1);
-      CHECK(callback_reason == outcome.error);
-      CHECK(peer.wait_exit(10s) == 128 + SIGKILL);
+TEST_CASE("a peer killed with SIGKILL fails the survivor's pending tag_recv or recv_many in every mode",
+          "[failure][two_process][tag]") {
+  const kill_phase pending[] = {{"idle, a tag_recv pending", "idle", 8, false, kill_phase::receive::tagged},
+                                {"idle, a recv_many pending", "idle", 8, false, kill_phase::receive::many}};
+  for (const kill_phase& ph : pending) {
+    for (const auto& m : modes) {
+      for (auto progress : {progress_mode::blocking, progress_mode::polling}) {
+        context ctx;
+        worker w{ctx, progress};
+        INFO(ph.name << ", error_handling " << to_string(m.mode) << ", " << test::mode_name(progress));
+        test::child_process peer{peer_args(ph.peer_mode, ph.size, m)};
+        const auto [outcome, detection, callbacks, callback_reason, info] = kill_during(w, peer, ph, m);
+        INFO("detected after " << detection.count() << " ms: " << outcome.error.message() << "\n" << info);
+        REQUIRE_FALSE(outcome);
+        CHECK(outcome.error != std::errc::operation_canceled); // failed by the peer's death, not by the 30 s bound
+        CHECK(detection < m.bound);
+        CHECK(callbacks == 1);
+        CHECK(callback_reason == outcome.error);
+        CHECK(peer.wait_exit(10s) == 128 + SIGKILL);
+      }
+    }
+  }
+}
+
+TEST_CASE("a peer killed while the receive by handle of its removed message is pending fails that receive within "
+          "each mode's bound", "[failure][two_process][probe]") {
+  // The peer sends one 64 MiB message (a rendezvous) in the worker-level
+  // user tag space; the survivor removes it with a probe. Over tcp the
+  // peer is stopped first, so the data cannot come and the receive is
+  // pending when the peer is killed. Over shared memory the survivor reads
+  // the data itself (CMA), even from a stopped process: the peer is killed
+  // before the receive is posted, which must then fail, not wait.
+  for (const bool tcp : {true, false}) {
+    for (const auto& m : modes) {
+      // Over tcp without UCX error handling, UCX 1.13 neither fails nor can
+      // cancel a matched rendezvous receive whose sender died: it stays
+      // pending (measured: 30 s, then the test's own kill). A worker-level
+      // receive names no endpoint whose heartbeat could end it
+      // (docs/failure.md, "Receives by handle").
+      if (tcp && m.mode == error_handling::none)
+        continue;
+      for (auto progress : {progress_mode::blocking, progress_mode::polling}) {
+        INFO((tcp ? "tcp" : "shared memory") << ", error_handling " << to_string(m.mode) << ", "
+                                             << test::mode_name(progress));
+        context ctx{tcp ? std::map<std::string, std::string>{{"TLS", "tcp"}} : std::map<std::string, std::string>{}};
+        worker w{ctx, progress};
+        auto args = peer_args("user_tag", 64 << 20, m);
+        if (tcp) {
+          args.emplace_back("--tls");
+          args.emplace_back("tcp");
+        }
+        test::child_process peer{args};
+        const std::uint16_t port = listening_port(peer);
+        std::chrono::steady_clock::time_point killed_at{};
+        const auto outcome = w.run(with_timeout(
+            [&]() -> task<result<tag_recv_info>> {
+              endpoint ep = co_await w.create_endpoint("127.0.0.1", port, survivor_options(m));
+              (void)co_await peer.next_line(w); // sending
+              std::optional<tag_message> message;
+              for (int i = 0; i < 10000 && !message; ++i) {
+                message = w.probe(7, tag_layout::full_mask, true);
+                if (!message)
+                  co_await w.sleep(1ms);
+              }
+              if (!message)
+                throw std::runtime_error("the peer's message never arrived");
+              host_memory buf(message->size());
+              if (!tcp) {
+                peer.kill();
+                killed_at = std::chrono::steady_clock::now();
+                co_return co_await as_result(w.recv(std::move(*message), buf));
+              }
+              peer.kill(SIGSTOP);
+              auto killer = [&]() -> task<void> {
+                co_await w.sleep(100ms); // the receive is posted and pending by then
+                peer.kill();
+                killed_at = std::chrono::steady_clock::now();
+              };
+              auto [r, unused] = co_await when_all(as_result(w.recv(std::move(*message), buf)), killer());
+              (void)unused;
+              co_return r;
+            }(),
+            30s));
+        const auto detection = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - killed_at);
+        INFO("failed after " << detection.count() << " ms: " << outcome.error.message());
+        REQUIRE_FALSE(outcome);
+        CHECK(outcome.error != std::errc::operation_canceled); // failed by the peer's death, not by the 30 s bound
+        CHECK(detection < m.bound);
+        CHECK(peer.wait_exit(10s) == 128 + SIGKILL);
+      }
     }
   }
 }

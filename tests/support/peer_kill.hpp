@@ -21,7 +21,9 @@ struct kill_phase {
   const char* peer_mode; ///< tests/loopback/peer.cpp --mode
   std::size_t size;      ///< message size, both ways
   bool survivor_sends;
-  bool tagged = false; ///< the survivor's receive is a tag_recv (tag 7), not the ordered channel's
+  /// What the survivor's receive is.
+  enum class receive { ordered, tagged /* tag_recv, tag 7 */, many /* recv_many into two parts */ } how =
+      receive::ordered;
 };
 
 inline constexpr kill_phase kill_phases[] = {
@@ -66,8 +68,13 @@ inline kill_outcome kill_during(worker& w, child_process& peer, std::uint16_t po
               auto r = co_await as_result(ep.send(buf));
               if (!r)
                 co_return r;
-            } else if (phase.tagged) {
+            } else if (phase.how == kill_phase::receive::tagged) {
               auto r = co_await as_result(ep.tag_recv(buf, 7));
+              if (!r)
+                co_return result<void>{r.error};
+            } else if (phase.how == kill_phase::receive::many) {
+              std::uint64_t header = 0;
+              auto r = co_await as_result(ep.recv_many(std::span(&header, 1), buf));
               if (!r)
                 co_return result<void>{r.error};
             } else {

@@ -33,6 +33,7 @@
 #include <ucoro/error.hpp>
 #include <ucoro/runtime/event.hpp>
 #include <ucoro/ucx/tag.hpp>
+#include <ucoro/ucx/tag_message.hpp>
 #include <ucoro/runtime/task.hpp>
 #include <ucoro/runtime/timer.hpp>
 #include <ucoro/runtime/when_all.hpp>
@@ -58,6 +59,14 @@ namespace ucoro {
 struct recv_any_info {
   std::uint32_t source = 0;
   std::size_t size = 0;
+};
+
+/// What the allocating recv_any received: the rank it came from and the
+/// message, in a container of exactly its size.
+template <class Container>
+struct received_from {
+  std::uint32_t source = 0;
+  Container data;
 };
 
 namespace detail {
@@ -145,11 +154,26 @@ public:
   [[nodiscard]] task<recv_any_info> recv_any(B&& buf, std::uint32_t tag) {
     check_tag(tag, "recv_any");
     const auto view = writable_view_of(buf);
-    const tag_t mask = ~(((tag_t{1} << tag_layout::comm_rank_bits) - 1) << tag_layout::comm_rank_shift);
     const tag_recv_info info =
         co_await detail::tag_recv_op(m_state->w->engine(), view.data, view.size,
-                                     tag_layout::communicator_tag(tag, 0, 0), mask, to_ucs(view.memory));
+                                     tag_layout::communicator_tag(tag, 0, 0), any_source_mask, to_ucs(view.memory));
     co_return recv_any_info{source_of(info.sender_tag), info.length};
+  }
+
+  /// From whichever rank sends first with `tag`, into a new container of
+  /// exactly the message's size: worker::recv_any's path (a probe that
+  /// removes the message, then its receive by handle). A message that is
+  /// not a whole number of elements is received, then refused with
+  /// std::errc::bad_message.
+  template <resizable_container Container = std::vector<std::byte>>
+  [[nodiscard]] task<received_from<Container>> recv_any(std::uint32_t tag) {
+    check_tag(tag, "recv_any");
+    progress_engine& engine = m_state->w->engine();
+    tag_message message = co_await detail::message_wait(engine, tag_layout::communicator_tag(tag, 0, 0),
+                                                         any_source_mask, "communicator recv_any");
+    const std::uint32_t source = source_of(message.sender_tag());
+    auto got = co_await detail::receive_whole<Container>(engine, std::move(message), "communicator recv_any");
+    co_return received_from<Container>{source, std::move(got.data)};
   }
 
   /// Every rank has arrived (dissemination: log2(size) rounds).
@@ -241,6 +265,10 @@ private:
       throw_invalid_argument(std::string("communicator::") + what + ": tag " + std::to_string(tag) + " above " +
                              std::to_string(max_tag));
   }
+  /// Every field but the source rank.
+  static constexpr tag_t any_source_mask =
+      ~(((tag_t{1} << tag_layout::comm_rank_bits) - 1) << tag_layout::comm_rank_shift);
+
   static std::uint32_t source_of(tag_t tag) noexcept {
     return static_cast<std::uint32_t>((tag >> tag_layout::comm_rank_shift) & ((1U << tag_layout::comm_rank_bits) - 1));
   }

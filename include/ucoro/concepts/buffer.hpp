@@ -103,6 +103,15 @@ concept writable_buffer = buffer<B> && requires(std::remove_reference_t<B>& b) {
   { buffer_traits_of<B>::data(b) } -> std::convertible_to<void*>;
 };
 
+/// A range of buffers, each a part of one message (send_many):
+/// std::vector<std::span<const std::byte>>, std::vector<std::vector<float>>.
+template <class R>
+concept buffer_range = std::ranges::input_range<R> && buffer<std::ranges::range_reference_t<R>>;
+
+/// A range of writable buffers (recv_many).
+template <class R>
+concept writable_buffer_range = std::ranges::input_range<R> && writable_buffer<std::ranges::range_reference_t<R>>;
+
 template <class B>
 concept host_buffer = buffer<B> && (buffer_traits_of<B>::memory == memory_type::host);
 

@@ -36,6 +36,7 @@
 #include <ucoro/concepts/buffer.hpp>
 #include <ucoro/p2p/detail/peer_link_registry.hpp>
 #include <ucoro/p2p/detail/endpoint_ops.hpp>
+#include <ucoro/p2p/detail/multi_part.hpp>
 #include <ucoro/p2p/detail/endpoint_state.hpp>
 #include <ucoro/p2p/detail/handshake.hpp>
 #include <ucoro/p2p/detail/socket.hpp>
@@ -47,6 +48,7 @@
 
 #include <ucp/api/ucp.h>
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -153,6 +155,51 @@ public:
   template <class Container = std::vector<std::byte>>
   [[nodiscard]] task<Container> tag_recv_obj(tag_t tag) const {
     co_return co_await recv_obj_into(Container{}, endpoint_tag("tag_recv_obj", tag));
+  }
+
+  /// Sends several buffers as one message of the ordered channel, e.g. a
+  /// header and its columns: `co_await ep.send_many(header, keys, values)`,
+  /// or a range of buffers. Host-memory parts move as one UCX operation
+  /// (the IOV datatype); with a device part, each part is a message of its
+  /// own, in order. recv_many receives it. Calls on one endpoint must not
+  /// overlap with other sends (the size header and the parts are
+  /// consecutive messages).
+  template <buffer... B>
+    requires(sizeof...(B) > 0 && !(sizeof...(B) == 1 && (buffer_range<B> && ...)))
+  [[nodiscard]] task<void> send_many(const B&... bufs) const {
+    const std::array<buffer_view<const void>, sizeof...(B)> views{view_of(bufs)...};
+    co_await detail::send_parts(state(), views);
+  }
+  template <buffer_range R>
+  [[nodiscard]] task<void> send_many(const R& bufs) const {
+    std::vector<buffer_view<const void>> views;
+    for (const auto& b : bufs)
+      views.push_back(view_of(b));
+    co_await detail::send_parts(state(), views);
+  }
+
+  /// Receives what send_many sent into as many buffers; returns the bytes
+  /// received into each. A part larger than its buffer, or another number
+  /// of parts, is std::errc::message_size naming it; the message is
+  /// consumed and the endpoint stays usable (more parts than buffers closes
+  /// it: the rest could not be told from the next message). Calls on one
+  /// endpoint must not overlap with other receives.
+  template <writable_buffer... B>
+    requires(sizeof...(B) > 0 && !(sizeof...(B) == 1 && (writable_buffer_range<B> && ...)))
+  [[nodiscard]] task<std::array<std::size_t, sizeof...(B)>> recv_many(B&&... bufs) const {
+    const std::array<buffer_view<void>, sizeof...(B)> views{writable_view_of(bufs)...};
+    std::array<std::size_t, sizeof...(B)> received{};
+    co_await detail::recv_parts(state(), views, received);
+    co_return received;
+  }
+  template <writable_buffer_range R>
+  [[nodiscard]] task<std::vector<std::size_t>> recv_many(R&& bufs) const {
+    std::vector<buffer_view<void>> views;
+    for (auto&& b : bufs)
+      views.push_back(writable_view_of(b));
+    std::vector<std::size_t> received(views.size());
+    co_await detail::recv_parts(state(), views, received);
+    co_return received;
   }
 
   /// An 8-byte size, then the payload. Calls on one endpoint must not

@@ -55,6 +55,15 @@ struct cancel_node : basic_list_node<cancel_node> {
   bool queued = false;
 };
 
+/// Intrusive entry run after every round of UCX progress while it is
+/// linked: a wait for a message to arrive unexpected (worker::recv_any),
+/// which UCX announces by no callback. Only UCX progress puts messages in
+/// its unexpected queue, so looking after each round misses none.
+struct round_hook : basic_list_node<round_hook> {
+  void (*on_round)(round_hook*) = nullptr;
+  bool linked = false;
+};
+
 } // namespace detail
 
 class progress_engine {
@@ -119,6 +128,21 @@ public:
     }
   }
 
+  /// Runs `hook` after every round of UCX progress until it is removed;
+  /// its on_round may remove it (not others).
+  void add_round_hook(detail::round_hook& hook) noexcept {
+    if (!hook.linked) {
+      m_round_hooks.push_front(hook);
+      hook.linked = true;
+    }
+  }
+  void remove_round_hook(detail::round_hook& hook) noexcept {
+    if (hook.linked) {
+      m_round_hooks.erase(hook);
+      hook.linked = false;
+    }
+  }
+
   /// Calls `on_ready` on the worker's thread whenever `fd` has one of
   /// `events` (level-triggered epoll events; errors and hang-ups always
   /// count). One watch per fd.
@@ -133,6 +157,8 @@ public:
     ++m_stats.rounds;
     m_inline_left = inline_continuations_per_round;
     bool active = ucp_worker_progress(m_worker) != 0;
+    if (!m_round_hooks.empty()) [[unlikely]]
+      run_round_hooks();
     active |= drain_ready();
     if (m_has_foreign_work.load(std::memory_order_acquire))
       active |= run_foreign_work();
@@ -280,6 +306,15 @@ public:
   void wake() noexcept { m_events.wake(); }
 
 private:
+  void run_round_hooks() {
+    for (auto* node = m_round_hooks.front(); node != nullptr;) {
+      auto* next = node->next; // on_round may unlink its own node
+      auto* hook = static_cast<detail::round_hook*>(node);
+      hook->on_round(hook);
+      node = next;
+    }
+  }
+
   bool drain_ready() {
     if (m_ready.empty())
       return false;
@@ -393,6 +428,7 @@ private:
   std::atomic<bool> m_has_foreign_work{false};
   std::vector<std::function<void()>> m_posted;
   detail::basic_intrusive_list<detail::cancel_node> m_cancels;
+  detail::basic_intrusive_list<detail::round_hook> m_round_hooks;
 };
 
 } // namespace ucoro

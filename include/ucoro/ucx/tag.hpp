@@ -101,6 +101,30 @@ struct peer_label {
   return ucp_tag_recv_nbx(worker, data, size, tag, mask, &param);
 }
 
+/// Receives the message `message` (a handle from ucp_tag_probe_nb with
+/// remove) into `data`. As post_tag_recv, immediate completion is denied,
+/// so the length and sender tag always come through the callback.
+[[nodiscard]] inline ucs_status_ptr_t post_tag_msg_recv(ucp_worker_h worker, void* data, std::size_t size,
+                                                       ucp_tag_message_h message, ucp_request_param_t& param) noexcept {
+  param.op_attr_mask |= UCP_OP_ATTR_FLAG_NO_IMM_CMPL;
+  return ucp_tag_msg_recv_nbx(worker, data, size, message, &param);
+}
+
+/// Receives a message matching (tag, mask) that has already arrived (it
+/// waits in UCX's unexpected queue), or returns nothing if none has. For a
+/// receive posted after its sender was found gone: what the sender sent
+/// before it went is still delivered, in order, and only then do receives
+/// fail. The request is as post_tag_recv's.
+[[nodiscard]] inline std::optional<ucs_status_ptr_t> post_arrived_tag_recv(ucp_worker_h worker, void* data,
+                                                                          std::size_t size, tag_t tag, tag_t mask,
+                                                                          ucp_request_param_t& param) noexcept {
+  ucp_tag_recv_info_t info{};
+  ucp_tag_message_h message = ucp_tag_probe_nb(worker, tag, mask, 1, &info);
+  if (message == nullptr)
+    return std::nullopt;
+  return post_tag_msg_recv(worker, data, size, message, param);
+}
+
 /// Posts a tag send of `size` bytes of `memory` memory, told to UCX so that
 /// it does not detect the memory type per message. With post_tag_recv, the
 /// one place ucoro calls ucp_tag_send_nbx: the worker's, the endpoint's and

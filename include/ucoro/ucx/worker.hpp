@@ -20,6 +20,7 @@
 #include <ucoro/runtime/progress_engine.hpp>
 #include <ucoro/runtime/task.hpp>
 #include <ucoro/ucx/tag.hpp>
+#include <ucoro/ucx/tag_message.hpp>
 #include <ucoro/runtime/task_scope.hpp>
 #include <ucoro/runtime/timer.hpp>
 
@@ -222,6 +223,42 @@ public:
   /// Is a message matching (tag, mask) waiting? It stays queued.
   [[nodiscard]] std::optional<tag_recv_info> tag_probe(tag_t tag, tag_t mask = tag_layout::full_mask) {
     return ucoro::tag_probe(*m_engine, tag, mask);
+  }
+
+  /// Is a message matching (tag, mask) waiting? Its size and sender's tag,
+  /// or nothing. `remove`: the message also leaves UCX's matching (no other
+  /// receive can take it) and the result holds it, for recv(message, buf).
+  [[nodiscard]] std::optional<tag_message> probe(tag_t tag, tag_t mask = tag_layout::full_mask, bool remove = false) {
+    detail::require_user_tag(tag, "worker::probe");
+    return detail::probe_message(m_handle, tag, mask | tag_layout::space_mask, remove);
+  }
+
+  /// Receives a message probe(…, true) removed into `buf`; returns its
+  /// length and sender's tag. A buffer smaller than the message fails with
+  /// std::errc::message_size naming both sizes (the message is consumed).
+  /// A message refused here (not removed, another worker's) stays with
+  /// its holder.
+  template <writable_buffer B>
+  [[nodiscard]] detail::tag_msg_recv_op recv(tag_message&& message, B&& buf) {
+    if (!message.removed())
+      throw_invalid_argument("worker::recv(message, buf): the message was not removed by its probe (probe(tag, "
+                             "mask, true)) or was received already");
+    if (message.ucp_worker() != m_handle)
+      throw_invalid_argument("worker::recv(message, buf): the message was probed on another worker");
+    const auto view = writable_view_of(buf);
+    return {*m_engine, std::move(message), view.data, view.size, to_ucs(view.memory)};
+  }
+
+  /// Waits for a message matching (tag, mask) from any sender and receives
+  /// it into a new container of exactly its size; returns it with the
+  /// sender's tag. `recv_any()` bytes, `recv_any<std::vector<float>>(…)`:
+  /// a message that is not a whole number of elements is received and then
+  /// refused with std::errc::bad_message naming both sizes.
+  template <resizable_container Container = std::vector<std::byte>>
+  [[nodiscard]] task<received_message<Container>> recv_any(tag_t tag, tag_t mask = tag_layout::full_mask) {
+    detail::require_user_tag(tag, "worker::recv_any");
+    tag_message message = co_await detail::message_wait(*m_engine, tag, mask | tag_layout::space_mask, "worker::recv_any");
+    co_return co_await detail::receive_whole<Container>(*m_engine, std::move(message), "worker::recv_any");
   }
 
   /// This worker's UCX address, for create_endpoint_from_worker_address.

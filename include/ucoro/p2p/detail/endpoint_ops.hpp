@@ -24,6 +24,27 @@ namespace ucoro::detail {
 /// is merely slow (a large eager copy) completes well within it.
 inline constexpr std::chrono::milliseconds send_stop_grace{100};
 
+/// How long a receive of a message that arrived before its endpoint closed
+/// may take (ep_recv_op::post_refused). Fragments that were sent are
+/// queued already; only those a dead peer never sent are waited for.
+inline constexpr std::chrono::milliseconds unfinished_message_grace{1000};
+
+/// UCX's count argument for a message of `bytes` bytes: the bytes
+/// themselves, or, for one gathered from or scattered into `iov_count`
+/// parts, the parts, with the IOV datatype set in `param`.
+[[nodiscard, gnu::always_inline]] inline std::size_t with_datatype(ucp_request_param_t& param, std::size_t bytes,
+                                                                   std::size_t iov_count) noexcept {
+  if (iov_count == 0) [[likely]]
+    return bytes;
+  param.op_attr_mask |= UCP_OP_ATTR_FIELD_DATATYPE;
+  param.datatype = ucp_dt_make_iov();
+  return iov_count;
+}
+
+[[nodiscard]] inline std::string parts_text(std::size_t iov_count) {
+  return iov_count == 0 ? std::string{} : " in " + std::to_string(iov_count) + " parts";
+}
+
 /// An operation's reference to its endpoint state: a plain (non-atomic)
 /// count, because operations live on the worker's thread. While any
 /// operation holds one, the state outlives its last shared owner (see
@@ -71,9 +92,14 @@ public:
   /// outside the ordered channel's sequence.
   ep_send_op(endpoint_state& state, buffer_view<const void> view, tag_t tag)
       : request_op(state.get_worker().engine()), m_state(&state), m_view(view), m_tag(tag), m_tagged(true) {}
+  /// One message gathered from `count` host-memory parts (UCX's IOV
+  /// datatype), `bytes` in all, on the ordered channel (send_many).
+  ep_send_op(endpoint_state& state, const ucp_dt_iov_t* iov, std::size_t count, std::size_t bytes)
+      : request_op(state.get_worker().engine()), m_state(&state), m_view{iov, bytes, memory_type::host},
+        m_iov_count(count) {}
   ep_send_op(ep_send_op&& other) noexcept
       : request_op(std::move(other)), list_node{}, m_state(other.m_state), m_view(other.m_view), m_tag(other.m_tag),
-        m_tagged(other.m_tagged) {}
+        m_tagged(other.m_tagged), m_iov_count(other.m_iov_count) {}
   ~ep_send_op() {
     disarm_grace();
     if (m_linked)
@@ -90,7 +116,8 @@ private:
     if (!m_tagged)
       m_tag = m_state->tags().next_send_tag();
     m_posted = true;
-    return post_tag_send(m_state->ucp_endpoint(), m_view.data, m_view.size, m_tag, to_ucs(m_view.memory), param);
+    return post_tag_send(m_state->ucp_endpoint(), m_view.data, with_datatype(param, m_view.size, m_iov_count), m_tag,
+                         to_ucs(m_view.memory), param);
   }
   void on_pending() noexcept {
     m_state->pending().track(*this);
@@ -148,7 +175,7 @@ private:
   [[nodiscard]] std::string describe(ucs_status_t status) const {
     // The code's message follows (ucx_error adds it): only the context here.
     std::string out = "send of " + std::to_string(m_view.size) + " bytes of " + to_string(m_view.memory) +
-                      " memory to " + m_state->peer();
+                      " memory" + parts_text(m_iov_count) + " to " + m_state->peer();
     if (m_tagged)
       out += " (tag " + hex(m_tag & ~tag_layout::space_mask) + ")";
     if (status == UCS_ERR_UNSUPPORTED)
@@ -160,6 +187,7 @@ private:
   buffer_view<const void> m_view;
   tag_t m_tag = 0;
   bool m_tagged = false;
+  std::size_t m_iov_count = 0; ///< 0: m_view is one contiguous buffer
   bool m_posted = false;
   bool m_linked = false;
   bool m_stopped = false;
@@ -181,18 +209,25 @@ public:
   /// outside the ordered channel's sequence and its receive count.
   ep_recv_op(endpoint_state& state, buffer_view<void> view, tag_t tag)
       : request_op(state.get_worker().engine()), m_state(&state), m_view(view), m_tag(tag), m_tagged(true) {}
+  /// One message scattered into `count` host-memory parts (UCX's IOV
+  /// datatype), `bytes` in all, on the ordered channel (recv_many).
+  ep_recv_op(endpoint_state& state, const ucp_dt_iov_t* iov, std::size_t count, std::size_t bytes)
+      : request_op(state.get_worker().engine()), m_state(&state),
+        m_view{const_cast<ucp_dt_iov_t*>(iov), bytes, memory_type::host}, m_iov_count(count) {}
   ep_recv_op(ep_recv_op&& other) noexcept
       : request_op(std::move(other)), list_node{}, m_state(other.m_state), m_view(other.m_view), m_tag(other.m_tag),
-        m_tagged(other.m_tagged) {}
+        m_tagged(other.m_tagged), m_iov_count(other.m_iov_count) {}
   ~ep_recv_op() {
     if (m_linked)
       m_state->pending().untrack(*this);
+    if (m_after_close) [[unlikely]]
+      engine().remove_timer(m_give_up);
   }
 
 private:
   ucs_status_ptr_t post(ucp_request_param_t& param) {
-    if (const ucs_status_t refused = m_state->refusal(m_view.memory); refused != UCS_OK)
-      return UCS_STATUS_PTR(refused);
+    if (const ucs_status_t refused = m_state->refusal(m_view.memory); refused != UCS_OK) [[unlikely]]
+      return post_refused(refused, param);
     prepare_recv(param);
     param.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMORY_TYPE;
     param.memory_type = to_ucs(m_view.memory);
@@ -200,17 +235,56 @@ private:
       m_tag = m_state->tags().next_recv_tag(m_seq);
     m_posted = true;
     ucp_worker_h worker = m_state->get_worker().ucp_worker();
-    return post_tag_recv(worker, m_view.data, m_view.size, m_tag, tag_layout::full_mask, param);
+    return post_tag_recv(worker, m_view.data, with_datatype(param, m_view.size, m_iov_count), m_tag,
+                         tag_layout::full_mask, param);
+  }
+  /// The endpoint is closed. If its peer closed it or failed (not this
+  /// side), what the peer sent before may still wait in UCX's unexpected
+  /// queue: it is delivered, and receives fail with the close reason only
+  /// once none is left. The rest of a multi-fragment message from a peer
+  /// that died mid-way never comes: such a receive is given up after
+  /// unfinished_message_grace.
+  [[gnu::noinline]] ucs_status_ptr_t post_refused(ucs_status_t refused, ucp_request_param_t& param) {
+    if (refused != UCS_ERR_NOT_CONNECTED || !m_state->closed() || m_state->close_reason() == errc::endpoint_closed)
+      return UCS_STATUS_PTR(refused);
+    prepare_recv(param);
+    param.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMORY_TYPE;
+    param.memory_type = to_ucs(m_view.memory);
+    if (!m_tagged)
+      m_tag = m_state->tags().next_recv_tag(m_seq);
+    auto posted = post_arrived_tag_recv(m_state->get_worker().ucp_worker(), m_view.data,
+                                        with_datatype(param, m_view.size, m_iov_count), m_tag, tag_layout::full_mask,
+                                        param);
+    if (!posted)
+      return UCS_STATUS_PTR(refused);
+    m_after_close = true;
+    return *posted;
   }
   void on_pending() noexcept {
+    if (m_after_close) [[unlikely]] {
+      give_up_after(unfinished_message_grace);
+      return; // the endpoint's pending lists were ended with its close
+    }
     m_state->pending().track(*this);
     m_linked = true;
+  }
+  void give_up_after(std::chrono::milliseconds grace) noexcept {
+    m_give_up.op = this;
+    m_give_up.deadline = clock::now() + grace;
+    m_give_up.fire = [](timer_node* node) noexcept {
+      static_cast<op_timer<ep_recv_op>*>(node)->op->detach(UCS_ERR_NOT_CONNECTED);
+    };
+    engine().add_timer(m_give_up);
   }
   void on_recv_info(const ucp_tag_recv_info_t& info) noexcept { m_info = info; }
   void on_done(ucs_status_t status) noexcept {
     if (m_linked) {
       m_state->pending().untrack(*this);
       m_linked = false;
+    }
+    if (m_after_close) [[unlikely]] {
+      engine().remove_timer(m_give_up);
+      return; // the endpoint is closed: nothing to count towards
     }
     if (m_tagged)
       return; // not the ordered channel's: no sequence, not counted for close_after_n_recv
@@ -241,6 +315,8 @@ private:
   [[nodiscard]] std::error_code error_code(ucs_status_t status) const noexcept {
     if (status == UCS_ERR_NOT_CONNECTED || m_cancelled_by_close)
       return m_state->close_reason();
+    if (m_after_close && status != UCS_ERR_MESSAGE_TRUNCATED) // the dead peer's message could not be read
+      return m_state->close_reason();
     if (status == UCS_ERR_MESSAGE_TRUNCATED || status == UCS_ERR_UNSUPPORTED || status == UCS_ERR_CANCELED)
       return make_error_code(status);
     return m_state->operation_error(status);
@@ -248,7 +324,7 @@ private:
   [[nodiscard]] std::string describe(ucs_status_t status) const {
     // The code's message follows (ucx_error adds it): only the context here.
     std::string out = "recv of " + std::to_string(m_view.size) + " bytes of " + to_string(m_view.memory) +
-                      " memory from " + m_state->peer();
+                      " memory" + parts_text(m_iov_count) + " from " + m_state->peer();
     if (m_tagged)
       out += " (tag " + hex(m_tag & ~tag_layout::space_mask) + ")";
     if (status == UCS_ERR_UNSUPPORTED)
@@ -263,11 +339,14 @@ private:
   ucp_tag_recv_info_t m_info{};
   tag_t m_tag = 0;
   bool m_tagged = false;
+  std::size_t m_iov_count = 0; ///< 0: m_view is one contiguous buffer
   std::uint64_t m_seq = 0;
   bool m_posted = false;
   bool m_linked = false;
   bool m_cancelled_by_close = false;
+  bool m_after_close = false;
   verdict_wait<ep_recv_op> m_wait;
+  op_timer<ep_recv_op> m_give_up;
 };
 
 inline void endpoint_state::cancel_pending_receives() noexcept { m_pending.cancel_receives(); }
