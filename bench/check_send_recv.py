@@ -95,6 +95,21 @@ with tempfile.TemporaryDirectory() as tmp:
         failures.append(f"--heartbeat 1000: exit status {beat.returncode}")
     if "+ heartbeat (timeout 5000 ms)" not in beat.stdout:
         failures.append("--heartbeat 1000: the endpoint does not report a heartbeat with timeout 5000 ms")
+    # --parts 4 adds send_many of a header and 4 parts against the single send, per size, in the table and JSON.
+    many = subprocess.run([binary, "--sizes", "64K", "--iters", "100", "--warmup", "16", "--parts", "4",
+                           "--first", "none", "--repeat", "2", "--no-perftest", "--no-tcp", "--json", out,
+                           "--no-progress"], capture_output=True, text=True, timeout=120)
+    print(many.stdout)
+    if many.returncode != 0:
+        failures.append(f"--parts 4: exit status {many.returncode}")
+    else:
+        rows = [r for r in json.load(open(out))["rows"] if r["system"] == "ucoro"]
+        sm = rows[0].get("send_many") if rows else None
+        if not sm or sm.get("parts") != 4 or not (sm["gbps"] > 0 and 0 < sm["time_ratio_range"][0] <= sm["time_ratio"]
+                                                   <= sm["time_ratio_range"][1]):
+            failures.append(f"--parts 4: the JSON's send_many is {sm}")
+        if "send_many: each message a 16-byte header and 4 parts" not in many.stdout:
+            failures.append("--parts 4: the table lacks the send_many section")
     for f in failures:
         print("FAIL:", f)
     print(f"send_recv output: {0 if failures else 1} passed, {1 if failures else 0} failed")

@@ -21,7 +21,9 @@
 //             [--buffer vector|host_memory] [--first 100,400 | --first none]
 //             [--polling] [--tls LIST] [--error-handling automatic,peer,none]
 //             [--no-reuse] [--heartbeat MS] [--memory host] [--completion automatic|fast|standard] [--cpu-client N] [--cpu-server N]
-//             [--repeat N] [--json FILE] [--plot FILE.png] [--no-perftest] [--no-tcp] [--quick]
+//             [--repeat N] [--parts N] [--json FILE] [--plot FILE.png] [--no-perftest] [--no-tcp] [--quick]
+//   --parts N: also send_many of a 16-byte header and N parts of size/N (each its own buffer)
+//             per message, against the single send of the same bytes (time ratio)
 //   send_recv --server [--port P] [same transport options]
 //   send_recv --client HOST:P:TCPPORT [options]
 
@@ -106,6 +108,7 @@ struct options {
   bool status = true;
   std::size_t repeat = 3; // alternating ucoro / ucx_perftest runs per size
   long heartbeat_ms = 0;   // endpoint_options::heartbeat.interval on both sides; 0: off (a loopback peer's default)
+  std::size_t parts = 0;   // --parts N: also send_many of a header and N parts per message (0: off)
 };
 
 std::size_t parse_size(const std::string& text) {
@@ -205,6 +208,11 @@ struct row {
   /// ucoro / ucx_perftest: median, min, max over runs.
   std::map<std::size_t, double> first_gbps{};
   std::map<std::size_t, std::array<double, 3>> first_ratio{};
+  /// --parts: send_many of a 16-byte header and the parts, GB/s of the
+  /// parts (median run), and its time over the single send's: median, min,
+  /// max over runs.
+  double many_gbps = NAN;
+  std::array<double, 3> many_ratio{NAN, NAN, NAN};
 };
 
 void fill_latency(row& r, const std::vector<double>& one_way_us) {
@@ -260,6 +268,7 @@ struct command {
   std::uint64_t iters = 0;
   std::uint64_t warmup = 0;
   std::uint64_t window = 0;
+  std::uint64_t parts = 0; ///< bandwidth: each message a send_many of a 16-byte header and this many parts
 };
 
 /// A test's buffer, fresh per test and filled when made (first touch is not
@@ -287,6 +296,22 @@ private:
 
 const char* to_string(buffer_kind k) { return k == buffer_kind::vector ? "vector" : "host_memory"; }
 
+/// The parts of a send_many message of `size` bytes in `parts` parts, each
+/// its own allocation (a table's columns): size / parts bytes each, the
+/// remainder in the last.
+struct message_parts {
+  std::array<std::uint64_t, 2> header{};
+  std::vector<test_buffer> columns;
+  std::vector<std::span<std::byte>> spans;
+  message_parts(buffer_kind kind, std::size_t size, std::size_t parts) {
+    columns.reserve(parts);
+    for (std::size_t i = 0; i < parts; ++i)
+      columns.emplace_back(kind, size / parts + (i + 1 == parts ? size % parts : 0));
+    for (auto& c : columns)
+      spans.push_back(c.bytes());
+  }
+};
+
 /// Receives one batch of `n` messages of `size` into `into` (or, without
 /// reuse, each into a fresh vector).
 ucoro::task<void> receive_batch(ucoro::endpoint& ep, test_buffer& into, std::size_t size, std::size_t n, bool reuse) {
@@ -301,6 +326,20 @@ ucoro::task<void> receive_batch(ucoro::endpoint& ep, test_buffer& into, std::siz
       co_return co_await e.recv(buf.bytes(), bytes);
     }(ep, into, size, reuse));
   (void)co_await ucoro::when_all(std::move(recvs));
+}
+
+/// Receives one batch of `n` send_many messages into `into` (the windows'
+/// recv_many calls overlap, as the single receives do).
+ucoro::task<void> receive_batch_many(ucoro::endpoint& ep, message_parts& into, std::size_t n) {
+  std::vector<ucoro::task<void>> recvs;
+  recvs.reserve(n);
+  for (std::size_t i = 0; i < n; ++i)
+    recvs.push_back([](ucoro::endpoint& e, message_parts& m) -> ucoro::task<void> {
+      std::vector<std::span<std::byte>> parts{std::as_writable_bytes(std::span(m.header))};
+      parts.insert(parts.end(), m.spans.begin(), m.spans.end());
+      (void)co_await e.recv_many(parts);
+    }(ep, into));
+  co_await ucoro::when_all(std::move(recvs));
 }
 
 /// Serves one client endpoint until it closes (each run of the client is a
@@ -334,7 +373,8 @@ ucoro::task<void> serve(ucoro::worker& w, ucoro::endpoint ep, buffer_kind kind, 
         co_await ep.send(out.bytes(), cmd.size);
       }
     } else {
-      test_buffer buf(kind, cmd.size); // before "ready": its allocation is not timed
+      test_buffer buf(kind, cmd.parts == 0 ? cmd.size : 0); // before "ready": its allocation is not timed
+      message_parts many(kind, cmd.size, cmd.parts);
       const auto warm = batch_schedule(cmd.warmup, cmd.window), measured = batch_schedule(cmd.iters, cmd.window);
       std::vector<double> seconds;
       seconds.reserve(measured.size() + 1);
@@ -343,7 +383,11 @@ ucoro::task<void> serve(ucoro::worker& w, ucoro::endpoint ep, buffer_kind kind, 
       const auto start = clock_type::now();
       auto last = start;
       for (std::size_t b = 0; b < warm.size() + measured.size(); ++b) {
-        co_await receive_batch(ep, buf, cmd.size, b < warm.size() ? warm[b] : measured[b - warm.size()], cmd.reuse != 0);
+        const std::size_t n = b < warm.size() ? warm[b] : measured[b - warm.size()];
+        if (cmd.parts != 0)
+          co_await receive_batch_many(ep, many, n);
+        else
+          co_await receive_batch(ep, buf, cmd.size, n, cmd.reuse != 0);
         const auto now = clock_type::now();
         if (b >= warm.size())
           seconds.push_back(std::chrono::duration<double>(now - last).count());
@@ -386,9 +430,12 @@ ucoro::task<std::vector<double>> client_latency(ucoro::endpoint& ep, buffer_kind
 }
 
 ucoro::task<bandwidth_run> client_bandwidth(ucoro::endpoint& ep, buffer_kind kind, std::size_t size,
-                                            std::size_t iters, std::size_t warmup, std::size_t window, bool reuse) {
-  command cmd{command::bandwidth, reuse ? 1U : 0U, size, iters, warmup, window};
-  test_buffer buf(kind, size); // fresh, and made before the run starts
+                                            std::size_t iters, std::size_t warmup, std::size_t window, bool reuse,
+                                            std::size_t parts = 0) {
+  command cmd{command::bandwidth, reuse ? 1U : 0U, size, iters, warmup, window, parts};
+  test_buffer buf(kind, parts == 0 ? size : 0); // fresh, and made before the run starts
+  message_parts many(kind, size, parts);
+  many.header = {parts, size};
   co_await ep.send(ucoro::as_bytes(&cmd, sizeof cmd));
   std::uint64_t ready = 0;
   (void)co_await ep.recv(ucoro::as_writable_bytes(&ready, sizeof ready));
@@ -401,6 +448,16 @@ ucoro::task<bandwidth_run> client_bandwidth(ucoro::endpoint& ep, buffer_kind kin
   for (const std::size_t n : schedule) {
     std::vector<ucoro::task<void>> sends;
     sends.reserve(n);
+    if (parts != 0) {
+      for (std::size_t i = 0; i < n; ++i)
+        sends.push_back([](ucoro::endpoint& e, message_parts& m) -> ucoro::task<void> {
+          std::vector<std::span<const std::byte>> all{std::as_bytes(std::span(m.header))};
+          all.insert(all.end(), m.spans.begin(), m.spans.end());
+          co_await e.send_many(all);
+        }(ep, many));
+      co_await ucoro::when_all(std::move(sends));
+      continue;
+    }
     for (std::size_t i = 0; i < n; ++i)
       sends.push_back([](ucoro::endpoint& e, test_buffer& from, std::size_t bytes, bool reuse_buffer) -> ucoro::task<void> {
         if (!reuse_buffer) {
@@ -595,6 +652,21 @@ void print_table(const std::vector<row>& rows, const options& o) {
       std::printf("\n");
     }
   }
+  if (o.parts != 0) {
+    std::printf("\nsend_many: each message a 16-byte header and %zu parts (each its own %s) in one send_many, against "
+                "one send of the same bytes in one buffer (the ucoro rows above), same window and warm-up, each run on "
+                "a fresh worker, the two alternating; GB/s of the parts (median run); time ratio: send_many / send, "
+                "median [min-max] over %zu runs\n\n",
+                o.parts, to_string(o.buffer), o.repeat);
+    std::printf("%-9s %-5s %9s %9s %-19s\n", "size", "errh", "send", "send_many", "time ratio [min-max]");
+    for (const auto& r : rows) {
+      if (r.system != "ucoro" || std::isnan(r.many_gbps))
+        continue;
+      std::printf("%-9s %-5s %9s %9s %-19s\n", format_size(r.size).c_str(), r.errors.c_str(), num(r.bw_overall).c_str(),
+                  num(r.many_gbps).c_str(),
+                  (num(r.many_ratio[0]) + " [" + num(r.many_ratio[1]) + "-" + num(r.many_ratio[2]) + "]").c_str());
+    }
+  }
   std::fflush(stdout);
 }
 
@@ -636,6 +708,12 @@ void write_json(const std::vector<row>& rows, const options& o) {
                            {"bandwidth_ratio_range", {r.bw_ratio_min, r.bw_ratio_max}},
                            {"first", json_first(r)},
                            {"runs", r.runs}});
+  for (std::size_t i = 0; i < rows.size(); ++i)
+    if (!std::isnan(rows[i].many_gbps))
+      out["rows"][i]["send_many"] = {{"parts", o.parts},
+                                     {"gbps", rows[i].many_gbps},
+                                     {"time_ratio", rows[i].many_ratio[0]},
+                                     {"time_ratio_range", {rows[i].many_ratio[1], rows[i].many_ratio[2]}}};
   bench::write_json_file(o.json, out);
 }
 
@@ -779,6 +857,17 @@ std::vector<row> run_client(const options& o, std::uint16_t port, std::uint16_t 
     std::vector<std::size_t> batch_messages;
     std::vector<double> p_lat, p_avg, p_bw, p_rate;
     std::map<std::size_t, std::vector<double>> first_ucoro, first_perftest, first_ratios;
+    std::vector<double> many_gbps, many_ratios;
+    // --parts: send_many over the same bytes, on a fresh session as each
+    // run is; before the single send in odd runs, after it in even ones.
+    auto many_run = [&]() {
+      client_session m(o, port);
+      const auto run = m.run(client_bandwidth(*m.ep, o.buffer, size, bw_iters, bw_warm, window, o.reuse, o.parts));
+      row many{"ucoro", o.error_modes[0], size};
+      fill_bandwidth(many, run.batch_seconds, run.batch_messages);
+      many_gbps.push_back(many.bw_overall);
+      return many.bw_overall;
+    };
     auto say = [&](const std::string& what, std::size_t rep) {
       status(o, "[" + std::to_string(++step) + "/" + std::to_string(steps) + "] " + what + " " + format_size(size) +
                     " (error handling " + o.error_modes[0] + ", run " + std::to_string(rep + 1) + ")");
@@ -792,6 +881,7 @@ std::vector<row> run_client(const options& o, std::uint16_t port, std::uint16_t 
         cold[n] = static_cast<double>(n * size) / run.total_seconds / 1e9;
         first_ucoro[n].push_back(cold[n]);
       }
+      const double many_first = o.parts != 0 && rep % 2 == 1 ? many_run() : NAN;
       client_session s(o, port);
       const auto bw = s.run(client_bandwidth(*s.ep, o.buffer, size, bw_iters, bw_warm, window, o.reuse));
       const auto lat = s.run(client_latency(*s.ep, o.buffer, size, lat_iters, lat_warm, o.reuse));
@@ -802,6 +892,8 @@ std::vector<row> run_client(const options& o, std::uint16_t port, std::uint16_t 
       batch_pool.insert(batch_pool.end(), bw.batch_seconds.begin(), bw.batch_seconds.end());
       batch_messages.insert(batch_messages.end(), bw.batch_messages.begin(), bw.batch_messages.end());
       bw_runs.push_back(one.bw_overall);
+      if (o.parts != 0)
+        many_ratios.push_back(one.bw_overall / (rep % 2 == 1 ? many_first : many_run())); // time ratio
       if (!o.perftest)
         continue;
       say("ucx_perftest" + std::string(peer ? " -e" : ""), rep);
@@ -834,6 +926,10 @@ std::vector<row> run_client(const options& o, std::uint16_t port, std::uint16_t 
     r.runs = o.repeat;
     for (const auto& [n, v] : first_ucoro)
       r.first_gbps[n] = median(v);
+    if (o.parts != 0) {
+      r.many_gbps = median(many_gbps);
+      r.many_ratio = spread(many_ratios);
+    }
     if (o.perftest) {
       p.lat_p50 = p_lat.empty() ? NAN : median(p_lat);
       p.lat_avg = p_avg.empty() ? NAN : median(p_avg);
@@ -926,6 +1022,7 @@ options parse(int argc, char** argv) {
   app.add_flag_callback("--no-tcp", [&] { o.tcp = false; });
   app.add_flag("--quick", o.quick);
   app.add_option("--repeat", repeat);
+  app.add_option("--parts", o.parts, "also time send_many of a 16-byte header and N parts per message");
   app.add_flag_callback("--progress", [&] { o.status = true; });
   app.add_flag_callback("--no-progress", [&] { o.status = false; });
   bench::parse(app, argc, argv);

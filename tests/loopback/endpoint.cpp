@@ -191,7 +191,8 @@ TEST_CASE("automatic send completion is fast below 64 KiB over shared memory, a 
   CHECK_FALSE(send_done_before_peer_receives(send_completion::automatic, 65536));
 }
 
-TEST_CASE("the endpoint's lanes are the transports asked for", "[endpoint][transport]") {
+TEST_CASE("the endpoint's lanes are the transports asked for, as ucx_info() text and as transports() values",
+          "[endpoint][transport]") {
   for (const auto& t : transports()) {
     INFO(t.name);
     context ctx{t.ucx};
@@ -205,21 +206,42 @@ TEST_CASE("the endpoint's lanes are the transports asked for", "[endpoint][trans
           (void)ep;
         },
         0, loopback_listener(t.error_handling));
+    std::vector<transport_lane> lanes;
     const std::string info = w.run(test::bounded([&]() -> task<std::string> {
       endpoint ep = co_await w.create_endpoint("127.0.0.1", lf.port(), client_options(t.error_handling));
       std::string text = ep.ucx_info();
+      lanes = ep.transports();
       fast.push_back(ep.fast_completion());
       release.set();
       co_await ep.close();
       co_return text;
     }()));
     // automatic send completion follows the lanes: fast on shared memory only.
+    // transports() is what ucx_info() prints, as values.
+    INFO(info);
     if (std::string(t.name) == "tcp") {
       CHECK_THAT(info, Catch::Contains("tcp/lo"));
+      REQUIRE(lanes.size() == 1);
+      CHECK(lanes[0].transport == "tcp");
+      CHECK(lanes[0].device.rfind("lo", 0) == 0);
+      CHECK((lanes[0].am && lanes[0].am_bw && lanes[0].wireup));
     } else {
       CHECK_THAT(info, Catch::Contains("sysv/memory") || Catch::Contains("posix/memory"));
       CHECK_THAT(info, Catch::Contains("cma/memory"));
       CHECK_THAT(info, !Catch::Contains("tcp/lo"));
+      auto carrying = [&](auto role) {
+        std::vector<std::string> out;
+        for (const transport_lane& lane : lanes)
+          if (lane.*role)
+            out.push_back(lane.transport);
+        return out;
+      };
+      const auto am = carrying(&transport_lane::am);
+      REQUIRE(am.size() == 1);
+      CHECK((am[0] == "sysv" || am[0] == "posix")); // the eager lane: the worker's shared-memory FIFO
+      CHECK(carrying(&transport_lane::rma) == std::vector<std::string>{"cma"}); // rendezvous: CMA reads
+      for (const transport_lane& lane : lanes)
+        CHECK(lane.transport != "tcp");
     }
     const bool shared_memory = std::string(t.name) != "tcp";
     CHECK(fast == std::vector<bool>{shared_memory, shared_memory}); // server end, client end
@@ -351,21 +373,30 @@ TEST_CASE("send_many and recv_many carry a header and parts of 0 B to 64 MiB int
       // and echoes what it received, as a range of spans of those sizes.
       auto lf = w.create_listener(
           [&](endpoint ep) -> task<void> {
+            // [snippet:recv_many]
             header h{};
-            std::vector<std::byte> a(100), b(5000), c(2 << 20);
-            const auto got = co_await ep.recv_many(std::span(&h, 1), a, b, c);
+            std::vector<std::byte> a(100), b(5000), c(2 << 20); // each at least its part
+            const std::array<std::size_t, 4> got = co_await ep.recv_many(std::span(&h, 1), a, b, c);
+            // got[i]: the bytes part i brought; a part larger than its buffer is message_size naming it
+            co_await ep.send_many(std::span(&h, 1), std::span(a.data(), got[1]), std::span(b.data(), got[2]),
+                                  std::span(c.data(), got[3])); // one UCX operation for host memory
+            // [/snippet:recv_many]
             CHECK(got == std::array<std::size_t, 4>{sizeof h, 1, 4096, 1 << 20});
             CHECK(h.columns == 3);
-            co_await ep.send_many(std::span(&h, 1), std::span(a.data(), got[1]), std::span(b.data(), got[2]),
-                                  std::span(c.data(), got[3]));
+            // Both messages' receives in flight at once; round 1's buffers
+            // are each larger than its part.
+            std::array<std::vector<std::vector<std::byte>>, 2> rounds;
             for (int round = 0; round < 2; ++round) {
-              std::vector<std::vector<std::byte>> parts(sizes.size());
+              rounds[round].resize(sizes.size());
               for (std::size_t i = 0; i < sizes.size(); ++i)
-                parts[i].resize(sizes[i] + (round == 0 ? 0 : 100)); // round 1: every buffer larger than its part
-              const std::vector<std::size_t> n = co_await ep.recv_many(parts);
+                rounds[round][i].resize(sizes[i] + (round == 0 ? 0 : 100));
+            }
+            const auto [n0, n1] = co_await when_all(ep.recv_many(rounds[0]), ep.recv_many(rounds[1]));
+            for (int round = 0; round < 2; ++round) {
+              const std::vector<std::size_t>& n = round == 0 ? n0 : n1;
               std::vector<std::span<const std::byte>> back;
               for (std::size_t i = 0; i < sizes.size(); ++i)
-                back.emplace_back(parts[i].data(), n[i]);
+                back.emplace_back(rounds[round][i].data(), n[i]);
               co_await ep.send_many(back);
             }
           },
@@ -395,15 +426,17 @@ TEST_CASE("send_many and recv_many carry a header and parts of 0 B to 64 MiB int
               CHECK(got == std::array<std::size_t, 4>{sizeof h, 1, 4096, 1 << 20});
               CHECK((h2.columns == 3 && h2.rows == 1000));
               CHECK((a2 == a && b2 == b && c2 == c));
-              for (int round = 0; round < 2; ++round) {
-                INFO("round " << round);
-                std::vector<std::vector<std::byte>> back(sizes.size());
+              std::array<std::vector<std::vector<std::byte>>, 2> back;
+              for (auto& round : back) {
+                round.resize(sizes.size());
                 for (std::size_t i = 0; i < sizes.size(); ++i)
-                  back[i].resize(sizes[i]);
-                const std::vector<std::size_t> n = co_await ep.recv_many(back);
-                CHECK(n == std::vector<std::size_t>(sizes.begin(), sizes.end()));
-                CHECK((back == parts)); // not decomposed: Catch would print 64 MiB
+                  round[i].resize(sizes[i]);
               }
+              const auto [n0, n1] = co_await when_all(ep.recv_many(back[0]), ep.recv_many(back[1]));
+              for (const auto& n : {n0, n1})
+                CHECK(n == std::vector<std::size_t>(sizes.begin(), sizes.end()));
+              CHECK((back[0] == parts)); // not decomposed: Catch would print 64 MiB
+              CHECK((back[1] == parts));
             };
             co_await when_all(sends(), echoes());
             co_await ep.close();
@@ -413,11 +446,10 @@ TEST_CASE("send_many and recv_many carry a header and parts of 0 B to 64 MiB int
   }
 }
 
-TEST_CASE("recv_many: a part larger than its buffer or fewer parts is message_size naming it, the message consumed; "
-          "more parts than buffers closes the endpoint", "[endpoint][send_many][error]") {
+TEST_CASE("recv_many: a part larger than its buffer is message_size naming it, the message consumed; another "
+          "number of parts is message_size and closes the endpoint", "[endpoint][send_many][error]") {
   context ctx;
   worker w{ctx};
-  endpoint ep = w.create_endpoint_from_worker_address(w.address());
   const auto a = test::pattern(8, 1), b = test::pattern(100, 2), c = test::pattern(70000, 3);
   std::vector<std::byte> a_in(8), b_in(50), c_in(70000), d_in(10);
   // The receive fails; the send beside it completes (a rendezvous only
@@ -434,11 +466,12 @@ TEST_CASE("recv_many: a part larger than its buffer or fewer parts is message_si
     w.run(test::bounded(when_all(std::move(send), receive())));
     return out;
   };
-  auto next_message_arrives = [&] {
+  auto next_message_arrives = [&](endpoint& ep) {
     std::uint64_t v = 7, got = 0;
     w.run(test::bounded(when_all(ep.send(std::span(&v, 1)), ep.recv(std::span(&got, 1)))));
     return got == 7;
   };
+  endpoint ep = w.create_endpoint_from_worker_address(w.address());
   for (const auto mode : {detail::parts_mode::automatic, detail::parts_mode::one_per_part}) {
     INFO((mode == detail::parts_mode::automatic ? "in one message" : "a message per part"));
     const std::array<buffer_view<const void>, 3> views{view_of(a), view_of(b), view_of(c)};
@@ -447,22 +480,22 @@ TEST_CASE("recv_many: a part larger than its buffer or fewer parts is message_si
     CHECK(code == std::errc::message_size);
     CHECK_THAT(text, Catch::Contains("part 1: the peer sent 100 bytes, the buffer holds 50") &&
                          Catch::Contains("the message was consumed"));
-    CHECK(next_message_arrives());
+    CHECK(next_message_arrives(ep));
   }
-  {
-    const auto [code, text] = failure(ep.send_many(a, c), ep.recv_many(a_in, c_in, d_in));
+  ep.abort();
+  const auto small = test::pattern(10, 4); // eager: these sends complete though nobody takes all of them
+  for (const bool fewer : {true, false}) {
+    INFO((fewer ? "fewer parts than buffers" : "more parts than buffers"));
+    endpoint other = w.create_endpoint_from_worker_address(w.address());
+    const auto [code, text] = fewer ? failure(other.send_many(a, small), other.recv_many(a_in, c_in, d_in))
+                                    : failure(other.send_many(a, small, small), other.recv_many(a_in, c_in));
     CHECK(code == std::errc::message_size);
-    CHECK_THAT(text, Catch::Contains("the peer sent 2 parts; recv_many has 3 buffers"));
+    CHECK_THAT(text, Catch::Contains(fewer ? "the peer sent 2 parts; recv_many has 3 buffers"
+                                           : "the peer sent more than 2 parts; recv_many has 2 buffers") &&
+                         Catch::Contains("the endpoint is closed"));
+    CHECK(other.closed());
+    CHECK(other.close_reason() == errc::malformed_message);
   }
-  CHECK(next_message_arrives());
-  {
-    const auto b_small = test::pattern(10, 4); // eager: the send completes though nobody takes the rest
-    const auto [code, text] = failure(ep.send_many(a, b_small, d_in), ep.recv_many(a_in, c_in));
-    CHECK(code == std::errc::message_size);
-    CHECK_THAT(text, Catch::Contains("the peer sent more than 2 parts; the endpoint is closed"));
-  }
-  CHECK(ep.closed());
-  CHECK(ep.close_reason() == errc::malformed_message);
 }
 
 TEST_CASE("1000 messages in flight on one endpoint arrive in send order", "[endpoint][order]") {

@@ -97,9 +97,12 @@ TEST_CASE("endpoint lanes: transports, devices, roles, and where active messages
   CHECK(sm.lanes[0].device == "memory.0");
   CHECK(sm.lanes[0].am);
   CHECK_FALSE(sm.lanes[0].rma);
+  CHECK(sm.lanes[0].am_bw);
   CHECK(sm.lanes[1].transport == "cma");
   CHECK(sm.lanes[1].rma);
   CHECK_FALSE(sm.lanes[1].am);
+  CHECK_FALSE(sm.lanes[1].am_bw);
+  CHECK(sm.lanes[1] == ucoro::transport_lane{"cma", "memory.0", false, false, true, false, false});
   CHECK(sm.shared_memory);
   CHECK(sm.local);
 
@@ -108,12 +111,18 @@ TEST_CASE("endpoint lanes: transports, devices, roles, and where active messages
   CHECK(tcp.lanes[0].transport == "tcp");
   CHECK(tcp.lanes[0].device == "lo.0");
   CHECK(tcp.lanes[0].am);
+  CHECK(tcp.lanes[0].am_bw);
+  CHECK(tcp.lanes[0].wireup); // keepalive and wireup
+  CHECK_FALSE(tcp.lanes[0].rma);
+  CHECK_FALSE(tcp.lanes[0].amo);
   CHECK_FALSE(tcp.shared_memory);
   CHECK_FALSE(tcp.local);
 
   const ep_lanes mixed = parse_ep_info(endpoint_posix_am_bw_only);
   REQUIRE(mixed.lanes.size() == 2);
   CHECK_FALSE(mixed.lanes[0].am); // am_bw is not am
+  CHECK(mixed.lanes[0].am_bw);
+  CHECK_FALSE(mixed.lanes[1].am_bw);
   CHECK(mixed.lanes[1].am);
   CHECK_FALSE(mixed.shared_memory); // the AM lane is self
   CHECK(mixed.local);

@@ -161,9 +161,9 @@ public:
   /// header and its columns: `co_await ep.send_many(header, keys, values)`,
   /// or a range of buffers. Host-memory parts move as one UCX operation
   /// (the IOV datatype); with a device part, each part is a message of its
-  /// own, in order. recv_many receives it. Calls on one endpoint must not
-  /// overlap with other sends (the size header and the parts are
-  /// consecutive messages).
+  /// own, in order. recv_many receives it. Calls may overlap, with each
+  /// other and with send: each takes its place in the channel's order when
+  /// it is called.
   template <buffer... B>
     requires(sizeof...(B) > 0 && !(sizeof...(B) == 1 && (buffer_range<B> && ...)))
   [[nodiscard]] task<void> send_many(const B&... bufs) const {
@@ -179,11 +179,11 @@ public:
   }
 
   /// Receives what send_many sent into as many buffers; returns the bytes
-  /// received into each. A part larger than its buffer, or another number
-  /// of parts, is std::errc::message_size naming it; the message is
-  /// consumed and the endpoint stays usable (more parts than buffers closes
-  /// it: the rest could not be told from the next message). Calls on one
-  /// endpoint must not overlap with other receives.
+  /// received into each. A part larger than its buffer is
+  /// std::errc::message_size naming it; the message is consumed and the
+  /// endpoint stays usable. Another number of parts is message_size too,
+  /// and closes the endpoint (errc::malformed_message): the two sides'
+  /// messages are out of step. Calls may overlap, as recv's.
   template <writable_buffer... B>
     requires(sizeof...(B) > 0 && !(sizeof...(B) == 1 && (writable_buffer_range<B> && ...)))
   [[nodiscard]] task<std::array<std::size_t, sizeof...(B)>> recv_many(B&&... bufs) const {
@@ -278,11 +278,15 @@ public:
   /// (UCX-Py's `ep.uid`); it moves with the endpoint.
   [[nodiscard]] std::uint64_t uid() const noexcept { return reinterpret_cast<std::uintptr_t>(m_state.get()); }
 
-  /// The transports this endpoint's UCX connection uses, as data.
-  [[nodiscard]] std::vector<detail::ep_lane> lanes() const {
+  /// The lanes this endpoint's UCX connection uses, as values: each lane's
+  /// transport and device, and the operations it carries (what
+  /// ucx_info() prints). Empty once the connection is gone.
+  [[nodiscard]] std::vector<transport_lane> transports() const {
     const auto& conn = state()->link();
-    return conn ? conn->lanes().lanes : std::vector<detail::ep_lane>{};
+    return conn ? conn->lanes().lanes : std::vector<transport_lane>{};
   }
+  /// transports() by its earlier name.
+  [[nodiscard]] std::vector<transport_lane> lanes() const { return transports(); }
 
   /// How this endpoint detects a failed peer (what error_handling chose).
   [[nodiscard]] const ucoro::failure_detection& failure_detection() const { return state()->detection(); }

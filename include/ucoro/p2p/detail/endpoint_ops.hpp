@@ -29,6 +29,12 @@ inline constexpr std::chrono::milliseconds send_stop_grace{100};
 /// queued already; only those a dead peer never sent are waited for.
 inline constexpr std::chrono::milliseconds unfinished_message_grace{1000};
 
+/// A message of the ordered channel whose sequence number was reserved
+/// (endpoint_tags::reserve_sends / reserve_recvs), not taken at posting.
+struct reserved_seq {
+  std::uint64_t seq;
+};
+
 /// UCX's count argument for a message of `bytes` bytes: the bytes
 /// themselves, or, for one gathered from or scattered into `iov_count`
 /// parts, the parts, with the IOV datatype set in `param`.
@@ -91,15 +97,20 @@ public:
   /// A tagged send: `tag` (a UCX tag in the endpoint_tagged space) as given,
   /// outside the ordered channel's sequence.
   ep_send_op(endpoint_state& state, buffer_view<const void> view, tag_t tag)
-      : request_op(state.get_worker().engine()), m_state(&state), m_view(view), m_tag(tag), m_tagged(true) {}
-  /// One message gathered from `count` host-memory parts (UCX's IOV
-  /// datatype), `bytes` in all, on the ordered channel (send_many).
-  ep_send_op(endpoint_state& state, const ucp_dt_iov_t* iov, std::size_t count, std::size_t bytes)
+      : request_op(state.get_worker().engine()), m_state(&state), m_view(view), m_tag(tag), m_tagged(true),
+        m_given_tag(true) {}
+  /// The ordered channel's message `r` (send_many's parts).
+  ep_send_op(endpoint_state& state, buffer_view<const void> view, reserved_seq r)
+      : request_op(state.get_worker().engine()), m_state(&state), m_view(view), m_tag(state.tags().send_tag_of(r.seq)),
+        m_given_tag(true) {}
+  /// The ordered channel's message `r`, gathered from `count` host-memory
+  /// parts (UCX's IOV datatype), `bytes` in all (send_many).
+  ep_send_op(endpoint_state& state, const ucp_dt_iov_t* iov, std::size_t count, std::size_t bytes, reserved_seq r)
       : request_op(state.get_worker().engine()), m_state(&state), m_view{iov, bytes, memory_type::host},
-        m_iov_count(count) {}
+        m_tag(state.tags().send_tag_of(r.seq)), m_given_tag(true), m_iov_count(count) {}
   ep_send_op(ep_send_op&& other) noexcept
       : request_op(std::move(other)), list_node{}, m_state(other.m_state), m_view(other.m_view), m_tag(other.m_tag),
-        m_tagged(other.m_tagged), m_iov_count(other.m_iov_count) {}
+        m_tagged(other.m_tagged), m_given_tag(other.m_given_tag), m_iov_count(other.m_iov_count) {}
   ~ep_send_op() {
     disarm_grace();
     if (m_linked)
@@ -113,7 +124,7 @@ private:
     prepare_send(param);
     if (m_view.size < m_state->fast_completion_below())
       param.op_attr_mask |= UCP_OP_ATTR_FLAG_FAST_CMPL;
-    if (!m_tagged)
+    if (!m_given_tag)
       m_tag = m_state->tags().next_send_tag();
     m_posted = true;
     return post_tag_send(m_state->ucp_endpoint(), m_view.data, with_datatype(param, m_view.size, m_iov_count), m_tag,
@@ -186,7 +197,8 @@ private:
   state_ref m_state;
   buffer_view<const void> m_view;
   tag_t m_tag = 0;
-  bool m_tagged = false;
+  bool m_tagged = false;    ///< the endpoint_tagged space's, not the ordered channel's
+  bool m_given_tag = false; ///< m_tag is set (tagged, or a reserved message of the channel)
   std::size_t m_iov_count = 0; ///< 0: m_view is one contiguous buffer
   bool m_posted = false;
   bool m_linked = false;
@@ -208,15 +220,21 @@ public:
   /// A tagged receive: the message with `tag` (endpoint_tagged space),
   /// outside the ordered channel's sequence and its receive count.
   ep_recv_op(endpoint_state& state, buffer_view<void> view, tag_t tag)
-      : request_op(state.get_worker().engine()), m_state(&state), m_view(view), m_tag(tag), m_tagged(true) {}
-  /// One message scattered into `count` host-memory parts (UCX's IOV
-  /// datatype), `bytes` in all, on the ordered channel (recv_many).
-  ep_recv_op(endpoint_state& state, const ucp_dt_iov_t* iov, std::size_t count, std::size_t bytes)
+      : request_op(state.get_worker().engine()), m_state(&state), m_view(view), m_tag(tag), m_tagged(true),
+        m_given_tag(true) {}
+  /// The ordered channel's message `r` (recv_many's header and parts).
+  ep_recv_op(endpoint_state& state, buffer_view<void> view, reserved_seq r)
+      : request_op(state.get_worker().engine()), m_state(&state), m_view(view), m_tag(state.tags().recv_tag_of(r.seq)),
+        m_given_tag(true), m_seq(r.seq) {}
+  /// The ordered channel's message `r`, scattered into `count` host-memory
+  /// parts (UCX's IOV datatype), `bytes` in all (recv_many).
+  ep_recv_op(endpoint_state& state, const ucp_dt_iov_t* iov, std::size_t count, std::size_t bytes, reserved_seq r)
       : request_op(state.get_worker().engine()), m_state(&state),
-        m_view{const_cast<ucp_dt_iov_t*>(iov), bytes, memory_type::host}, m_iov_count(count) {}
+        m_view{const_cast<ucp_dt_iov_t*>(iov), bytes, memory_type::host}, m_tag(state.tags().recv_tag_of(r.seq)),
+        m_given_tag(true), m_iov_count(count), m_seq(r.seq) {}
   ep_recv_op(ep_recv_op&& other) noexcept
       : request_op(std::move(other)), list_node{}, m_state(other.m_state), m_view(other.m_view), m_tag(other.m_tag),
-        m_tagged(other.m_tagged), m_iov_count(other.m_iov_count) {}
+        m_tagged(other.m_tagged), m_given_tag(other.m_given_tag), m_iov_count(other.m_iov_count), m_seq(other.m_seq) {}
   ~ep_recv_op() {
     if (m_linked)
       m_state->pending().untrack(*this);
@@ -231,7 +249,7 @@ private:
     prepare_recv(param);
     param.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMORY_TYPE;
     param.memory_type = to_ucs(m_view.memory);
-    if (!m_tagged)
+    if (!m_given_tag)
       m_tag = m_state->tags().next_recv_tag(m_seq);
     m_posted = true;
     ucp_worker_h worker = m_state->get_worker().ucp_worker();
@@ -250,7 +268,7 @@ private:
     prepare_recv(param);
     param.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMORY_TYPE;
     param.memory_type = to_ucs(m_view.memory);
-    if (!m_tagged)
+    if (!m_given_tag)
       m_tag = m_state->tags().next_recv_tag(m_seq);
     auto posted = post_arrived_tag_recv(m_state->get_worker().ucp_worker(), m_view.data,
                                         with_datatype(param, m_view.size, m_iov_count), m_tag, tag_layout::full_mask,
@@ -338,7 +356,8 @@ private:
   buffer_view<void> m_view;
   ucp_tag_recv_info_t m_info{};
   tag_t m_tag = 0;
-  bool m_tagged = false;
+  bool m_tagged = false;    ///< the endpoint_tagged space's, not the ordered channel's
+  bool m_given_tag = false; ///< m_tag is set (tagged, or a reserved message of the channel)
   std::size_t m_iov_count = 0; ///< 0: m_view is one contiguous buffer
   std::uint64_t m_seq = 0;
   bool m_posted = false;

@@ -54,6 +54,25 @@ public:
     seq = m_recv_posted++;
     return tag_layout::in_space(tag_layout::space::endpoint_data, m_ordered ? m_recv_msg_base + seq : m_recv_msg_base);
   }
+  /// `count` consecutive messages of the ordered channel for one call
+  /// (send_many, recv_many), taken now so that no other send or receive
+  /// comes between them; the first one's sequence number.
+  [[nodiscard]] std::uint64_t reserve_sends(std::uint64_t count) noexcept {
+    const std::uint64_t first = m_send_count;
+    m_send_count += count;
+    return first;
+  }
+  [[nodiscard]] std::uint64_t reserve_recvs(std::uint64_t count) noexcept {
+    const std::uint64_t first = m_recv_posted;
+    m_recv_posted += count;
+    return first;
+  }
+  [[nodiscard]] tag_t send_tag_of(std::uint64_t seq) const noexcept {
+    return tag_layout::in_space(tag_layout::space::endpoint_data, m_ordered ? m_send_msg_base + seq : m_send_msg_base);
+  }
+  [[nodiscard]] tag_t recv_tag_of(std::uint64_t seq) const noexcept {
+    return tag_layout::in_space(tag_layout::space::endpoint_data, m_ordered ? m_recv_msg_base + seq : m_recv_msg_base);
+  }
   /// A receive cancelled before it matched gives back its sequence number
   /// when it was the last one posted, so a retry after a timeout still
   /// matches the next message.

@@ -7,10 +7,10 @@
 //           is host memory (flag one_message); otherwise one message per
 //           part, posted together and kept in order by the channel
 //
-// The header lets the receiver check each part against its buffer before
-// anything lands in it, and scatter exactly: a part too small is
-// message_size naming the part, with the message consumed (the endpoint
-// stays in step), as recv's message_size. UCX 1.13's IOV carries one
+// The header lets the receiver check each part against its buffer and put
+// it at the start of it (recv_parts): a part too small is message_size
+// naming the part, with the message consumed (the endpoint stays in step),
+// as recv's message_size. UCX 1.13's IOV carries one
 // memory type per message, and this UCX none but host; a device part
 // therefore goes as a message of its own.
 
@@ -20,12 +20,16 @@
 #include <ucoro/p2p/detail/endpoint_state.hpp>
 #include <ucoro/runtime/detail/small_vector.hpp>
 #include <ucoro/runtime/task.hpp>
+#include <ucoro/runtime/timer.hpp>
 #include <ucoro/runtime/when_all.hpp>
 
 #include <ucp/api/ucp.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <numeric>
 #include <memory>
 #include <span>
 #include <string>
@@ -71,22 +75,24 @@ std::size_t gather_iov(std::span<const View> parts, std::span<const std::uint64_
   return bytes;
 }
 
-inline task<void> send_one(endpoint_state& state, buffer_view<const void> view) { co_await ep_send_op(state, view); }
-inline task<void> send_gathered(endpoint_state& state, const small_vector<ucp_dt_iov_t, inline_parts>& iov,
-                                std::size_t bytes) {
-  if (iov.size() == 0)
-    co_await ep_send_op(state, buffer_view<const void>{nullptr, 0, memory_type::host});
-  else
-    co_await ep_send_op(state, iov.data(), iov.size(), bytes);
+inline task<void> send_one(endpoint_state& state, buffer_view<const void> view, reserved_seq seq) {
+  co_await ep_send_op(state, view, seq);
 }
-inline task<std::size_t> recv_one(endpoint_state& state, buffer_view<void> view) {
-  co_return co_await ep_recv_op(state, view);
+inline task<void> send_gathered(endpoint_state& state, const small_vector<ucp_dt_iov_t, inline_parts>& iov,
+                                std::size_t bytes, reserved_seq seq) {
+  if (iov.size() == 0)
+    co_await ep_send_op(state, buffer_view<const void>{nullptr, 0, memory_type::host}, seq);
+  else
+    co_await ep_send_op(state, iov.data(), iov.size(), bytes, seq);
+}
+inline task<std::size_t> recv_one(endpoint_state& state, buffer_view<void> view, reserved_seq seq) {
+  co_return co_await ep_recv_op(state, view, seq);
 }
 inline task<std::size_t> recv_scattered(endpoint_state& state, const small_vector<ucp_dt_iov_t, inline_parts>& iov,
-                                        std::size_t bytes) {
+                                        std::size_t bytes, reserved_seq seq) {
   if (iov.size() == 0)
-    co_return co_await ep_recv_op(state, buffer_view<void>{nullptr, 0, memory_type::host});
-  co_return co_await ep_recv_op(state, iov.data(), iov.size(), bytes);
+    co_return co_await ep_recv_op(state, buffer_view<void>{nullptr, 0, memory_type::host}, seq);
+  co_return co_await ep_recv_op(state, iov.data(), iov.size(), bytes, seq);
 }
 
 /// How send_many moves the parts: as one message where it can, or one
@@ -94,115 +100,184 @@ inline task<std::size_t> recv_scattered(endpoint_state& state, const small_vecto
 /// where this UCX has no device memory to show it with).
 enum class parts_mode : bool { automatic, one_per_part };
 
-/// send_many: the header and the parts, all posted before the first
-/// suspension, so no other send of this endpoint comes between them.
+// A send_many of n parts takes 1 + n messages of the ordered channel on
+// both sides, reserved when the call starts, whichever way the parts go:
+// concurrent calls (a window of them) each keep their own, and the
+// receiver, who cannot know how the sender moves its parts, knows which
+// messages are its. Gathered into one message, the parts leave the last
+// n - 1 unsent; the receiver counts them as received (the close protocol
+// compares counts).
+
+/// send_many: the header and the parts.
 inline task<void> send_parts(std::shared_ptr<endpoint_state> state, std::span<const buffer_view<const void>> parts,
                              parts_mode mode = parts_mode::automatic) {
   if (parts.size() > max_parts)
     throw_invalid_argument("send_many to " + state->peer() + ": " + std::to_string(parts.size()) +
                            " parts; at most " + std::to_string(max_parts));
+  const std::uint64_t first = state->tags().reserve_sends(1 + parts.size());
   const bool one_message = mode == parts_mode::automatic && all_host(parts);
   small_vector<std::uint64_t, 1 + inline_parts> header(1 + parts.size());
   header.data()[0] = parts.size() | (one_message ? parts_header::one_message : 0);
   for (std::size_t i = 0; i < parts.size(); ++i)
     header.data()[1 + i] = parts[i].size;
   const buffer_view<const void> head{header.data(), header.size() * sizeof(std::uint64_t), memory_type::host};
-  if (one_message) {
+  if (parts.empty()) {
+    co_await send_one(*state, head, reserved_seq{first});
+  } else if (one_message) {
     small_vector<ucp_dt_iov_t, inline_parts> iov;
     const std::size_t bytes = gather_iov(parts, std::span(header.data() + 1, parts.size()), iov);
-    co_await when_all(send_one(*state, head), send_gathered(*state, iov, bytes));
-    co_return;
+    co_await when_all(send_one(*state, head, reserved_seq{first}),
+                      send_gathered(*state, iov, bytes, reserved_seq{first + 1}));
+  } else {
+    std::vector<task<void>> sends;
+    sends.reserve(1 + parts.size());
+    sends.push_back(send_one(*state, head, reserved_seq{first}));
+    for (std::size_t i = 0; i < parts.size(); ++i)
+      sends.push_back(send_one(*state, parts[i], reserved_seq{first + 1 + i}));
+    co_await when_all(std::move(sends));
   }
-  std::vector<task<void>> sends;
-  sends.reserve(1 + parts.size());
-  sends.push_back(send_one(*state, head));
-  for (const auto& part : parts)
-    sends.push_back(send_one(*state, part));
-  co_await when_all(std::move(sends));
 }
 
-/// recv_many: the header, then the parts exactly as sent; `received[i]`
-/// gets part i's size. On a part too small or a count that differs, the
-/// parts are received into scratch memory (the channel stays in step) and
-/// message_size names the mismatch.
+/// Moves each part from where one contiguous scatter put it (right after
+/// the previous part, in the buffers taken end to end) to the start of its
+/// own buffer. Parts go last to first, each from its end: every part's
+/// place is at or after where it landed, so nothing is overwritten before
+/// it is moved (memmove's rule, across buffers). Only parts smaller than
+/// the buffers before them move at all.
+inline void place_parts(std::span<const buffer_view<void>> parts, const std::uint64_t* sizes) noexcept {
+  const std::size_t n = parts.size();
+  small_vector<std::size_t, inline_parts + 1> start(n + 1); // each buffer's offset end to end
+  for (std::size_t i = 0; i < n; ++i)
+    start.data()[i + 1] = start.data()[i] + parts[i].size;
+  small_vector<std::size_t, inline_parts + 1> landed(n + 1); // where each part landed
+  for (std::size_t i = 0; i < n; ++i)
+    landed.data()[i + 1] = landed.data()[i] + static_cast<std::size_t>(sizes[i]);
+  // The buffer holding end-to-end offset `at`, and the offset in it.
+  auto locate = [&](std::size_t at) {
+    std::size_t b = 0;
+    while (start.data()[b + 1] <= at)
+      ++b;
+    return std::pair{b, at - start.data()[b]};
+  };
+  for (std::size_t i = n; i-- > 0;) {
+    const std::size_t from = landed.data()[i], to = start.data()[i];
+    if (from == to)
+      break; // this part and all before it are in place
+    for (std::size_t left = static_cast<std::size_t>(sizes[i]); left > 0;) {
+      const auto [sb, so] = locate(from + left - 1);
+      const auto [db, dof] = locate(to + left - 1);
+      const std::size_t chunk = std::min({left, so + 1, dof + 1});
+      std::memmove(static_cast<std::byte*>(parts[db].data) + dof + 1 - chunk,
+                   static_cast<const std::byte*>(parts[sb].data) + so + 1 - chunk, chunk);
+      left -= chunk;
+    }
+  }
+}
+
+/// recv_many: `received[i]` gets part i's size. The header's receive and,
+/// for host buffers, the parts' receive (one scatter over the buffers at
+/// their full sizes) are posted together when the call starts, so that
+/// eager parts land in place instead of in UCX's unexpected queue (posted
+/// after the header instead: 4 x 16 KiB parts took 3-5x one 64 KiB send,
+/// bench/send_recv --parts 4). The header then says where each part
+/// landed, and parts smaller than their buffers are moved into place.
+/// A part larger than its buffer is message_size naming it, the message
+/// consumed. Another number of parts puts the two sides' messages out of
+/// step: the endpoint is closed (malformed_message).
 inline task<void> recv_parts(std::shared_ptr<endpoint_state> state, std::span<const buffer_view<void>> parts,
                              std::span<std::size_t> received) {
   const std::size_t n = parts.size();
+  const std::uint64_t first = state->tags().reserve_recvs(1 + n);
   small_vector<std::uint64_t, 1 + inline_parts> header(1 + n);
   const std::size_t header_bytes = header.size() * sizeof(std::uint64_t);
+  const bool preposted = n > 0 && all_host(parts);
+  small_vector<std::uint64_t, inline_parts> capacity(n);
+  for (std::size_t i = 0; i < n; ++i)
+    capacity.data()[i] = parts[i].size;
+  small_vector<ucp_dt_iov_t, inline_parts> iov;
+  const std::size_t capacity_bytes = gather_iov(parts, std::span(capacity.data(), n), iov);
+
   std::size_t head_bytes = 0;
   bool more_parts = false;
-  try {
-    head_bytes = co_await ep_recv_op(*state, buffer_view<void>{header.data(), header_bytes, memory_type::host});
-  } catch (const std::system_error& e) {
-    if (e.code() != std::errc::message_size)
-      throw;
-    more_parts = true;
-  }
-  if (more_parts) {
-    // More parts were sent than there are buffers: what follows cannot be
-    // told from the next message, so the connection cannot stay in step.
-    state->abandon_link(make_error_code(errc::malformed_message));
-    throw ucx_error(std::make_error_code(std::errc::message_size),
-                    "recv_many from " + state->peer() + ": the peer sent more than " + std::to_string(n) +
-                        " parts; the endpoint is closed (the rest of that message would be taken for the next)");
-  }
-  const std::uint64_t* sizes = header.data() + 1;
-  const std::size_t count = static_cast<std::size_t>(header.data()[0] & parts_header::count_mask);
-  const bool one_message = (header.data()[0] & parts_header::one_message) != 0;
-  if (head_bytes != sizeof(std::uint64_t) * (1 + count) || count > n)
-    throw ucx_error(make_error_code(errc::malformed_message),
-                    "recv_many from " + state->peer() + ": a size header of " + std::to_string(head_bytes) +
-                        " bytes does not read");
-
-  std::string mismatch;
-  if (count != n)
-    mismatch = "the peer sent " + std::to_string(count) + " parts; recv_many has " + std::to_string(n) + " buffers";
-  for (std::size_t i = 0; i < count && mismatch.empty(); ++i)
-    if (sizes[i] > parts[i].size)
-      mismatch = "part " + std::to_string(i) + ": the peer sent " + std::to_string(sizes[i]) +
-                 " bytes, the buffer holds " + std::to_string(parts[i].size);
-
-  // Where each part lands: its buffer, or scratch memory when the message
-  // is refused (it is still consumed).
-  std::vector<std::byte> scratch;
-  small_vector<buffer_view<void>, inline_parts> into;
-  into.reserve(count);
-  if (!mismatch.empty()) {
-    std::size_t total = 0;
-    for (std::size_t i = 0; i < count; ++i)
-      total += sizes[i];
-    scratch.resize(total);
-    std::size_t offset = 0;
-    for (std::size_t i = 0; i < count; ++i) {
-      into.push_back(buffer_view<void>{scratch.data() + offset, sizes[i], memory_type::host});
-      offset += sizes[i];
+  bool count_differs = false;
+  result<std::size_t> scattered;
+  auto receive_header = [&]() -> task<void> {
+    try {
+      head_bytes = co_await ep_recv_op(*state, buffer_view<void>{header.data(), header_bytes, memory_type::host},
+                                       reserved_seq{first});
+    } catch (const std::system_error& e) {
+      if (e.code() != std::errc::message_size)
+        throw;
+      more_parts = true;
     }
-  } else {
-    for (std::size_t i = 0; i < count; ++i)
-      into.push_back(buffer_view<void>{parts[i].data, sizes[i], parts[i].memory});
-  }
-  const std::span<const buffer_view<void>> targets(into.data(), into.size());
+    count_differs = more_parts || (header.data()[0] & parts_header::count_mask) != n;
+    if (count_differs) // also ends the parts' receive, which may wait for a message that never comes
+      state->abandon_link(make_error_code(errc::malformed_message));
+  };
+  auto receive_scattered = [&]() -> task<void> {
+    scattered = co_await as_result(recv_scattered(*state, iov, capacity_bytes, reserved_seq{first + 1}));
+  };
+  if (preposted)
+    co_await when_all(receive_header(), receive_scattered());
+  else
+    co_await receive_header();
 
-  if (one_message) {
-    if (!all_host(targets))
-      throw ucx_error(make_error_code(UCS_ERR_UNSUPPORTED),
-                      "recv_many from " + state->peer() +
-                          ": the peer gathered host memory into one message, and this UCX scatters one "
-                          "only into host memory; receive into host buffers (or send device parts)");
-    small_vector<ucp_dt_iov_t, inline_parts> iov;
-    const std::size_t bytes = gather_iov(targets, std::span(sizes, count), iov);
-    (void)co_await recv_scattered(*state, iov, bytes);
-  } else {
-    std::vector<task<std::size_t>> recvs;
-    recvs.reserve(count);
-    for (const auto& target : targets)
-      recvs.push_back(recv_one(*state, target));
-    (void)co_await when_all(std::move(recvs));
-  }
-  if (!mismatch.empty())
+  const std::string from = "recv_many from " + state->peer() + ": ";
+  if (count_differs)
     throw ucx_error(std::make_error_code(std::errc::message_size),
-                    "recv_many from " + state->peer() + ": " + mismatch + " (the message was consumed)");
+                    from + "the peer sent " +
+                        (more_parts ? "more than " + std::to_string(n)
+                                    : std::to_string(header.data()[0] & parts_header::count_mask)) +
+                        " parts; recv_many has " + std::to_string(n) +
+                        " buffers, and the endpoint is closed (the two sides' messages are out of step)");
+  if (head_bytes != header_bytes)
+    throw ucx_error(make_error_code(errc::malformed_message),
+                    from + "a size header of " + std::to_string(head_bytes) + " bytes does not read");
+  const std::uint64_t* sizes = header.data() + 1;
+  const bool one_message = (header.data()[0] & parts_header::one_message) != 0;
+  auto too_large = [&](std::size_t i) {
+    return ucx_error(std::make_error_code(std::errc::message_size),
+                     from + "part " + std::to_string(i) + ": the peer sent " + std::to_string(sizes[i]) +
+                         " bytes, the buffer holds " + std::to_string(parts[i].size) + " (the message was consumed)");
+  };
+  if (n == 0)
+    co_return;
+  if (one_message) {
+    if (!preposted) {
+      // Device buffers here, host parts gathered there: UCX 1.13 scatters
+      // one message into one memory type. Consumed, then refused.
+      std::vector<std::byte> scratch(std::accumulate(sizes, sizes + n, std::size_t{0}));
+      (void)co_await ep_recv_op(*state, buffer_view<void>{scratch.data(), scratch.size(), memory_type::host},
+                                reserved_seq{first + 1});
+      throw ucx_error(make_error_code(UCS_ERR_UNSUPPORTED),
+                      from + "the peer gathered host memory into one message, and this UCX scatters one only into "
+                             "host memory; receive into host buffers (or send device parts)");
+    }
+    for (std::size_t i = 1; i < n; ++i)
+      state->on_recv_completed(); // the messages the gathered parts left unsent (see above)
+    for (std::size_t i = 0; i < n; ++i)
+      if (sizes[i] > parts[i].size)
+        throw too_large(i); // truncated by UCX, or landed past its buffer: either way consumed
+    if (scattered.error)
+      throw ucx_error(scattered.error, from + "the parts");
+    place_parts(parts, sizes);
+  } else {
+    // One message per part (the sender had device parts). Part 0 is in the
+    // scatter already, if one was posted: at the start of buffer 0.
+    std::vector<task<result<std::size_t>>> recvs;
+    recvs.reserve(n);
+    for (std::size_t i = preposted ? 1 : 0; i < n; ++i)
+      recvs.push_back(as_result(recv_one(*state, parts[i], reserved_seq{first + 1 + i})));
+    const std::vector<result<std::size_t>> got = co_await when_all(std::move(recvs));
+    for (std::size_t i = 0; i < n; ++i)
+      if (sizes[i] > parts[i].size)
+        throw too_large(i);
+    if (preposted && scattered.error)
+      throw ucx_error(scattered.error, from + "part 0");
+    for (std::size_t k = 0; k < got.size(); ++k)
+      if (got[k].error)
+        throw ucx_error(got[k].error, from + "part " + std::to_string(k + (preposted ? 1 : 0)));
+  }
   for (std::size_t i = 0; i < n; ++i)
     received[i] = static_cast<std::size_t>(sizes[i]);
 }

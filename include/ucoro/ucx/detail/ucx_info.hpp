@@ -5,6 +5,8 @@
 // endpoints share the worker's shared-memory FIFO). Tested on captured text
 // (tests/unit/ucx_info.cpp).
 
+#include <ucoro/ucx/transport_lane.hpp>
+
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
@@ -29,14 +31,8 @@ template <class Print>
   return out;
 }
 
-/// One lane of an endpoint, e.g. from
-/// "lane[1]:  2:sysv/memory.0 md[2] -> md[2]/sysv/sysdev[255] am am_bw#0".
-struct ep_lane {
-  std::string transport; ///< "sysv"
-  std::string device;    ///< "memory.0"
-  bool am = false;       ///< carries active messages (eager tag traffic)
-  bool rma = false;      ///< carries rendezvous (rma_bw)
-};
+/// One lane of an endpoint (ucoro/ucx/transport_lane.hpp).
+using ep_lane = transport_lane;
 
 struct ep_lanes {
   std::vector<ep_lane> lanes;
@@ -92,7 +88,10 @@ struct ep_lanes {
     entry.device = std::string(line.substr(slash + 1, space - slash - 1));
     const std::string_view roles = line.substr(std::min(line.find("->"), line.size()));
     entry.am = has_word(roles, "am");
+    entry.am_bw = has_word(roles, "am_bw");
     entry.rma = roles.find("rma_bw") != std::string_view::npos;
+    entry.amo = has_word(roles, "amo");
+    entry.wireup = has_word(roles, "wireup") || has_word(roles, "keepalive");
     if (entry.am) {
       out.shared_memory = entry.transport == "sysv" || entry.transport == "posix";
       out.local = out.shared_memory || entry.transport == "self";
