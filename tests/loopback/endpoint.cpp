@@ -4,6 +4,7 @@
 #include "../support/helpers.hpp"
 #include "../support/free_port.hpp"
 #include "../support/raw_socket.hpp"
+#include "../support/transports.hpp"
 
 #include <ucp/api/ucp.h>
 
@@ -15,43 +16,15 @@
 #include <map>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 using namespace ucoro;
 using namespace std::chrono_literals;
 
-namespace {
-
-struct transport {
-  const char* name;
-  std::map<std::string, std::string> ucx;
-  ucoro::error_handling error_handling;
-};
-
-// tcp with UCX peer error handling; shared memory (sysv + cma) without it,
-// and through automatic, which picks it for a same-host peer (UCX 1.13's
-// sysv/posix refuse PEER mode: docs/failure.md). "shm" has no tcp at all:
-// the front door is ucoro's own socket, so UCX needs no connection manager.
-std::vector<transport> transports() {
-  return {{"tcp", {{"TLS", "tcp"}}, error_handling::peer},
-          {"shm", {{"TLS", "sm,self"}}, error_handling::none},
-          {"automatic", {}, error_handling::automatic}};
-}
-
-listener_options loopback_listener(ucoro::error_handling mode = error_handling::automatic) {
-  listener_options o;
-  o.bind_address = "127.0.0.1";
-  o.endpoint.error_handling = mode;
-  return o;
-}
-
-endpoint_options client_options(ucoro::error_handling mode = error_handling::automatic) {
-  endpoint_options o;
-  o.error_handling = mode;
-  return o;
-}
-
-} // namespace
+using test::client_options;
+using test::loopback_listener;
+using test::transports;
 
 TEST_CASE("send/recv carry every size intact over tcp and shared memory in both progress modes", "[endpoint][data]") {
   const std::array<std::size_t, 7> sizes{0, 1, 8, 4096, 65536, 1 << 20, 64 << 20};
@@ -379,10 +352,17 @@ TEST_CASE("send_many and recv_many carry a header and parts of 0 B to 64 MiB int
             const std::array<std::size_t, 4> got = co_await ep.recv_many(std::span(&h, 1), a, b, c);
             // got[i]: the bytes part i brought; a part larger than its buffer is message_size naming it
             co_await ep.send_many(std::span(&h, 1), std::span(a.data(), got[1]), std::span(b.data(), got[2]),
-                                  std::span(c.data(), got[3])); // one UCX operation for host memory
+                                  std::span(c.data(), got[3])); // over 1 MiB: the sizes, then a message a part
             // [/snippet:recv_many]
             CHECK(got == std::array<std::size_t, 4>{sizeof h, 1, 4096, 1 << 20});
             CHECK(h.columns == 3);
+            // A small message (one UCX operation), into buffers larger than its parts.
+            std::array<std::vector<std::byte>, 3> small_in{std::vector<std::byte>(10), std::vector<std::byte>(50),
+                                                           std::vector<std::byte>(300)};
+            const auto small_got = co_await ep.recv_many(small_in);
+            CHECK(small_got == std::vector<std::size_t>{0, 3, 100});
+            co_await ep.send_many(std::span(small_in[0].data(), 0), std::span(small_in[1].data(), 3),
+                                  std::span(small_in[2].data(), 100));
             // Both messages' receives in flight at once; round 1's buffers
             // are each larger than its part.
             std::array<std::vector<std::vector<std::byte>>, 2> rounds;
@@ -409,15 +389,17 @@ TEST_CASE("send_many and recv_many carry a header and parts of 0 B to 64 MiB int
             std::vector<std::vector<std::byte>> parts(sizes.size());
             for (std::size_t i = 0; i < sizes.size(); ++i)
               parts[i] = test::pattern(sizes[i], static_cast<std::uint32_t>(i + 20));
-            // Three messages in flight at once: each goes out whole, in call
-            // order; the third as a message per part (what device parts take).
+            // Four messages in flight at once: each goes out whole, in call
+            // order; the small one as one UCX operation, the last split
+            // whatever its sizes (what device parts take).
             std::vector<buffer_view<const void>> views;
             for (const auto& p : parts)
               views.push_back(view_of(p));
+            const std::vector<std::byte> s0, s1 = test::pattern(3, 7), s2 = test::pattern(100, 8);
             auto sends = [&]() -> task<void> {
-              co_await when_all(ep.send_many(std::span(&h, 1), a, b, c), ep.send_many(parts),
+              co_await when_all(ep.send_many(std::span(&h, 1), a, b, c), ep.send_many(s0, s1, s2), ep.send_many(parts),
                                 detail::send_parts(detail::endpoint_access::state(ep), views,
-                                                   detail::parts_mode::one_per_part));
+                                                   detail::parts_mode::split));
             };
             auto echoes = [&]() -> task<void> { // meanwhile: a rendezvous completes only once received
               header h2{};
@@ -426,6 +408,10 @@ TEST_CASE("send_many and recv_many carry a header and parts of 0 B to 64 MiB int
               CHECK(got == std::array<std::size_t, 4>{sizeof h, 1, 4096, 1 << 20});
               CHECK((h2.columns == 3 && h2.rows == 1000));
               CHECK((a2 == a && b2 == b && c2 == c));
+              std::vector<std::byte> r0, r1(3), r2(100);
+              const auto small_sizes = co_await ep.recv_many(r0, r1, r2);
+              CHECK(small_sizes == std::array<std::size_t, 3>{0, 3, 100});
+              CHECK((r1 == s1 && r2 == s2));
               std::array<std::vector<std::vector<std::byte>>, 2> back;
               for (auto& round : back) {
                 round.resize(sizes.size());
@@ -472,9 +458,16 @@ TEST_CASE("recv_many: a part larger than its buffer is message_size naming it, t
     return got == 7;
   };
   endpoint ep = w.create_endpoint_from_worker_address(w.address());
-  for (const auto mode : {detail::parts_mode::automatic, detail::parts_mode::one_per_part}) {
-    INFO((mode == detail::parts_mode::automatic ? "in one message" : "a message per part"));
-    const std::array<buffer_view<const void>, 3> views{view_of(a), view_of(b), view_of(c)};
+  // Small: one message (a part too large lands past its buffer); large, or
+  // forced: split (UCX truncates the part).
+  const auto c_small = test::pattern(1000, 5);
+  const std::array<buffer_view<const void>, 3> small_views{view_of(a), view_of(b), view_of(c_small)};
+  const std::array<buffer_view<const void>, 3> large_views{view_of(a), view_of(b), view_of(c)};
+  for (const auto& [views, mode, what] :
+       {std::tuple{small_views, detail::parts_mode::automatic, "one message"},
+        std::tuple{small_views, detail::parts_mode::split, "split, forced"},
+        std::tuple{large_views, detail::parts_mode::automatic, "split: 70 KB goes by rendezvous"}}) {
+    INFO(what);
     const auto [code, text] =
         failure(detail::send_parts(detail::endpoint_access::state(ep), views, mode), ep.recv_many(a_in, b_in, c_in));
     CHECK(code == std::errc::message_size);
@@ -491,7 +484,7 @@ TEST_CASE("recv_many: a part larger than its buffer is message_size naming it, t
                                     : failure(other.send_many(a, small, small), other.recv_many(a_in, c_in));
     CHECK(code == std::errc::message_size);
     CHECK_THAT(text, Catch::Contains(fewer ? "the peer sent 2 parts; recv_many has 3 buffers"
-                                           : "the peer sent more than 2 parts; recv_many has 2 buffers") &&
+                                           : "the peer sent 3 parts; recv_many has 2 buffers") &&
                          Catch::Contains("the endpoint is closed"));
     CHECK(other.closed());
     CHECK(other.close_reason() == errc::malformed_message);

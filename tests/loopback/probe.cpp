@@ -4,6 +4,7 @@
 
 #include "../support/helpers.hpp"
 #include "../support/process.hpp"
+#include "../support/transports.hpp"
 
 #include <ucoro/host_memory.hpp>
 
@@ -21,31 +22,26 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct transport {
-  const char* name;
-  std::map<std::string, std::string> ucx;
-  error_handling mode;
-};
-
-std::vector<transport> transports() {
-  return {{"tcp", {{"TLS", "tcp"}}, error_handling::peer},
-          {"shm", {{"TLS", "sm,self"}}, error_handling::none},
-          {"automatic", {}, error_handling::automatic}};
-}
-
-listener_options loopback_listener(error_handling mode) {
-  listener_options o;
-  o.bind_address = "127.0.0.1";
-  o.endpoint.error_handling = mode;
-  return o;
-}
-
-/// A client endpoint to a listener on the same worker: its UCX endpoint
+/// Runs `body(w, ep)` over each transport in both progress modes, `ep` a
+/// client endpoint to a listener on the same worker: its UCX endpoint
 /// sends in the worker-level user tag space to this worker.
-task<endpoint> self_connected(worker& w, listener& l, error_handling mode) {
-  endpoint_options o;
-  o.error_handling = mode;
-  co_return co_await w.create_endpoint("127.0.0.1", l.port(), o);
+template <class Body>
+void on_each_transport(Body body, std::chrono::milliseconds bound) {
+  for (const auto& t : test::transports()) {
+    for (auto mode : {progress_mode::blocking, progress_mode::polling}) {
+      INFO(t.name << " " << test::mode_name(mode));
+      context ctx{t.ucx};
+      worker w{ctx, mode};
+      auto lf = w.create_listener([](endpoint) -> task<void> { co_return; }, 0, test::loopback_listener(t.error_handling));
+      w.run(test::bounded(
+          [&]() -> task<void> {
+            endpoint ep = co_await w.create_endpoint("127.0.0.1", lf.port(), test::client_options(t.error_handling));
+            co_await body(w, ep);
+            co_await ep.close();
+          }(),
+          bound));
+    }
+  }
 }
 
 /// Polls probe(…, remove) until a message matching (tag, mask) is there
@@ -78,49 +74,39 @@ TEST_CASE("probe with remove, recv by handle and recv_any carry 0 B to 64 MiB wi
           "taken out of order, over tcp and shared memory in both progress modes", "[worker][probe]") {
   const std::array<std::size_t, 7> sizes{0, 1, 8, 4096, 65536, 1 << 20, 64 << 20};
   const std::array<tag_t, 7> tags{0, 1, 0xffffffff, 0x100000000, max_user_tag - 1, 42, max_user_tag};
-  for (const auto& t : transports()) {
-    for (auto mode : {progress_mode::blocking, progress_mode::polling}) {
-      INFO(t.name << " " << test::mode_name(mode));
-      context ctx{t.ucx};
-      worker w{ctx, mode};
-      auto lf = w.create_listener([](endpoint) -> task<void> { co_return; }, 0, loopback_listener(t.mode));
-      w.run(test::bounded(
-          [&]() -> task<void> {
-            endpoint ep = co_await self_connected(w, lf, t.mode);
-            std::vector<std::vector<std::byte>> sent(sizes.size());
-            std::vector<task<void>> sends; // all in flight at once
-            for (std::size_t i = 0; i < sizes.size(); ++i) {
-              sent[i] = test::pattern(sizes[i], static_cast<std::uint32_t>(i + 11));
-              sends.push_back([](worker& w, ucp_ep_h ep, const std::vector<std::byte>& b, tag_t tag) -> task<void> {
-                co_await tag_send(w.engine(), ep, b.data(), b.size(), tag);
-              }(w, ep.ucp_endpoint(), sent[i], tags[i]));
+  on_each_transport(
+      [&](worker& w, endpoint& ep) -> task<void> {
+        std::vector<std::vector<std::byte>> sent(sizes.size());
+        std::vector<task<void>> sends; // all in flight at once
+        for (std::size_t i = 0; i < sizes.size(); ++i) {
+          sent[i] = test::pattern(sizes[i], static_cast<std::uint32_t>(i + 11));
+          sends.push_back([](worker& w, ucp_ep_h ep, const std::vector<std::byte>& b, tag_t tag) -> task<void> {
+            co_await tag_send(w.engine(), ep, b.data(), b.size(), tag);
+          }(w, ep.ucp_endpoint(), sent[i], tags[i]));
+        }
+        auto receive = [&]() -> task<void> {
+          for (std::size_t i = sizes.size(); i-- > 0;) { // the other order
+            INFO(sizes[i] << " bytes, tag " << tags[i]);
+            if (i % 2 == 0) {
+              auto got = co_await w.recv_any(tags[i]);
+              CHECK(got.sender_tag == tags[i]);
+              CHECK((got.data == sent[i])); // not decomposed: Catch would print 64 MiB
+            } else {
+              tag_message m = co_await probe_removing(w, tags[i]);
+              CHECK(m.removed());
+              CHECK(m.size() == sizes[i]);
+              CHECK(m.sender_tag() == tags[i]);
+              std::vector<std::byte> into(m.size());
+              const tag_recv_info info = co_await w.recv(std::move(m), into);
+              CHECK(info.length == sizes[i]);
+              CHECK(info.sender_tag == tags[i]);
+              CHECK((into == sent[i]));
             }
-            auto receive = [&]() -> task<void> {
-              for (std::size_t i = sizes.size(); i-- > 0;) { // the other order
-                INFO(sizes[i] << " bytes, tag " << tags[i]);
-                if (i % 2 == 0) {
-                  auto got = co_await w.recv_any(tags[i]);
-                  CHECK(got.sender_tag == tags[i]);
-                  CHECK((got.data == sent[i])); // not decomposed: Catch would print 64 MiB
-                } else {
-                  tag_message m = co_await probe_removing(w, tags[i]);
-                  CHECK(m.removed());
-                  CHECK(m.size() == sizes[i]);
-                  CHECK(m.sender_tag() == tags[i]);
-                  std::vector<std::byte> into(m.size());
-                  const tag_recv_info info = co_await w.recv(std::move(m), into);
-                  CHECK(info.length == sizes[i]);
-                  CHECK(info.sender_tag == tags[i]);
-                  CHECK((into == sent[i]));
-                }
-              }
-            };
-            co_await when_all(when_all(std::move(sends)), receive());
-            co_await ep.close();
-          }(),
-          120s));
-    }
-  }
+          }
+        };
+        co_await when_all(when_all(std::move(sends)), receive());
+      },
+      120s);
 }
 
 TEST_CASE("recv_any under a mask takes each matching message once and reports its tag; recv_any allocates whole "
@@ -213,50 +199,40 @@ TEST_CASE("recv by handle refuses a kept, a used or another worker's message, an
 
 TEST_CASE("a removed message dropped unreceived is discarded: its rendezvous sender completes, the next message with "
           "its tag is received, and the endpoint closes; a kept one is left to the worker (UCX warns of it as the worker goes)", "[worker][probe][close]") {
-  for (const auto& t : transports()) {
-    for (auto mode : {progress_mode::blocking, progress_mode::polling}) {
-      INFO(t.name << " " << test::mode_name(mode));
-      context ctx{t.ucx};
-      worker w{ctx, mode};
-      auto lf = w.create_listener([](endpoint) -> task<void> { co_return; }, 0, loopback_listener(t.mode));
-      w.run(test::bounded(
-          [&]() -> task<void> {
-            endpoint ep = co_await self_connected(w, lf, t.mode);
-            const auto big = test::pattern(4 << 20, 1); // rendezvous on every transport here
-            const auto small = test::pattern(8, 2);
-            const auto next = test::pattern(4 << 20, 3);
-            auto send_big = [&]() -> task<void> { co_await tag_send(w.engine(), ep.ucp_endpoint(), big.data(), big.size(), 0x31); };
-            auto drop = [&]() -> task<void> {
-              tag_message m = co_await probe_removing(w, 0x31);
-              CHECK(m.size() == big.size());
-            }; // m is dropped here, unreceived
-            co_await when_all(send_big(), drop()); // the send completes only if the drop answered it
-            co_await tag_send(w.engine(), ep.ucp_endpoint(), small.data(), small.size(), 0x32);
-            {
-              tag_message m = co_await probe_removing(w, 0x32);
-              m.discard();
-              CHECK_FALSE(m.removed());
-            }
-            auto send_next = [&]() -> task<void> { co_await tag_send(w.engine(), ep.ucp_endpoint(), next.data(), next.size(), 0x31); };
-            auto [unused, got] = co_await when_all(send_next(), w.recv_any(0x31));
-            (void)unused;
-            CHECK(got.data == next);
-            CHECK_FALSE(w.probe(0x32).has_value());
-            // Probed and kept, never received: it stays queued; closing the
-            // endpoint and destroying the worker must neither hang nor leak.
-            co_await tag_send(w.engine(), ep.ucp_endpoint(), small.data(), small.size(), 0x33);
-            bool seen = false;
-            for (int i = 0; i < 10000 && !seen; ++i) {
-              seen = w.probe(0x33).has_value();
-              if (!seen)
-                co_await w.sleep(1ms);
-            }
-            CHECK(seen);
-            co_await ep.close();
-          }(),
-          60s));
-    }
-  }
+  on_each_transport(
+      [&](worker& w, endpoint& ep) -> task<void> {
+        const auto big = test::pattern(4 << 20, 1); // rendezvous on every transport here
+        const auto small = test::pattern(8, 2);
+        const auto next = test::pattern(4 << 20, 3);
+        auto send_big = [&]() -> task<void> { co_await tag_send(w.engine(), ep.ucp_endpoint(), big.data(), big.size(), 0x31); };
+        auto drop = [&]() -> task<void> {
+          tag_message m = co_await probe_removing(w, 0x31);
+          CHECK(m.size() == big.size());
+        }; // m is dropped here, unreceived
+        co_await when_all(send_big(), drop()); // the send completes only if the drop answered it
+        co_await tag_send(w.engine(), ep.ucp_endpoint(), small.data(), small.size(), 0x32);
+        {
+          tag_message m = co_await probe_removing(w, 0x32);
+          m.discard();
+          CHECK_FALSE(m.removed());
+        }
+        auto send_next = [&]() -> task<void> { co_await tag_send(w.engine(), ep.ucp_endpoint(), next.data(), next.size(), 0x31); };
+        auto [unused, got] = co_await when_all(send_next(), w.recv_any(0x31));
+        (void)unused;
+        CHECK(got.data == next);
+        CHECK_FALSE(w.probe(0x32).has_value());
+        // Probed and kept, never received: it stays queued; closing the
+        // endpoint and destroying the worker must neither hang nor leak.
+        co_await tag_send(w.engine(), ep.ucp_endpoint(), small.data(), small.size(), 0x33);
+        bool seen = false;
+        for (int i = 0; i < 10000 && !seen; ++i) {
+          seen = w.probe(0x33).has_value();
+          if (!seen)
+            co_await w.sleep(1ms);
+        }
+        CHECK(seen);
+      },
+      60s);
 }
 
 TEST_CASE("the guide's receive by handle and recv_any", "[worker][probe]") {

@@ -105,6 +105,11 @@ TEST_CASE("endpoint lanes: transports, devices, roles, and where active messages
   CHECK(sm.lanes[1] == ucoro::transport_lane{"cma", "memory.0", false, false, true, false, false});
   CHECK(sm.shared_memory);
   CHECK(sm.local);
+  CHECK(sm.rendezvous_from == 8256); // the tag_send line, not tag_send_nbr's
+
+  CHECK(parse_rendezvous_from("tag_send: 0..<egr/short>..8185..<egr/zcopy>..20553..<rndv>..(inf)") == 20553);
+  CHECK(parse_rendezvous_from("tag_send: 0..<rndv>..(inf)") == 0);
+  CHECK(parse_rendezvous_from("tag_send: 0..<egr/short>..(inf)") == 0);
 
   const ep_lanes tcp = parse_ep_info(endpoint_tcp);
   REQUIRE(tcp.lanes.size() == 1);
@@ -117,6 +122,7 @@ TEST_CASE("endpoint lanes: transports, devices, roles, and where active messages
   CHECK_FALSE(tcp.lanes[0].amo);
   CHECK_FALSE(tcp.shared_memory);
   CHECK_FALSE(tcp.local);
+  CHECK(tcp.rendezvous_from == 20553);
 
   const ep_lanes mixed = parse_ep_info(endpoint_posix_am_bw_only);
   REQUIRE(mixed.lanes.size() == 2);

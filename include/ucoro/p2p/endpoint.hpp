@@ -159,9 +159,11 @@ public:
 
   /// Sends several buffers as one message of the ordered channel, e.g. a
   /// header and its columns: `co_await ep.send_many(header, keys, values)`,
-  /// or a range of buffers. Host-memory parts move as one UCX operation
-  /// (the IOV datatype); with a device part, each part is a message of its
-  /// own, in order. recv_many receives it. Calls may overlap, with each
+  /// or a range of buffers. A message of host memory that goes eager moves
+  /// as one UCX operation (the IOV datatype, the sizes inside); a larger
+  /// one, or one with a device part, as the sizes and then each part a
+  /// contiguous message of its own, in order (UCX 1.13 reads a rendezvous
+  /// zero-copy only into and from contiguous memory). recv_many receives it. Calls may overlap, with each
   /// other and with send: each takes its place in the channel's order when
   /// it is called.
   template <buffer... B>

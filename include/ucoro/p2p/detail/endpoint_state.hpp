@@ -204,6 +204,9 @@ public:
   [[nodiscard]] std::size_t fast_completion_below() const noexcept { return m_fast_completion_below; }
   /// Messages arrive over sysv/posix (the worker's shared-memory FIFO).
   [[nodiscard]] bool uses_shared_memory() const noexcept { return m_link && m_link->lanes().shared_memory; }
+  /// The message size from which UCX sends by rendezvous on this
+  /// endpoint (0: unknown).
+  [[nodiscard]] std::size_t rendezvous_from() const noexcept { return m_link ? m_link->lanes().rendezvous_from : 0; }
   [[nodiscard]] std::uint64_t recv_count() const noexcept { return m_count.received(); }
 
   /// Why an operation on `memory` must fail before posting (UCS_OK: it may

@@ -41,7 +41,24 @@ struct ep_lanes {
   bool shared_memory = false;
   /// The active-message lane is shared memory or self (fast completion pays).
   bool local = false;
+  /// The size from which a tag send goes by rendezvous ("tag_send: ...
+  /// 8256..<rndv>"); 0 if the text does not say.
+  std::size_t rendezvous_from = 0;
 };
+
+/// The number before "..<rndv>" on the "tag_send:" line, 0 without one.
+[[nodiscard]] inline std::size_t parse_rendezvous_from(std::string_view line) {
+  const std::size_t rndv = line.find("..<rndv>");
+  if (rndv == std::string_view::npos)
+    return 0;
+  std::size_t begin = rndv;
+  while (begin > 0 && line[begin - 1] >= '0' && line[begin - 1] <= '9')
+    --begin;
+  std::size_t value = 0;
+  for (std::size_t i = begin; i < rndv; ++i)
+    value = value * 10 + static_cast<std::size_t>(line[i] - '0');
+  return value;
+}
 
 [[nodiscard]] inline std::vector<std::string_view> info_lines(std::string_view text) {
   std::vector<std::string_view> out;
@@ -69,6 +86,8 @@ struct ep_lanes {
 [[nodiscard]] inline ep_lanes parse_ep_info(std::string_view text) {
   ep_lanes out;
   for (std::string_view line : info_lines(text)) {
+    if (const std::size_t at = line.find("tag_send:"); at != std::string_view::npos && out.rendezvous_from == 0)
+      out.rendezvous_from = parse_rendezvous_from(line.substr(at));
     const std::size_t lane = line.find("lane[");
     if (lane == std::string_view::npos)
       continue;
