@@ -253,7 +253,7 @@ task<void> send_exit(worker& w, communicator& comm, bool late) {
   }
   if (late) {
     for (int i = 0; i < 2000 && !comm.failed(1); ++i)
-      co_await w.sleep(5ms);
+      co_await w.sleep(5ms); // a bounded poll (10 s): failed() has no event to await
     require(comm.failed(1), "rank 1's exit was not noticed within 10 s");
   }
   auto got = co_await as_result(with_timeout(comm.recv(1, std::span(&value, 1), 7), 10s));

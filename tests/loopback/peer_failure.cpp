@@ -181,8 +181,9 @@ TEST_CASE("receives posted after a same-host peer's exit closed the endpoint sti
       };
       const outcome got = w.run(test::bounded([&]() -> task<outcome> {
         endpoint ep = co_await w.create_endpoint("127.0.0.1", port);
-        for (int i = 0; i < 2000 && !ep.closed(); ++i)
-          co_await w.sleep(5ms);
+        event closed{w};
+        ep.set_close_callback([&](std::error_code) { closed.set(); });
+        (void)co_await as_result(with_timeout(closed.wait(), 10s)); // the peer's exit closes it
         outcome o;
         o.closed_first = ep.closed();
         o.reason = ep.close_reason();
@@ -331,7 +332,7 @@ TEST_CASE("a peer killed while the receive by handle of its removed message is p
               for (int i = 0; i < 10000 && !message; ++i) {
                 message = w.probe(7, tag_layout::full_mask, true);
                 if (!message)
-                  co_await w.sleep(1ms);
+                  co_await w.sleep(1ms); // a bounded poll (10 s): a probe has no event to await
               }
               if (!message)
                 throw std::runtime_error("the peer's message never arrived");

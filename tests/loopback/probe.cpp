@@ -50,7 +50,7 @@ task<tag_message> probe_removing(worker& w, tag_t tag, tag_t mask = tag_layout::
   for (int round = 0; round < 10000; ++round) {
     if (auto m = w.probe(tag, mask, true))
       co_return std::move(*m);
-    co_await w.sleep(1ms);
+    co_await w.sleep(1ms); // a bounded poll (10 s): a probe has no event to await, as a user's loop
   }
   throw std::runtime_error("no message with tag " + std::to_string(tag) + " within 10 s");
 }
@@ -175,7 +175,7 @@ TEST_CASE("recv by handle refuses a kept, a used or another worker's message, an
       for (int i = 0; i < 1000; ++i) {
         if (auto m = w.probe(0x99))
           co_return std::move(*m);
-        co_await w.sleep(1ms);
+        co_await w.sleep(1ms); // a bounded poll (1 s): a probe has no event to await
       }
       throw std::runtime_error("the message never arrived");
     }();
@@ -228,7 +228,7 @@ TEST_CASE("a removed message dropped unreceived is discarded: its rendezvous sen
         for (int i = 0; i < 10000 && !seen; ++i) {
           seen = w.probe(0x33).has_value();
           if (!seen)
-            co_await w.sleep(1ms);
+            co_await w.sleep(1ms); // a bounded poll (10 s): a probe has no event to await
         }
         CHECK(seen);
       },

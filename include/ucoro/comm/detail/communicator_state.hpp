@@ -292,7 +292,10 @@ public:
                ucs_memory_type_t memory) noexcept
       : comm_op(s, src, tag, memory, size), m_data(data) {}
   comm_recv_op(comm_recv_op&& other) noexcept : comm_op(std::move(other)), m_data(other.m_data) {}
-  ~comm_recv_op() { engine().remove_timer(m_give_up); }
+  ~comm_recv_op() {
+    if (m_after_failure) [[unlikely]]
+      engine().remove_timer(m_give_up);
+  }
 
 private:
   ucs_status_ptr_t post(ucp_request_param_t& param) {
